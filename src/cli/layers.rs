@@ -1,0 +1,55 @@
+//! `layerscope layers`: each layer, top-down, with its size and change counts.
+
+use std::io::Write;
+
+use humansize::{format_size, BINARY};
+use serde_json::json;
+
+use crate::diff::summary;
+use crate::escape;
+use crate::report::put_bytes;
+use crate::stack::LayerStack;
+
+/// Prints one line (or JSON object) per layer.
+///
+/// # Errors
+/// A layer cannot be read, or writing fails.
+pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    if !json {
+        writeln!(out, "{:>5}  {:<9} {:>8} {:>10} {:>7} {:>7} {:>7}  PATH / LABEL", "LAYER", "ROLE", "ENTRIES", "SIZE", "ADDED", "CHANGED", "DELETED")?;
+    }
+    for (i, layer) in stack.layers.iter().enumerate() {
+        let s = summary(stack, i)?;
+        if json {
+            let mut o = serde_json::Map::new();
+            o.insert("index".into(), json!(i));
+            o.insert("role".into(), json!(layer.role.as_str()));
+            put_bytes(&mut o, "path", layer.path.as_os_str().as_bytes());
+            o.insert("label".into(), json!(layer.label));
+            o.insert("entries".into(), json!(s.entries));
+            o.insert("bytes".into(), json!(s.bytes));
+            o.insert("added".into(), json!(s.added));
+            o.insert("modified".into(), json!(s.modified));
+            o.insert("deleted".into(), json!(s.deleted));
+            serde_json::to_writer(&mut *out, &o)?;
+            out.write_all(b"\n")?;
+        } else {
+            let mut what = escape::path(&layer.path);
+            if let Some(label) = &layer.label {
+                what = format!("{}  ({what})", escape::display(label.as_bytes()));
+            }
+            writeln!(
+                out,
+                "{i:>5}  {:<9} {:>8} {:>10} {:>7} {:>7} {:>7}  {what}",
+                layer.role.as_str(),
+                s.entries,
+                format_size(s.bytes, BINARY),
+                s.added,
+                s.modified,
+                s.deleted
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! `layerscope ls`: the merged view with provenance.
+
+use std::io::Write;
+
+use crate::error::Error;
+use crate::escape;
+use crate::merge::walk::Visit;
+use crate::merge::{Entry, FileKind, Merger};
+use crate::report;
+
+/// Prints `path` (and, with `recursive`, everything under it) as text or JSON Lines.
+///
+/// # Errors
+/// The path does not exist, a layer cannot be read, or writing fails.
+pub fn run(merger: &Merger, path: &[u8], recursive: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let start = merger.entry(path)?;
+    let mut visit = |v: Visit<'_>| -> anyhow::Result<()> {
+        match (v, json) {
+            (Visit::Entry(e), true) => {
+                serde_json::to_writer(&mut *out, &report::entry_json(merger, e))?;
+                out.write_all(b"\n")?;
+            }
+            (Visit::Entry(e), false) => writeln!(out, "{}", text_line(e))?,
+            (Visit::Anomaly(a), true) => {
+                serde_json::to_writer(&mut *out, &report::anomaly_json(a))?;
+                out.write_all(b"\n")?;
+            }
+            (Visit::Anomaly(a), false) => {
+                eprintln!("layerscope: anomaly: {} (layer {}): {}", escape::display(&a.path), a.layer, a.reason);
+            }
+        }
+        Ok(())
+    };
+    // A directory lists its children (like ls); with -R the directory itself comes first.
+    let is_dir = start.kind == FileKind::Dir;
+    if !is_dir || recursive {
+        visit(Visit::Entry(&start))?;
+    }
+    if is_dir {
+        merger.walk::<anyhow::Error>(&start, recursive, &mut visit)?;
+    }
+    Ok(())
+}
+
+/// One line of text: type and mode, size, supplying layer, path, and what it hides.
+#[must_use]
+pub fn text_line(e: &Entry) -> String {
+    let kind = match e.kind {
+        FileKind::Dir => 'd',
+        FileKind::File => '-',
+        FileKind::Symlink => 'l',
+        FileKind::Fifo => 'p',
+        FileKind::Socket => 's',
+        FileKind::Char => 'c',
+        FileKind::Block => 'b',
+    };
+    let mut line = format!("{kind}{:04o} {:>10} L{:<2} {}", e.meta.mode, e.meta.size, e.layer, escape::display(&e.path));
+    if let Some(t) = &e.target {
+        line.push_str(" -> ");
+        line.push_str(&escape::display(t));
+    }
+    let mut notes = Vec::new();
+    if e.opaque {
+        notes.push("opaque".to_string());
+    }
+    if let Some(r) = &e.redirect {
+        notes.push(format!("redirect {}", escape::display(r)));
+    }
+    match &e.data {
+        Some(crate::merge::DataSource::Found { layer, .. }) => notes.push(format!("metacopy, data from L{layer}")),
+        Some(crate::merge::DataSource::Missing) => notes.push("metacopy, data missing".into()),
+        None => {}
+    }
+    for (v, r) in e.hidden() {
+        notes.push(format!("hides L{} ({})", v.layer, r.describe()));
+    }
+    if !notes.is_empty() {
+        line.push_str("  [");
+        line.push_str(&notes.join("; "));
+        line.push(']');
+    }
+    line
+}
+
+/// Maps "path not found" to the documented exit code.
+#[must_use]
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.downcast_ref::<Error>().map_or(2, Error::exit_code)
+}

@@ -1,0 +1,58 @@
+//! The scripting commands: each takes parsed arguments and a writer, and prints text for people
+//! or JSON Lines for scripts from the same domain data.
+
+pub mod args;
+pub mod cat;
+pub mod diff;
+pub mod layers;
+pub mod ls;
+pub mod which;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::error::Error;
+use crate::merge::Merger;
+use crate::stack::spec::{resolve, StackRequest};
+use crate::stack::{LayerStack, XattrNamespace};
+
+pub use args::{Cli, Command, StackArgs};
+
+/// Splits positionals into the stack name and paths: with `--lowerdir`, every positional is a
+/// path; otherwise the first one names the stack.
+#[must_use]
+pub fn split_positionals(stack: &StackArgs, positionals: &[OsString]) -> (StackRequest, Vec<Vec<u8>>) {
+    let mut req = StackRequest {
+        stack: None,
+        lowerdir: stack.lowerdir.clone(),
+        upperdir: stack.upperdir.clone(),
+        options: stack.options.clone(),
+    };
+    let mut rest = positionals.iter();
+    if !req.is_explicit() {
+        req.stack = rest.next().map(|s| s.to_string_lossy().into_owned());
+    }
+    (req, rest.map(|p| p.as_bytes().to_vec()).collect())
+}
+
+/// Resolves and opens a stack, warning on stderr when the view would be incomplete.
+///
+/// # Errors
+/// The stack cannot be named or opened.
+pub fn open(req: &StackRequest) -> Result<Merger, Error> {
+    let stack = resolve(req)?;
+    warn_if_blind(&stack);
+    Merger::open(&stack)
+}
+
+/// Without CAP_SYS_ADMIN the kernel hides `trusted.*` xattrs, so opaque directories, redirects
+/// and metacopy files would look like plain entries: say so instead of showing a wrong view.
+pub fn warn_if_blind(stack: &LayerStack) {
+    if stack.options.xattr == XattrNamespace::Trusted && !crate::fsio::can_read_trusted_xattrs() {
+        eprintln!(
+            "layerscope: warning: this stack keeps its markers in trusted.* xattrs, which only root \
+             can read; opaque directories, redirects and metacopy files will be missed. Run with sudo \
+             for an exact view."
+        );
+    }
+}

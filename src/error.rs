@@ -1,0 +1,51 @@
+//! One error type for the domain, carrying the path and what to do about it.
+
+use std::path::PathBuf;
+
+/// Result alias for the domain modules.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while naming a stack or reading its layers.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A system call on a path failed.
+    #[error("{op} '{}': {source}", path.display())]
+    Io {
+        /// What we were doing ("reading directory", "opening layer").
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The user named something that is not a usable stack; the message says what to do.
+    #[error("{0}")]
+    BadInput(String),
+    /// A merged path does not exist in the stack.
+    #[error("'{0}' does not exist in the merged view")]
+    NotFound(String),
+    /// The kernel would refuse this lookup (EIO, EPERM, EINVAL...); the message says why.
+    #[error("'{path}': {reason}")]
+    Lookup {
+        /// The merged path.
+        path: String,
+        /// Why the kernel refuses it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the operation and path.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: impl Into<std::io::Error>) -> Self {
+        Error::Io { op, path: path.into(), source: source.into() }
+    }
+
+    /// The process exit code for this error: 1 for a missing path, 2 for anything else.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::NotFound(_) => 1,
+            _ => 2,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The only place that touches layer files, and it only reads.
+//!
+//! Every path inside a layer is opened relative to the layer's root with `openat2`
+//! (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`), so a symlink in a layer is never
+//! followed, nothing escapes the layer, and a mount point inside a layer is never crossed; the
+//! overlay itself does not see through such mounts either. Files are opened with `O_NOATIME`
+//! where the kernel allows it, so reading does not even touch access times.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+
+use crate::error::{Error, Result};
+use crate::merge::FileKind;
+
+/// An open layer root directory.
+#[derive(Debug)]
+pub struct LayerRoot {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// Whether `O_NOATIME` is refused to us (it needs file ownership or CAP_FOWNER).
+static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
+
+fn resolve_flags() -> ResolveFlags {
+    ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS
+}
+
+/// Opens with `O_NOATIME`, retrying without it where the kernel says EPERM.
+fn open_noatime(open: impl Fn(OFlags) -> rustix::io::Result<OwnedFd>, base: OFlags) -> io::Result<OwnedFd> {
+    if !NOATIME_REFUSED.load(Ordering::Relaxed) {
+        match open(base | OFlags::NOATIME) {
+            Err(rustix::io::Errno::PERM) => NOATIME_REFUSED.store(true, Ordering::Relaxed),
+            other => return other.map_err(io::Error::from),
+        }
+    }
+    open(base).map_err(io::Error::from)
+}
+
+impl LayerRoot {
+    /// Opens a layer directory (the layer's own path may contain symlinks; what is inside it
+    /// is never followed).
+    ///
+    /// # Errors
+    /// The directory is missing or unreadable; the message names it.
+    pub fn open(path: &Path) -> Result<Self> {
+        let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
+            .map_err(|e| Error::io("opening layer directory", path, e))?;
+        Ok(LayerRoot { fd, path: path.to_path_buf() })
+    }
+
+    /// The layer's path on disk.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The on-disk path of `rel` (a path relative to the layer root, no leading slash).
+    #[must_use]
+    pub fn join(&self, rel: &[u8]) -> PathBuf {
+        if rel.is_empty() { self.path.clone() } else { self.path.join(OsStr::from_bytes(rel)) }
+    }
+
+    /// Opens directory `rel` of this layer; `""` is the root.
+    ///
+    /// # Errors
+    /// Missing, not a directory, a symlink on the way (ELOOP), or a mount point (EXDEV).
+    pub fn open_dir(&self, rel: &[u8]) -> io::Result<OwnedFd> {
+        let rel = if rel.is_empty() { &b"."[..] } else { rel };
+        let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        open_noatime(
+            |f| rustix::fs::openat2(&self.fd, OsStr::from_bytes(rel), f, Mode::empty(), resolve_flags()),
+            base,
+        )
+    }
+
+    /// Opens regular file `rel` of this layer for reading.
+    ///
+    /// # Errors
+    /// As for [`LayerRoot::open_dir`].
+    pub fn open_file(&self, rel: &[u8]) -> io::Result<std::fs::File> {
+        let base = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = open_noatime(
+            |f| rustix::fs::openat2(&self.fd, OsStr::from_bytes(rel), f, Mode::empty(), resolve_flags()),
+            base,
+        )?;
+        Ok(std::fs::File::from(fd))
+    }
+}
+
+/// Reads all names in an open directory (without `.` and `..`), with the type readdir reports
+/// (`None` when the filesystem does not say).
+///
+/// # Errors
+/// The directory cannot be read.
+pub fn read_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Option<FileKind>)>> {
+    let mut out = Vec::new();
+    let mut reader = rustix::fs::Dir::read_from(dir)?;
+    while let Some(entry) = reader.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let ty = match entry.file_type() {
+            rustix::fs::FileType::Directory => Some(FileKind::Dir),
+            rustix::fs::FileType::CharacterDevice => Some(FileKind::Char),
+            rustix::fs::FileType::RegularFile => Some(FileKind::File),
+            rustix::fs::FileType::Symlink => Some(FileKind::Symlink),
+            rustix::fs::FileType::Fifo => Some(FileKind::Fifo),
+            rustix::fs::FileType::Socket => Some(FileKind::Socket),
+            rustix::fs::FileType::BlockDevice => Some(FileKind::Block),
+            rustix::fs::FileType::Unknown => None,
+        };
+        out.push((name.to_vec(), ty));
+    }
+    Ok(out)
+}
+
+/// `lstat` of `name` inside an open directory.
+///
+/// # Errors
+/// As `fstatat(2)`.
+pub fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<rustix::fs::Stat> {
+    rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from)
+}
+
+/// The target of symlink `name` inside an open directory.
+///
+/// # Errors
+/// As `readlinkat(2)`.
+pub fn read_link_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<u8>> {
+    rustix::fs::readlinkat(dir, OsStr::from_bytes(name), Vec::new())
+        .map(std::ffi::CString::into_bytes)
+        .map_err(io::Error::from)
+}
+
+/// The path through procfs that names `name` in `dir` without re-resolving the directory.
+fn proc_path(dir: BorrowedFd<'_>, name: &[u8]) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let mut p = format!("/proc/self/fd/{}", dir.as_raw_fd()).into_bytes();
+    if !name.is_empty() {
+        p.push(b'/');
+        p.extend_from_slice(name);
+    }
+    PathBuf::from(OsStr::from_bytes(&p))
+}
+
+/// The xattr names of `name` in `dir` (of `dir` itself when `name` is empty), never following
+/// a symlink. Filesystems without xattrs give an empty list.
+///
+/// # Errors
+/// As `llistxattr(2)`.
+pub fn list_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        let r = if name.is_empty() {
+            rustix::fs::flistxattr(dir, &mut buf[..])
+        } else {
+            rustix::fs::llistxattr(&proc_path(dir, name), &mut buf[..])
+        };
+        match r {
+            Ok(n) => {
+                return Ok(buf[..n]
+                    .split(|&b| b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect());
+            }
+            Err(rustix::io::Errno::RANGE) => buf.resize(buf.len() * 4, 0),
+            Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The value of xattr `attr` on `name` in `dir` (on `dir` itself when `name` is empty); `None`
+/// when it is not set.
+///
+/// # Errors
+/// As `lgetxattr(2)`.
+pub fn get_xattr(dir: BorrowedFd<'_>, name: &[u8], attr: &str) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        let r = if name.is_empty() {
+            rustix::fs::fgetxattr(dir, attr, &mut buf[..])
+        } else {
+            rustix::fs::lgetxattr(&proc_path(dir, name), attr, &mut buf[..])
+        };
+        match r {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(Some(buf));
+            }
+            Err(rustix::io::Errno::RANGE) if buf.len() < 1 << 20 => buf.resize(buf.len() * 16, 0),
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether this process can read `trusted.*` xattrs (CAP_SYS_ADMIN in the initial user
+/// namespace). Without it the kernel hides them silently and opaque directories, redirects and
+/// metacopy files would look like plain entries.
+#[must_use]
+pub fn can_read_trusted_xattrs() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let cap_sys_admin = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 21) != 0);
+    let init_userns = std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        .unwrap_or(true);
+    cap_sys_admin && init_userns
+}
+
+/// Borrows an owned fd (a small helper so callers need not import `AsFd`).
+#[must_use]
+pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
+    fd.as_fd()
+}

@@ -1,0 +1,21 @@
+//! layerscope: explore Linux OverlayFS layer stacks.
+//!
+//! The model on one page:
+//! - [`stack`] names a stack: its layers top-down (upper, lowers, data-only) and the mount
+//!   options that change the merge, from a mount point or explicit directories.
+//! - [`fsio`] is the only code that touches layer files: read-only, never following a symlink,
+//!   never crossing a mount point.
+//! - [`merge`] applies the kernel's rules (whiteouts, opaque directories, redirects, metacopy)
+//!   to compute the merged view and, for every path, which layer supplies it and what it hides.
+//! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
+
+pub mod cli;
+pub mod diff;
+pub mod error;
+pub mod escape;
+pub mod fsio;
+pub mod merge;
+pub mod report;
+pub mod stack;
+
+pub use error::{Error, Result};

@@ -1,0 +1,133 @@
+//! Listing a merged directory as readdir and lookup see it together: the names readdir gives,
+//! each resolved by lookup; names lookup refuses become anomalies, never files.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::lookup::Outcome;
+use super::{join_merged, Anomaly, DirStack, Entry, FileKind, Merger, VersionRole};
+use crate::error::{Error, Result};
+use crate::fsio;
+
+/// The merged content of one directory.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Entries, sorted by name bytes.
+    pub entries: Vec<Entry>,
+    /// Names readdir shows that lookup refuses or cannot find.
+    pub anomalies: Vec<Anomaly>,
+}
+
+impl Merger {
+    /// Opens the real directories behind `dir`: its stack, then its cut copies.
+    ///
+    /// A copy that vanished or sits behind a mount point yields `None` and, for the stack, an
+    /// anomaly; an unreadable one is an error.
+    pub(super) fn open_stack(&self, path: &[u8], dir: &DirStack, anomalies: &mut Vec<Anomaly>) -> Result<Vec<Option<OwnedFd>>> {
+        let all = dir.layers.iter().map(|d| (d, true)).chain(dir.cut.iter().map(|(d, _)| (d, false)));
+        let mut fds = Vec::new();
+        for (d, in_stack) in all {
+            match self.root_of(d.layer).open_dir(&d.rel) {
+                Ok(fd) => fds.push(Some(fd)),
+                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                    if in_stack {
+                        anomalies.push(Anomaly {
+                            path: path.to_vec(),
+                            layer: d.layer,
+                            reason: "a mount point inside the layer: overlay does not see what is mounted there, and neither do we".into(),
+                        });
+                    }
+                    fds.push(None);
+                }
+                Err(e) if !in_stack && e.raw_os_error() == Some(libc::ENOENT) => fds.push(None),
+                Err(e) => return Err(Error::io("reading directory", self.source_path(d.layer, &d.rel), e)),
+            }
+        }
+        Ok(fds)
+    }
+
+    /// Lists the merged directory `entry` (which must be a directory).
+    ///
+    /// # Errors
+    /// A layer directory cannot be read (it vanished, or permission is denied).
+    pub fn list(&self, entry: &Entry) -> Result<Listing> {
+        let Some(dir) = &entry.dir else {
+            return Err(Error::BadInput(format!(
+                "'{}' is not a directory",
+                String::from_utf8_lossy(&entry.path)
+            )));
+        };
+        self.list_dir(&entry.path, dir)
+    }
+
+    /// Lists the merged directory at `path` with stack `dir`.
+    ///
+    /// # Errors
+    /// As [`Merger::list`].
+    pub fn list_dir(&self, path: &[u8], dir: &DirStack) -> Result<Listing> {
+        let mut out = Listing::default();
+        let fds = self.open_stack(path, dir, &mut out.anomalies)?;
+        let npos = fds.len();
+        // Every (name, position, type), sorted so each name's positions come together, top first.
+        let mut names: Vec<(Vec<u8>, usize, Option<FileKind>)> = Vec::new();
+        for (pos, fd) in fds.iter().enumerate() {
+            let Some(fd) = fd else { continue };
+            let d = if pos < dir.layers.len() { &dir.layers[pos] } else { &dir.cut[pos - dir.layers.len()].0 };
+            let list = fsio::read_dir(fd.as_fd())
+                .map_err(|e| Error::io("reading directory", self.source_path(d.layer, &d.rel), e))?;
+            names.extend(list.into_iter().map(|(n, k)| (n, pos, k)));
+        }
+        names.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut presence: Vec<Option<Option<FileKind>>> = vec![None; npos];
+        let mut start = 0;
+        while start < names.len() {
+            let mut end = start;
+            presence.iter_mut().for_each(|p| *p = None);
+            while end < names.len() && names[end].0 == names[start].0 {
+                presence[names[end].1] = Some(names[end].2);
+                end += 1;
+            }
+            let name = names[start].0.clone();
+            let top = names[start].1;
+            start = end;
+            if top >= dir.layers.len() {
+                continue; // only in cut copies: not part of the merged directory at all
+            }
+            let layer = dir.layers[top].layer;
+            match self.lookup_child(path, dir, &fds, &name, Some(&presence)) {
+                Outcome::Found(e) => out.entries.push(e),
+                Outcome::Absent { versions, .. } => {
+                    let marker = versions.iter().find(|v| v.layer == layer && v.role == VersionRole::Whiteout);
+                    if !self.readdir_hides(dir, layer, marker.map(|v| v.kind)) {
+                        out.anomalies.push(Anomaly {
+                            path: join_merged(path, &name),
+                            layer,
+                            reason: match marker {
+                                Some(_) => "readdir lists this whiteout (its directory is not merged, or not marked opaque=x), but lookup finds nothing".into(),
+                                None => "readdir lists it, but lookup finds nothing".into(),
+                            },
+                        });
+                    }
+                }
+                Outcome::Refused { reason, .. } => {
+                    out.anomalies.push(Anomaly { path: join_merged(path, &name), layer, reason });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the kernel's readdir hides a name whose topmost copy is a whiteout of `kind`
+    /// (`None`: the topmost copy is not a whiteout, so readdir shows it).
+    fn readdir_hides(&self, dir: &DirStack, layer: usize, kind: Option<FileKind>) -> bool {
+        // A directory the kernel does not treat as merged passes readdir straight through.
+        if !dir.merge_dir {
+            return false;
+        }
+        match kind {
+            Some(FileKind::Char) => true,
+            // An xattr whiteout is hidden from readdir only in a directory marked opaque=x.
+            Some(_) => dir.xwhiteouts && self.layer_has_xwhiteouts(layer),
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Looking up one name in a merged directory's stack, as `ovl_lookup` does, and recording
+//! every version of it on the way.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::markers::{check_metacopy, parse_redirect, probe, OnDisk, Redirect};
+use super::{
+    join_merged, join_rel, DataSource, DirStack, Entry, FileKind, HiddenReason, LayerDir, Merger, Meta,
+    Version, VersionRole,
+};
+use crate::fsio;
+
+/// What a lookup found.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// The name exists in the merged view.
+    Found(Entry),
+    /// It does not; `ghost` holds the deeper copies of a directory there, to explain them.
+    Absent { versions: Vec<Version>, ghost: DirStack },
+    /// The kernel would refuse it (EIO, EPERM, EINVAL, ...).
+    Refused { versions: Vec<Version>, reason: String },
+}
+
+/// The name being looked up, as redirects rewrite it.
+#[derive(Debug, Clone)]
+enum Target {
+    /// A name inside the parent's directories.
+    Rel(Vec<u8>),
+    /// A path from the root of each layer (after an absolute redirect).
+    Abs(Vec<Vec<u8>>),
+}
+
+/// Where one search step looks.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    /// Position in the parent's stack.
+    Pos(usize),
+    /// The root of a layer (after an absolute redirect).
+    Root(usize),
+}
+
+/// The kernel's `ovl_lookup_data`, plus what we record for provenance.
+struct State {
+    target: Target,
+    stop: bool,
+    is_dir: bool,
+    metacopy: bool,
+    absolute_redirect: bool,
+    redirect_set: bool,
+    redirected_at: Option<usize>,
+    xwhiteouts: bool,
+    stop_cause: Option<HiddenReason>,
+    consulted: Vec<(OnDisk, VersionRole)>,
+    object: Option<usize>,
+}
+
+/// Open directories of a parent stack: one per `layers` position, then one per `cut` position.
+pub(super) type ParentFds = [Option<OwnedFd>];
+
+/// Readdir's view of one name: its type in each parent position (layers then cut), if present.
+pub(super) type Presence = [Option<Option<FileKind>>];
+
+impl Merger {
+    /// Looks up `name` in the directory `parent` (at merged path `parent_path`).
+    ///
+    /// `presence`, when the caller has read the parent's directories, says which positions
+    /// hold the name, so absent layers cost no system call.
+    pub(super) fn lookup_child(
+        &self,
+        parent_path: &[u8],
+        parent: &DirStack,
+        fds: &ParentFds,
+        name: &[u8],
+        presence: Option<&Presence>,
+    ) -> Outcome {
+        let follow = self.stack.options.redirect.follows();
+        let has_data_layers = self.stack.data_layers().next().is_some();
+        let metacopy_ok = self.stack.options.metacopy || has_data_layers;
+        let mut st = State {
+            target: Target::Rel(name.to_vec()),
+            stop: false,
+            is_dir: false,
+            metacopy: false,
+            absolute_redirect: false,
+            redirect_set: false,
+            redirected_at: None,
+            xwhiteouts: false,
+            stop_cause: None,
+            consulted: Vec::new(),
+            object: None,
+        };
+        let mut items: Vec<Item> = (0..parent.layers.len()).map(Item::Pos).collect();
+        let mut upper_metacopy = false;
+        let mut lower_found = 0usize;
+        let mut last = false;
+        let mut error = None;
+        let mut i = 0;
+        while i < items.len() && !st.stop {
+            let item = items[i];
+            let layer = match item {
+                Item::Pos(p) => parent.layers[p].layer,
+                Item::Root(l) => l,
+            };
+            let is_upper = self.is_upper(layer);
+            // The kernel reads no opaque or redirect xattr in the last layer it searches.
+            if !follow {
+                last = i + 1 == items.len();
+            } else if st.is_dir || !has_data_layers {
+                last = layer == self.bottom;
+            }
+            let found = match self.lookup_in_layer(&mut st, item, parent, fds, name, presence, last, is_upper) {
+                Ok(f) => f,
+                Err(reason) => {
+                    error = Some(reason);
+                    break;
+                }
+            };
+            let Some(this) = found else {
+                i += 1;
+                continue;
+            };
+            let this_is_metacopy = this.is_metacopy();
+            if is_upper {
+                upper_metacopy = this_is_metacopy;
+            } else {
+                if (upper_metacopy || st.metacopy) && !metacopy_ok {
+                    error = Some("refusing to follow a metacopy file without metacopy=on (the kernel gives EPERM)".into());
+                    st.consulted.push((this, VersionRole::Supplies));
+                    break;
+                }
+                lower_found += 1;
+            }
+            let role = match st.object {
+                None => VersionRole::Supplies,
+                Some(_) if this.kind == FileKind::Dir => VersionRole::Merged,
+                Some(_) if this_is_metacopy => VersionRole::MetacopyChain,
+                Some(_) => VersionRole::Data,
+            };
+            st.consulted.push((this, role));
+            if st.object.is_none() {
+                st.object = Some(st.consulted.len() - 1);
+            }
+            if !is_upper && st.redirect_set && !follow {
+                error = Some("refusing to follow a redirect with redirect_dir=nofollow (the kernel gives EPERM)".into());
+                break;
+            }
+            // After an absolute redirect, the layers below are searched from their roots.
+            if matches!(st.target, Target::Abs(_)) && matches!(item, Item::Pos(_)) {
+                items = self.stack.tree_layers().filter(|&l| l > layer).map(Item::Root).collect();
+                i = 0;
+                continue;
+            }
+            i += 1;
+        }
+
+        let mut versions = self.collect_versions(&st, parent, fds, name, presence);
+        if let Some(reason) = error {
+            return Outcome::Refused { versions, reason };
+        }
+        let Some(obj) = st.object else {
+            let ghost = DirStack {
+                cut: versions
+                    .iter()
+                    .filter_map(|v| match v.role {
+                        VersionRole::Hidden(r) if v.kind == FileKind::Dir => {
+                            Some((LayerDir { layer: v.layer, rel: v.rel.clone() }, r))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                ..DirStack::default()
+            };
+            return Outcome::Absent { versions, ghost };
+        };
+        let object = &st.consulted[obj].0;
+        let mut data = None;
+        if object.kind == FileKind::File && object.is_metacopy() {
+            if st.metacopy {
+                // The chain ended without data: only data-only layers can still supply it.
+                if lower_found > 0 && has_data_layers && st.absolute_redirect {
+                    let Target::Abs(parts) = &st.target else { unreachable!("absolute redirect sets Abs") };
+                    data = Some(self.lookup_data_only(parts));
+                } else {
+                    return Outcome::Refused {
+                        versions,
+                        reason: "metacopy file with no lower data found (the kernel gives EIO)".into(),
+                    };
+                }
+            } else if let Some((d, _)) = st.consulted.iter().rev().find(|(_, r)| *r == VersionRole::Data) {
+                data = Some(DataSource::Found { layer: d.layer, rel: d.rel.clone() });
+            }
+        }
+        if let Some(DataSource::Found { layer, rel }) = &data {
+            if !versions.iter().any(|v| v.layer == *layer && v.rel == *rel) {
+                versions.push(Version { layer: *layer, rel: rel.clone(), kind: FileKind::File, role: VersionRole::Data });
+            }
+        }
+        let target = if object.kind == FileKind::Symlink { self.read_link(object).ok() } else { None };
+        let dir = (object.kind == FileKind::Dir).then(|| DirStack {
+            layers: st
+                .consulted
+                .iter()
+                .filter(|(d, r)| d.kind == FileKind::Dir && matches!(r, VersionRole::Supplies | VersionRole::Merged))
+                .map(|(d, _)| LayerDir { layer: d.layer, rel: d.rel.clone() })
+                .collect(),
+            cut: versions
+                .iter()
+                .filter_map(|v| match v.role {
+                    VersionRole::Hidden(r) if v.kind == FileKind::Dir => {
+                        Some((LayerDir { layer: v.layer, rel: v.rel.clone() }, r))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            merge_dir: false,
+            xwhiteouts: st.xwhiteouts,
+        });
+        let dir = dir.map(|mut d| {
+            d.merge_dir = d.layers.len() > 1 || object.markers.origin;
+            d
+        });
+        let s = &object.stat;
+        Outcome::Found(Entry {
+            path: join_merged(parent_path, name),
+            kind: object.kind,
+            layer: object.layer,
+            rel: object.rel.clone(),
+            meta: Meta {
+                size: u64::try_from(s.st_size).unwrap_or(0),
+                mode: s.st_mode & 0o7777,
+                uid: s.st_uid,
+                gid: s.st_gid,
+                mtime: s.st_mtime,
+                rdev: (rustix::fs::major(s.st_rdev), rustix::fs::minor(s.st_rdev)),
+            },
+            target,
+            data,
+            opaque: object.kind == FileKind::Dir && object.markers.opaque_byte() == Some(b'y'),
+            redirect: object.markers.redirect.clone(),
+            versions,
+            dir,
+        })
+    }
+
+    /// One layer's part of the lookup: `ovl_lookup_layer` and `ovl_lookup_single`.
+    #[allow(clippy::too_many_arguments)]
+    fn lookup_in_layer(
+        &self,
+        st: &mut State,
+        item: Item,
+        parent: &DirStack,
+        fds: &ParentFds,
+        name: &[u8],
+        presence: Option<&Presence>,
+        last: bool,
+        is_upper: bool,
+    ) -> Result<Option<OnDisk>, String> {
+        let ns = self.stack.options.xattr;
+        let io_err = |e: std::io::Error| format!("cannot read the layer: {e}");
+        match (item, st.target.clone()) {
+            (Item::Pos(p), Target::Rel(n)) => {
+                let dir = &parent.layers[p];
+                // Readdir already told us the name is not there: no system call.
+                if n == name && presence.is_some_and(|pr| pr[p].is_none()) {
+                    return Ok(None);
+                }
+                let Some(fd) = &fds[p] else { return Ok(None) };
+                let e = probe(fd.as_fd(), &n, dir.layer, join_rel(&dir.rel, &n), ns).map_err(io_err)?;
+                self.single(st, e, true, last, is_upper, &[], &[])
+            }
+            (Item::Pos(p), Target::Abs(parts)) | (Item::Root(p), Target::Abs(parts)) => {
+                let layer = match item {
+                    Item::Pos(p) => parent.layers[p].layer,
+                    Item::Root(l) => l,
+                };
+                let _ = p;
+                let root = self.root_of(layer);
+                let mut rel: Vec<u8> = Vec::new();
+                for (k, comp) in parts.iter().enumerate() {
+                    let Ok(fd) = root.open_dir(&rel) else { return Ok(None) };
+                    let child_rel = join_rel(&rel, comp);
+                    let e = probe(fd.as_fd(), comp, layer, child_rel.clone(), ns).map_err(io_err)?;
+                    let end = k + 1 == parts.len();
+                    let found = self.single(st, e, end, last, is_upper, &parts[..k], &parts[k + 1..])?;
+                    match found {
+                        Some(f) if end => return Ok(Some(f)),
+                        Some(f) if f.kind == FileKind::Dir => rel = child_rel,
+                        _ => return Ok(None),
+                    }
+                }
+                Ok(None)
+            }
+            (Item::Root(_), Target::Rel(_)) => unreachable!("root items only follow absolute redirects"),
+        }
+    }
+
+    /// `ovl_lookup_single`: applies the kernel's rules to one entry found (or not) on disk.
+    #[allow(clippy::too_many_arguments)]
+    fn single(
+        &self,
+        st: &mut State,
+        e: Option<OnDisk>,
+        last_element: bool,
+        last: bool,
+        is_upper: bool,
+        prefix: &[Vec<u8>],
+        post: &[Vec<u8>],
+    ) -> Result<Option<OnDisk>, String> {
+        let Some(e) = e else { return Ok(None) };
+        if e.is_whiteout() {
+            st.stop = true;
+            st.stop_cause = Some(HiddenReason::WhitedOut { at: e.layer });
+            if last_element {
+                st.consulted.push((e, VersionRole::Whiteout));
+            }
+            return Ok(None);
+        }
+        let object_layer = st.object.map(|o| st.consulted[o].0.layer);
+        if last_element && st.metacopy && e.kind != FileKind::File {
+            st.stop = true;
+            let by = object_layer.unwrap_or(e.layer);
+            st.stop_cause = Some(HiddenReason::Shadowed { by });
+            st.consulted.push((e, VersionRole::Hidden(HiddenReason::Shadowed { by })));
+            return Ok(None);
+        }
+        if e.kind != FileKind::Dir {
+            if st.is_dir || !last_element {
+                st.stop = true;
+                if last_element {
+                    let by = object_layer.unwrap_or(e.layer);
+                    st.stop_cause = Some(HiddenReason::CutByNonDir { at: e.layer });
+                    st.consulted.push((e, VersionRole::Hidden(HiddenReason::Shadowed { by })));
+                }
+                return Ok(None);
+            }
+            let metacopy = match &e.markers.metacopy {
+                Some(v) if e.kind == FileKind::File => {
+                    check_metacopy(v)?;
+                    true
+                }
+                _ => false,
+            };
+            st.metacopy = metacopy;
+            st.stop = !metacopy;
+            if !metacopy {
+                st.stop_cause = Some(HiddenReason::Shadowed { by: object_layer.unwrap_or(e.layer) });
+            }
+            if !metacopy || last {
+                return Ok(Some(e));
+            }
+        } else {
+            if last_element {
+                st.is_dir = true;
+            }
+            if last {
+                return Ok(Some(e));
+            }
+            let val = e.markers.opaque_byte();
+            if last_element && !is_upper && val == Some(b'x') {
+                st.xwhiteouts = true;
+                self.mark_xwhiteouts(e.layer);
+            } else if val == Some(b'y') {
+                st.stop = true;
+                st.stop_cause = Some(HiddenReason::Opaque { at: e.layer });
+                return Ok(Some(e));
+            }
+        }
+        // ovl_check_redirect: rewrite the name the layers below are searched for.
+        st.absolute_redirect = false;
+        if let Some(value) = &e.markers.redirect {
+            match parse_redirect(value)? {
+                Redirect::Absolute(parts) => {
+                    st.absolute_redirect = true;
+                    st.stop = false;
+                    st.target = Target::Abs(parts.into_iter().chain(post.iter().cloned()).collect());
+                }
+                Redirect::Relative(n) => {
+                    st.target = match &st.target {
+                        Target::Rel(_) => Target::Rel(n),
+                        Target::Abs(_) => {
+                            Target::Abs(prefix.iter().cloned().chain([n]).chain(post.iter().cloned()).collect())
+                        }
+                    };
+                }
+            }
+            st.redirect_set = true;
+            st.redirected_at = Some(e.layer);
+        }
+        Ok(Some(e))
+    }
+
+    /// Every layer's version of the name in the parent's directories, top-down.
+    fn collect_versions(
+        &self,
+        st: &State,
+        parent: &DirStack,
+        fds: &ParentFds,
+        name: &[u8],
+        presence: Option<&Presence>,
+    ) -> Vec<Version> {
+        let mut versions: Vec<Version> = st
+            .consulted
+            .iter()
+            .map(|(d, role)| Version { layer: d.layer, rel: d.rel.clone(), kind: d.kind, role: *role })
+            .collect();
+        let stop_layer = st.stop_cause.map(HiddenReason::layer);
+        let positions = parent.layers.iter().map(|d| (d, None)).chain(parent.cut.iter().map(|(d, r)| (d, Some(*r))));
+        for (pos, (dir, cut_reason)) in positions.enumerate() {
+            let rel = join_rel(&dir.rel, name);
+            if versions.iter().any(|v| v.layer == dir.layer && v.rel == rel) {
+                continue;
+            }
+            let kind = match presence {
+                Some(pr) => match pr[pos] {
+                    None => continue,
+                    Some(Some(k)) => k,
+                    Some(None) => match fds[pos].as_ref().and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok()) {
+                        Some(s) => FileKind::from_mode(s.st_mode),
+                        None => continue,
+                    },
+                },
+                None => match fds[pos].as_ref().and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok()) {
+                    Some(s) => FileKind::from_mode(s.st_mode),
+                    None => continue,
+                },
+            };
+            let reason = match cut_reason {
+                Some(r) => r,
+                None => match (stop_layer, st.redirected_at) {
+                    (Some(s), _) if s <= dir.layer => st.stop_cause.expect("stop layer comes from a cause"),
+                    (_, Some(r)) => HiddenReason::Redirected { at: r },
+                    // The search never got here (it was refused above): nothing to explain.
+                    _ => continue,
+                },
+            };
+            versions.push(Version { layer: dir.layer, rel, kind, role: VersionRole::Hidden(reason) });
+        }
+        versions.sort_by_key(|v| v.layer);
+        versions
+    }
+
+    /// Finds the data of a metacopy file in the data-only layers: the first regular file at
+    /// the redirect's path wins (`ovl_lookup_data_layer`: no symlinks, no mount crossing).
+    fn lookup_data_only(&self, parts: &[Vec<u8>]) -> DataSource {
+        let rel = parts.join(&b'/');
+        for layer in self.stack.data_layers() {
+            let root = self.root_of(layer);
+            let (dir, base) = match rel.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&rel[..i], &rel[i + 1..]),
+                None => (&b""[..], rel.as_slice()),
+            };
+            let Ok(fd) = root.open_dir(dir) else { continue };
+            if let Ok(s) = fsio::lstat_at(fd.as_fd(), base) {
+                if FileKind::from_mode(s.st_mode) == FileKind::File {
+                    return DataSource::Found { layer, rel };
+                }
+            }
+        }
+        DataSource::Missing
+    }
+
+    /// Reads a symlink's target from its layer.
+    pub(super) fn read_link(&self, e: &OnDisk) -> std::io::Result<Vec<u8>> {
+        let (dir, base) = match e.rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&e.rel[..i], &e.rel[i + 1..]),
+            None => (&b""[..], e.rel.as_slice()),
+        };
+        let fd = self.root_of(e.layer).open_dir(dir)?;
+        fsio::read_link_at(fd.as_fd(), base)
+    }
+}

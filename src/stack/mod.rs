@@ -1,0 +1,110 @@
+//! Naming a stack: the ordered layers of one overlay, top-down, and the mount options that
+//! change how the kernel reads them.
+//!
+//! Layers are numbered top-down: 0 is the upperdir when there is one, then each lowerdir in
+//! lookup order (the leftmost `lowerdir=` entry first), then the data-only layers.
+
+pub mod mountinfo;
+pub mod options;
+pub mod spec;
+
+use std::path::PathBuf;
+
+pub use options::{MountOptions, RedirectMode, XattrNamespace};
+
+/// What a layer is to the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayerRole {
+    /// The writable upperdir.
+    Upper,
+    /// A read-only lowerdir that takes part in the merged tree.
+    Lower,
+    /// A data-only lower layer (`::` or `datadir+=`): reachable only through metacopy redirects.
+    DataOnly,
+}
+
+impl LayerRole {
+    /// Short lowercase name, as printed by `layers`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerRole::Upper => "upper",
+            LayerRole::Lower => "lower",
+            LayerRole::DataOnly => "data-only",
+        }
+    }
+}
+
+/// One layer directory of a stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Upper, lower or data-only.
+    pub role: LayerRole,
+    /// The directory on disk (absolute).
+    pub path: PathBuf,
+    /// A human label: the image instruction that made it, "container web", or none.
+    pub label: Option<String>,
+}
+
+/// An overlay stack: its layers top-down and the options that govern the merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerStack {
+    /// How the stack was named, for display ("/var/lib/docker/.../merged", "docker:web", ...).
+    pub name: String,
+    /// Top-down: the upper (if any), the lowers in lookup order, then the data-only layers.
+    pub layers: Vec<Layer>,
+    /// The workdir, when known. Never a content layer.
+    pub workdir: Option<PathBuf>,
+    /// Where the stack is mounted now, when it is.
+    pub mountpoint: Option<PathBuf>,
+    /// The options that change the merged view.
+    pub options: MountOptions,
+}
+
+impl LayerStack {
+    /// Builds a stack from an upperdir, normal lowers (top first) and data-only lowers.
+    #[must_use]
+    pub fn from_dirs(
+        name: String,
+        upper: Option<PathBuf>,
+        lowers: Vec<PathBuf>,
+        data_only: Vec<PathBuf>,
+        options: MountOptions,
+    ) -> Self {
+        let layer = |role, path| Layer { role, path, label: None };
+        let layers = upper
+            .into_iter()
+            .map(|p| layer(LayerRole::Upper, p))
+            .chain(lowers.into_iter().map(|p| layer(LayerRole::Lower, p)))
+            .chain(data_only.into_iter().map(|p| layer(LayerRole::DataOnly, p)))
+            .collect();
+        LayerStack { name, layers, workdir: None, mountpoint: None, options }
+    }
+
+    /// Whether layer 0 is an upperdir.
+    #[must_use]
+    pub fn has_upper(&self) -> bool {
+        self.layers.first().is_some_and(|l| l.role == LayerRole::Upper)
+    }
+
+    /// Indexes of the layers that take part in the merged tree (upper and normal lowers).
+    pub fn tree_layers(&self) -> impl Iterator<Item = usize> + '_ {
+        self.layers.iter().enumerate().filter(|(_, l)| l.role != LayerRole::DataOnly).map(|(i, _)| i)
+    }
+
+    /// Indexes of the data-only layers, in lookup order.
+    pub fn data_layers(&self) -> impl Iterator<Item = usize> + '_ {
+        self.layers.iter().enumerate().filter(|(_, l)| l.role == LayerRole::DataOnly).map(|(i, _)| i)
+    }
+
+    /// A display label for layer `index`: its label, else its role and path.
+    #[must_use]
+    pub fn describe(&self, index: usize) -> String {
+        match self.layers.get(index) {
+            Some(Layer { label: Some(label), .. }) => label.clone(),
+            Some(layer) => format!("{} {}", layer.role.as_str(), layer.path.display()),
+            None => format!("layer {index}"),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Turning what the user typed into a stack: a mount point, or explicit layer directories.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use super::mountinfo;
+use super::options::{split_lowerdir, split_options, KernelDefaults, MountOptions};
+use super::LayerStack;
+use crate::error::{Error, Result};
+
+/// How a stack was named on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct StackRequest {
+    /// A positional STACK: a mount point (or an engine name, see the README).
+    pub stack: Option<String>,
+    /// `--lowerdir A:B:C`, the mount option's syntax.
+    pub lowerdir: Option<std::ffi::OsString>,
+    /// `--upperdir U`.
+    pub upperdir: Option<PathBuf>,
+    /// `-o OPTIONS`, the mount's option names.
+    pub options: Option<std::ffi::OsString>,
+}
+
+impl StackRequest {
+    /// Whether the layers were given explicitly (so every positional is a path).
+    #[must_use]
+    pub fn is_explicit(&self) -> bool {
+        self.lowerdir.is_some()
+    }
+}
+
+/// Resolves a request to a stack.
+///
+/// # Errors
+/// Nothing names a stack, the named thing is not an overlay, or the options are malformed.
+pub fn resolve(req: &StackRequest) -> Result<LayerStack> {
+    let kernel = KernelDefaults::read();
+    if let Some(lowerdir) = &req.lowerdir {
+        return explicit(req, lowerdir, &kernel);
+    }
+    let Some(name) = &req.stack else {
+        return Err(Error::BadInput(
+            "no stack named: give an overlay mount point, or its layers with --lowerdir A:B \
+             [--upperdir U]"
+                .into(),
+        ));
+    };
+    let entry = mountinfo::find_mount(std::path::Path::new(name))?;
+    mountinfo::stack_from_entry(&entry, &kernel)
+}
+
+fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Result<LayerStack> {
+    let (lowers, data) = split_lowerdir(lowerdir.as_bytes())?;
+    let opts = req.options.as_ref().map(|o| split_options(o.as_bytes())).unwrap_or_default();
+    let options =
+        MountOptions::from_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())), kernel)?;
+    let absolute = |p: PathBuf| -> Result<PathBuf> {
+        let meta = std::fs::symlink_metadata(&p).map_err(|e| {
+            Error::BadInput(format!("layer directory '{}' cannot be read: {e}", p.display()))
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::BadInput(format!(
+                "layer '{}' is not a directory: each layer must be a directory",
+                p.display()
+            )));
+        }
+        std::path::absolute(&p).map_err(|e| Error::io("resolving", &p, e))
+    };
+    let lowers = lowers.into_iter().map(absolute).collect::<Result<Vec<_>>>()?;
+    let data = data.into_iter().map(absolute).collect::<Result<Vec<_>>>()?;
+    let upper = req.upperdir.clone().map(absolute).transpose()?;
+    let name = format!("lowerdir={}", lowerdir.to_string_lossy());
+    Ok(LayerStack::from_dirs(name, upper, lowers, data, options))
+}
