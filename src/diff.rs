@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use crate::error::{Error, Result};
 use crate::fsio::{self, LayerRoot};
 use crate::merge::markers::read_markers;
-use crate::merge::{join_merged, join_rel, FileKind};
+use crate::merge::{FileKind, join_merged, join_rel};
 use crate::stack::{LayerRole, LayerStack};
 
 /// A change kind, as `docker diff` prints it.
@@ -87,7 +87,11 @@ pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
             bytes += size;
         }
     };
-    if stack.layers.get(layer).is_some_and(|l| l.role == LayerRole::DataOnly) {
+    if stack
+        .layers
+        .get(layer)
+        .is_some_and(|l| l.role == LayerRole::DataOnly)
+    {
         walk_plain(stack, layer, &mut on_entry)?;
     } else {
         walk_layer(stack, layer, &mut on_change, &mut on_entry)?;
@@ -97,13 +101,23 @@ pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
     Ok(s)
 }
 
-fn walk_plain(stack: &LayerStack, layer: usize, on_entry: &mut dyn FnMut(FileKind, u64)) -> Result<()> {
+fn walk_plain(
+    stack: &LayerStack,
+    layer: usize,
+    on_entry: &mut dyn FnMut(FileKind, u64),
+) -> Result<()> {
     let root = LayerRoot::open(&stack.layers[layer].path)?;
     let mut todo = vec![Vec::new()];
     while let Some(rel) = todo.pop() {
-        let fd = root.open_dir(&rel).map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
-        for (name, _) in fsio::read_dir(fd.as_fd()).map_err(|e| Error::io("reading directory", root.join(&rel), e))? {
-            let Ok(st) = fsio::lstat_at(fd.as_fd(), &name) else { continue };
+        let fd = root
+            .open_dir(&rel)
+            .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
+        for (name, _) in fsio::read_dir(fd.as_fd())
+            .map_err(|e| Error::io("reading directory", root.join(&rel), e))?
+        {
+            let Ok(st) = fsio::lstat_at(fd.as_fd(), &name) else {
+                continue;
+            };
             let kind = FileKind::from_mode(st.st_mode);
             on_entry(kind, u64::try_from(st.st_size).unwrap_or(0));
             if kind == FileKind::Dir {
@@ -127,7 +141,9 @@ fn walk_layer(
         )));
     };
     if this.role == LayerRole::DataOnly {
-        return Err(Error::BadInput(format!("layer {layer} is a data-only layer: it has no changes to show")));
+        return Err(Error::BadInput(format!(
+            "layer {layer} is a data-only layer: it has no changes to show"
+        )));
     }
     let root = LayerRoot::open(&this.path)?;
     let lowers = stack
@@ -135,7 +151,14 @@ fn walk_layer(
         .filter(|&l| l > layer)
         .map(|l| LayerRoot::open(&stack.layers[l].path))
         .collect::<Result<Vec<_>>>()?;
-    let mut w = Walker { stack, root: &root, lowers: &lowers, on_change, on_entry, changed_dirs: HashSet::new() };
+    let mut w = Walker {
+        stack,
+        root: &root,
+        lowers: &lowers,
+        on_change,
+        on_entry,
+        changed_dirs: HashSet::new(),
+    };
     let lower_dirs = w.open_lowers(b"");
     w.walk_dir(b"", &lower_dirs)
 }
@@ -155,20 +178,29 @@ impl Walker<'_> {
             .iter()
             .map(|l| {
                 let fd = l.open_dir(rel).ok()?;
-                let names = fsio::read_dir(fd.as_fd()).ok()?.into_iter().map(|(n, _)| n).collect();
+                let names = fsio::read_dir(fd.as_fd())
+                    .ok()?
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
                 Some(LowerDir { fd, names })
             })
             .collect()
     }
 
     fn walk_dir(&mut self, rel: &[u8], lower: &[Option<LowerDir>]) -> Result<()> {
-        let fd = self.root.open_dir(rel).map_err(|e| Error::io("reading directory", self.root.join(rel), e))?;
-        let mut names = fsio::read_dir(fd.as_fd()).map_err(|e| Error::io("reading directory", self.root.join(rel), e))?;
+        let fd = self
+            .root
+            .open_dir(rel)
+            .map_err(|e| Error::io("reading directory", self.root.join(rel), e))?;
+        let mut names = fsio::read_dir(fd.as_fd())
+            .map_err(|e| Error::io("reading directory", self.root.join(rel), e))?;
         names.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, _) in names {
             let child = join_rel(rel, &name);
             let path = join_merged(b"/", &child);
-            let st = fsio::lstat_at(fd.as_fd(), &name).map_err(|e| Error::io("reading", self.root.join(&child), e))?;
+            let st = fsio::lstat_at(fd.as_fd(), &name)
+                .map_err(|e| Error::io("reading", self.root.join(&child), e))?;
             let kind = FileKind::from_mode(st.st_mode);
             (self.on_entry)(kind, u64::try_from(st.st_size).unwrap_or(0));
             // The first lower layer holding the name, as Docker's loop over the layers finds it.
@@ -190,7 +222,12 @@ impl Walker<'_> {
                         FileKind::from_mode(ls.st_mode) == FileKind::Dir
                             && ls.st_size == st.st_size
                             && ls.st_mode == st.st_mode
-                            && same_time(ls.st_mtime, ls.st_mtime_nsec, st.st_mtime, st.st_mtime_nsec)
+                            && same_time(
+                                ls.st_mtime,
+                                ls.st_mtime_nsec,
+                                st.st_mtime,
+                                st.st_mtime_nsec,
+                            )
                     });
                 (!same_dir).then_some(ChangeKind::C)
             } else {
@@ -200,8 +237,14 @@ impl Walker<'_> {
                 if kind == FileKind::Dir {
                     self.changed_dirs.insert(child.clone());
                 }
-                if matches!(k, ChangeKind::A | ChangeKind::D) && !rel.is_empty() && self.changed_dirs.insert(rel.to_vec()) {
-                    (self.on_change)(Change { kind: ChangeKind::C, path: join_merged(b"/", rel) });
+                if matches!(k, ChangeKind::A | ChangeKind::D)
+                    && !rel.is_empty()
+                    && self.changed_dirs.insert(rel.to_vec())
+                {
+                    (self.on_change)(Change {
+                        kind: ChangeKind::C,
+                        path: join_merged(b"/", rel),
+                    });
                 }
                 (self.on_change)(Change { kind: k, path });
             }
@@ -214,7 +257,12 @@ impl Walker<'_> {
     }
 
     /// The lower copies of directory `child` (whose name is `name`), where the parent had it.
-    fn open_sub(&self, lower: &[Option<LowerDir>], child: &[u8], name: &[u8]) -> Vec<Option<LowerDir>> {
+    fn open_sub(
+        &self,
+        lower: &[Option<LowerDir>],
+        child: &[u8],
+        name: &[u8],
+    ) -> Vec<Option<LowerDir>> {
         lower
             .iter()
             .zip(self.lowers)
@@ -223,7 +271,11 @@ impl Walker<'_> {
                     return None;
                 }
                 let fd = root.open_dir(child).ok()?;
-                let names = fsio::read_dir(fd.as_fd()).ok()?.into_iter().map(|(n, _)| n).collect();
+                let names = fsio::read_dir(fd.as_fd())
+                    .ok()?
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect();
                 Some(LowerDir { fd, names })
             })
             .collect()
@@ -234,4 +286,3 @@ impl Walker<'_> {
 fn same_time(a: i64, an: u64, b: i64, bn: u64) -> bool {
     (a == b && an == bn) || (a == b && (an == 0 || bn == 0))
 }
-

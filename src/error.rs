@@ -36,8 +36,16 @@ pub enum Error {
 
 impl Error {
     /// Wraps an I/O error with the operation and path.
-    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: impl Into<std::io::Error>) -> Self {
-        Error::Io { op, path: path.into(), source: source.into() }
+    pub fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        source: impl Into<std::io::Error>,
+    ) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source: source.into(),
+        }
     }
 
     /// The process exit code for this error: 1 for a missing path, 2 for anything else.

@@ -29,11 +29,17 @@ pub struct LayerRoot {
 static NOATIME_REFUSED: AtomicBool = AtomicBool::new(false);
 
 fn resolve_flags() -> ResolveFlags {
-    ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV | ResolveFlags::NO_MAGICLINKS
+    ResolveFlags::BENEATH
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_XDEV
+        | ResolveFlags::NO_MAGICLINKS
 }
 
 /// Opens with `O_NOATIME`, retrying without it where the kernel says EPERM.
-fn open_noatime(open: impl Fn(OFlags) -> rustix::io::Result<OwnedFd>, base: OFlags) -> io::Result<OwnedFd> {
+fn open_noatime(
+    open: impl Fn(OFlags) -> rustix::io::Result<OwnedFd>,
+    base: OFlags,
+) -> io::Result<OwnedFd> {
     if !NOATIME_REFUSED.load(Ordering::Relaxed) {
         match open(base | OFlags::NOATIME) {
             Err(rustix::io::Errno::PERM) => NOATIME_REFUSED.store(true, Ordering::Relaxed),
@@ -53,7 +59,10 @@ impl LayerRoot {
         let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
             .map_err(|e| Error::io("opening layer directory", path, e))?;
-        Ok(LayerRoot { fd, path: path.to_path_buf() })
+        Ok(LayerRoot {
+            fd,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The layer's path on disk.
@@ -65,7 +74,11 @@ impl LayerRoot {
     /// The on-disk path of `rel` (a path relative to the layer root, no leading slash).
     #[must_use]
     pub fn join(&self, rel: &[u8]) -> PathBuf {
-        if rel.is_empty() { self.path.clone() } else { self.path.join(OsStr::from_bytes(rel)) }
+        if rel.is_empty() {
+            self.path.clone()
+        } else {
+            self.path.join(OsStr::from_bytes(rel))
+        }
     }
 
     /// Opens directory `rel` of this layer; `""` is the root.
@@ -76,7 +89,15 @@ impl LayerRoot {
         let rel = if rel.is_empty() { &b"."[..] } else { rel };
         let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         open_noatime(
-            |f| rustix::fs::openat2(&self.fd, OsStr::from_bytes(rel), f, Mode::empty(), resolve_flags()),
+            |f| {
+                rustix::fs::openat2(
+                    &self.fd,
+                    OsStr::from_bytes(rel),
+                    f,
+                    Mode::empty(),
+                    resolve_flags(),
+                )
+            },
             base,
         )
     }
@@ -88,7 +109,15 @@ impl LayerRoot {
     pub fn open_file(&self, rel: &[u8]) -> io::Result<std::fs::File> {
         let base = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = open_noatime(
-            |f| rustix::fs::openat2(&self.fd, OsStr::from_bytes(rel), f, Mode::empty(), resolve_flags()),
+            |f| {
+                rustix::fs::openat2(
+                    &self.fd,
+                    OsStr::from_bytes(rel),
+                    f,
+                    Mode::empty(),
+                    resolve_flags(),
+                )
+            },
             base,
         )?;
         Ok(std::fs::File::from(fd))
@@ -129,7 +158,8 @@ pub fn read_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Option<FileKind
 /// # Errors
 /// As `fstatat(2)`.
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<rustix::fs::Stat> {
-    rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW).map_err(io::Error::from)
+    rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(io::Error::from)
 }
 
 /// The target of symlink `name` inside an open directory.

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -33,7 +36,12 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         ));
     };
     match command {
-        Command::Ls { args, recursive, json, stack } => {
+        Command::Ls {
+            args,
+            recursive,
+            json,
+            stack,
+        } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
             let merger = cli::open(&req)?;
             let path = paths.first().cloned().unwrap_or_else(|| b"/".to_vec());
@@ -56,7 +64,12 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let merger = cli::open(&req)?;
             cli::layers::run(merger.stack(), json, out)
         }
-        Command::Diff { args, layer, json, stack } => {
+        Command::Diff {
+            args,
+            layer,
+            json,
+            stack,
+        } => {
             let (req, _) = cli::split_positionals(&stack, &args);
             let merger = cli::open(&req)?;
             cli::diff::run(merger.stack(), layer, json, out)
@@ -66,6 +79,9 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
 
 fn one_path(paths: &[Vec<u8>], command: &str) -> anyhow::Result<Vec<u8>> {
     paths.first().cloned().ok_or_else(|| {
-        layerscope::Error::BadInput(format!("`{command}` needs a PATH inside the merged view, e.g. /etc/passwd")).into()
+        layerscope::Error::BadInput(format!(
+            "`{command}` needs a PATH inside the merged view, e.g. /etc/passwd"
+        ))
+        .into()
     })
 }

@@ -6,7 +6,7 @@
 //! `_b64` field when present.
 
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::merge::{Anomaly, DataSource, Entry, FileKind, Merger, VersionRole};
 
@@ -17,8 +17,14 @@ pub fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
             obj.insert(key.into(), Value::String(s.into()));
         }
         Err(_) => {
-            obj.insert(key.into(), Value::String(String::from_utf8_lossy(bytes).into_owned()));
-            obj.insert(format!("{key}_b64"), Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)));
+            obj.insert(
+                key.into(),
+                Value::String(String::from_utf8_lossy(bytes).into_owned()),
+            );
+            obj.insert(
+                format!("{key}_b64"),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            );
         }
     }
 }
@@ -29,7 +35,9 @@ pub fn get_bytes(obj: &Value, key: &str) -> Option<Vec<u8>> {
     if let Some(b64) = obj.get(format!("{key}_b64")).and_then(Value::as_str) {
         return base64::engine::general_purpose::STANDARD.decode(b64).ok();
     }
-    obj.get(key).and_then(Value::as_str).map(|s| s.as_bytes().to_vec())
+    obj.get(key)
+        .and_then(Value::as_str)
+        .map(|s| s.as_bytes().to_vec())
 }
 
 fn os_bytes(p: &std::path::Path) -> &[u8] {
@@ -44,7 +52,11 @@ pub fn entry_json(merger: &Merger, e: &Entry) -> Value {
     put_bytes(&mut o, "path", &e.path);
     o.insert("type".into(), json!(e.kind.as_str()));
     o.insert("layer".into(), json!(e.layer));
-    put_bytes(&mut o, "source", os_bytes(&merger.source_path(e.layer, &e.rel)));
+    put_bytes(
+        &mut o,
+        "source",
+        os_bytes(&merger.source_path(e.layer, &e.rel)),
+    );
     match &e.data {
         Some(DataSource::Found { layer, rel }) => {
             let mut d = Map::new();
@@ -63,7 +75,10 @@ pub fn entry_json(merger: &Merger, e: &Entry) -> Value {
     o.insert("gid".into(), json!(e.meta.gid));
     o.insert("mtime".into(), json!(e.meta.mtime));
     if matches!(e.kind, FileKind::Char | FileKind::Block) {
-        o.insert("rdev".into(), json!(format!("{}:{}", e.meta.rdev.0, e.meta.rdev.1)));
+        o.insert(
+            "rdev".into(),
+            json!(format!("{}:{}", e.meta.rdev.0, e.meta.rdev.1)),
+        );
     }
     if let Some(t) = &e.target {
         put_bytes(&mut o, "target", t);

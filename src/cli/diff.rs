@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::diff::{changes, ChangeKind};
+use crate::diff::{ChangeKind, changes};
 use crate::escape;
 use crate::report::put_bytes;
 use crate::stack::LayerStack;
@@ -11,7 +11,12 @@ use crate::stack::LayerStack;
 ///
 /// # Errors
 /// A bad layer index, an unreadable layer, or a failed write.
-pub fn run(stack: &LayerStack, layer: Option<usize>, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    stack: &LayerStack,
+    layer: Option<usize>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let layer = layer.unwrap_or(0);
     for c in changes(stack, layer)? {
         let kind = match c.kind {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use humansize::{format_size, BINARY};
+use humansize::{BINARY, format_size};
 use serde_json::json;
 
 use crate::diff::summary;
@@ -17,7 +17,11 @@ use crate::stack::LayerStack;
 pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     if !json {
-        writeln!(out, "{:>5}  {:<9} {:>8} {:>10} {:>7} {:>7} {:>7}  PATH / LABEL", "LAYER", "ROLE", "ENTRIES", "SIZE", "ADDED", "CHANGED", "DELETED")?;
+        writeln!(
+            out,
+            "{:>5}  {:<9} {:>8} {:>10} {:>7} {:>7} {:>7}  PATH / LABEL",
+            "LAYER", "ROLE", "ENTRIES", "SIZE", "ADDED", "CHANGED", "DELETED"
+        )?;
     }
     for (i, layer) in stack.layers.iter().enumerate() {
         let s = summary(stack, i)?;

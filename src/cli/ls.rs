@@ -12,7 +12,13 @@ use crate::report;
 ///
 /// # Errors
 /// The path does not exist, a layer cannot be read, or writing fails.
-pub fn run(merger: &Merger, path: &[u8], recursive: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    merger: &Merger,
+    path: &[u8],
+    recursive: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let start = merger.entry(path)?;
     let mut visit = |v: Visit<'_>| -> anyhow::Result<()> {
         match (v, json) {
@@ -26,7 +32,12 @@ pub fn run(merger: &Merger, path: &[u8], recursive: bool, json: bool, out: &mut 
                 out.write_all(b"\n")?;
             }
             (Visit::Anomaly(a), false) => {
-                eprintln!("layerscope: anomaly: {} (layer {}): {}", escape::display(&a.path), a.layer, a.reason);
+                eprintln!(
+                    "layerscope: anomaly: {} (layer {}): {}",
+                    escape::display(&a.path),
+                    a.layer,
+                    a.reason
+                );
             }
         }
         Ok(())
@@ -54,7 +65,13 @@ pub fn text_line(e: &Entry) -> String {
         FileKind::Char => 'c',
         FileKind::Block => 'b',
     };
-    let mut line = format!("{kind}{:04o} {:>10} L{:<2} {}", e.meta.mode, e.meta.size, e.layer, escape::display(&e.path));
+    let mut line = format!(
+        "{kind}{:04o} {:>10} L{:<2} {}",
+        e.meta.mode,
+        e.meta.size,
+        e.layer,
+        escape::display(&e.path)
+    );
     if let Some(t) = &e.target {
         line.push_str(" -> ");
         line.push_str(&escape::display(t));
@@ -67,7 +84,9 @@ pub fn text_line(e: &Entry) -> String {
         notes.push(format!("redirect {}", escape::display(r)));
     }
     match &e.data {
-        Some(crate::merge::DataSource::Found { layer, .. }) => notes.push(format!("metacopy, data from L{layer}")),
+        Some(crate::merge::DataSource::Found { layer, .. }) => {
+            notes.push(format!("metacopy, data from L{layer}"))
+        }
         Some(crate::merge::DataSource::Missing) => notes.push("metacopy, data missing".into()),
         None => {}
     }

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::error::Error;
 use crate::merge::Merger;
-use crate::stack::spec::{resolve, StackRequest};
+use crate::stack::spec::{StackRequest, resolve};
 use crate::stack::{LayerStack, XattrNamespace};
 
 pub use args::{Cli, Command, StackArgs};
@@ -21,7 +21,10 @@ pub use args::{Cli, Command, StackArgs};
 /// Splits positionals into the stack name and paths: with `--lowerdir`, every positional is a
 /// path; otherwise the first one names the stack.
 #[must_use]
-pub fn split_positionals(stack: &StackArgs, positionals: &[OsString]) -> (StackRequest, Vec<Vec<u8>>) {
+pub fn split_positionals(
+    stack: &StackArgs,
+    positionals: &[OsString],
+) -> (StackRequest, Vec<Vec<u8>>) {
     let mut req = StackRequest {
         stack: None,
         lowerdir: stack.lowerdir.clone(),

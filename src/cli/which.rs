@@ -20,13 +20,21 @@ pub fn run(merger: &Merger, path: &[u8], json: bool, out: &mut dyn Write) -> any
     let stack = merger.stack();
     for v in &r.versions {
         let what = match v.role {
-            VersionRole::Supplies if r.entry.as_ref().is_some_and(|e| e.layer == v.layer && e.rel == v.rel) => {
+            VersionRole::Supplies
+                if r.entry
+                    .as_ref()
+                    .is_some_and(|e| e.layer == v.layer && e.rel == v.rel) =>
+            {
                 "supplies the merged entry".to_string()
             }
-            VersionRole::Supplies => "would supply it, but the kernel refuses the lookup".to_string(),
+            VersionRole::Supplies => {
+                "would supply it, but the kernel refuses the lookup".to_string()
+            }
             VersionRole::Merged => "merged into the directory".to_string(),
             VersionRole::Data => "holds the data of the metacopy file above".to_string(),
-            VersionRole::MetacopyChain => "metacopy file passed over on the way to the data".to_string(),
+            VersionRole::MetacopyChain => {
+                "metacopy file passed over on the way to the data".to_string()
+            }
             VersionRole::Whiteout => "whiteout: deletes the versions below".to_string(),
             VersionRole::Hidden(reason) => format!("hidden: {}", reason.describe()),
         };
@@ -45,12 +53,23 @@ pub fn run(merger: &Merger, path: &[u8], json: bool, out: &mut dyn Write) -> any
             serde_json::to_writer(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {
-            writeln!(out, "L{:<2} {:<8} {:<7} {}  {what}", v.layer, stack.layers[v.layer].role.as_str(), v.kind.as_str(), escape::path(&source))?;
+            writeln!(
+                out,
+                "L{:<2} {:<8} {:<7} {}  {what}",
+                v.layer,
+                stack.layers[v.layer].role.as_str(),
+                v.kind.as_str(),
+                escape::path(&source)
+            )?;
         }
     }
     let shown = escape::display(&r.path);
     if let Some(reason) = r.error {
-        return Err(Error::Lookup { path: shown, reason }.into());
+        return Err(Error::Lookup {
+            path: shown,
+            reason,
+        }
+        .into());
     }
     if r.entry.is_none() {
         return Err(Error::NotFound(shown).into());

@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::lookup::Outcome;
-use super::{join_merged, Anomaly, DirStack, Entry, FileKind, Merger, VersionRole};
+use super::{Anomaly, DirStack, Entry, FileKind, Merger, VersionRole, join_merged};
 use crate::error::{Error, Result};
 use crate::fsio;
 
@@ -22,8 +22,17 @@ impl Merger {
     ///
     /// A copy that vanished or sits behind a mount point yields `None` and, for the stack, an
     /// anomaly; an unreadable one is an error.
-    pub(super) fn open_stack(&self, path: &[u8], dir: &DirStack, anomalies: &mut Vec<Anomaly>) -> Result<Vec<Option<OwnedFd>>> {
-        let all = dir.layers.iter().map(|d| (d, true)).chain(dir.cut.iter().map(|(d, _)| (d, false)));
+    pub(super) fn open_stack(
+        &self,
+        path: &[u8],
+        dir: &DirStack,
+        anomalies: &mut Vec<Anomaly>,
+    ) -> Result<Vec<Option<OwnedFd>>> {
+        let all = dir
+            .layers
+            .iter()
+            .map(|d| (d, true))
+            .chain(dir.cut.iter().map(|(d, _)| (d, false)));
         let mut fds = Vec::new();
         for (d, in_stack) in all {
             match self.root_of(d.layer).open_dir(&d.rel) {
@@ -39,7 +48,13 @@ impl Merger {
                     fds.push(None);
                 }
                 Err(e) if !in_stack && e.raw_os_error() == Some(libc::ENOENT) => fds.push(None),
-                Err(e) => return Err(Error::io("reading directory", self.source_path(d.layer, &d.rel), e)),
+                Err(e) => {
+                    return Err(Error::io(
+                        "reading directory",
+                        self.source_path(d.layer, &d.rel),
+                        e,
+                    ));
+                }
             }
         }
         Ok(fds)
@@ -71,9 +86,14 @@ impl Merger {
         let mut names: Vec<(Vec<u8>, usize, Option<FileKind>)> = Vec::new();
         for (pos, fd) in fds.iter().enumerate() {
             let Some(fd) = fd else { continue };
-            let d = if pos < dir.layers.len() { &dir.layers[pos] } else { &dir.cut[pos - dir.layers.len()].0 };
-            let list = fsio::read_dir(fd.as_fd())
-                .map_err(|e| Error::io("reading directory", self.source_path(d.layer, &d.rel), e))?;
+            let d = if pos < dir.layers.len() {
+                &dir.layers[pos]
+            } else {
+                &dir.cut[pos - dir.layers.len()].0
+            };
+            let list = fsio::read_dir(fd.as_fd()).map_err(|e| {
+                Error::io("reading directory", self.source_path(d.layer, &d.rel), e)
+            })?;
             names.extend(list.into_iter().map(|(n, k)| (n, pos, k)));
         }
         names.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -96,7 +116,9 @@ impl Merger {
             match self.lookup_child(path, dir, &fds, &name, Some(&presence)) {
                 Outcome::Found(e) => out.entries.push(e),
                 Outcome::Absent { versions, .. } => {
-                    let marker = versions.iter().find(|v| v.layer == layer && v.role == VersionRole::Whiteout);
+                    let marker = versions
+                        .iter()
+                        .find(|v| v.layer == layer && v.role == VersionRole::Whiteout);
                     if !self.readdir_hides(dir, layer, marker.map(|v| v.kind)) {
                         out.anomalies.push(Anomaly {
                             path: join_merged(path, &name),
@@ -109,7 +131,11 @@ impl Merger {
                     }
                 }
                 Outcome::Refused { reason, .. } => {
-                    out.anomalies.push(Anomaly { path: join_merged(path, &name), layer, reason });
+                    out.anomalies.push(Anomaly {
+                        path: join_merged(path, &name),
+                        layer,
+                        reason,
+                    });
                 }
             }
         }

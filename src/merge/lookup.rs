@@ -3,10 +3,10 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::markers::{check_metacopy, parse_redirect, probe, OnDisk, Redirect};
+use super::markers::{OnDisk, Redirect, check_metacopy, parse_redirect, probe};
 use super::{
-    join_merged, join_rel, DataSource, DirStack, Entry, FileKind, HiddenReason, LayerDir, Merger, Meta,
-    Version, VersionRole,
+    DataSource, DirStack, Entry, FileKind, HiddenReason, LayerDir, Merger, Meta, Version,
+    VersionRole, join_merged, join_rel,
 };
 use crate::fsio;
 
@@ -16,9 +16,15 @@ pub(super) enum Outcome {
     /// The name exists in the merged view.
     Found(Entry),
     /// It does not; `ghost` holds the deeper copies of a directory there, to explain them.
-    Absent { versions: Vec<Version>, ghost: DirStack },
+    Absent {
+        versions: Vec<Version>,
+        ghost: DirStack,
+    },
     /// The kernel would refuse it (EIO, EPERM, EINVAL, ...).
-    Refused { versions: Vec<Version>, reason: String },
+    Refused {
+        versions: Vec<Version>,
+        reason: String,
+    },
 }
 
 /// The name being looked up, as redirects rewrite it.
@@ -108,7 +114,9 @@ impl Merger {
             } else if st.is_dir || !has_data_layers {
                 last = layer == self.bottom;
             }
-            let found = match self.lookup_in_layer(&mut st, item, parent, fds, name, presence, last, is_upper) {
+            let found = match self
+                .lookup_in_layer(&mut st, item, parent, fds, name, presence, last, is_upper)
+            {
                 Ok(f) => f,
                 Err(reason) => {
                     error = Some(reason);
@@ -146,7 +154,12 @@ impl Merger {
             }
             // After an absolute redirect, the layers below are searched from their roots.
             if matches!(st.target, Target::Abs(_)) && matches!(item, Item::Pos(_)) {
-                items = self.stack.tree_layers().filter(|&l| l > layer).map(Item::Root).collect();
+                items = self
+                    .stack
+                    .tree_layers()
+                    .filter(|&l| l > layer)
+                    .map(Item::Root)
+                    .collect();
                 i = 0;
                 continue;
             }
@@ -162,9 +175,13 @@ impl Merger {
                 cut: versions
                     .iter()
                     .filter_map(|v| match v.role {
-                        VersionRole::Hidden(r) if v.kind == FileKind::Dir => {
-                            Some((LayerDir { layer: v.layer, rel: v.rel.clone() }, r))
-                        }
+                        VersionRole::Hidden(r) if v.kind == FileKind::Dir => Some((
+                            LayerDir {
+                                layer: v.layer,
+                                rel: v.rel.clone(),
+                            },
+                            r,
+                        )),
                         _ => None,
                     })
                     .collect(),
@@ -178,37 +195,67 @@ impl Merger {
             if st.metacopy {
                 // The chain ended without data: only data-only layers can still supply it.
                 if lower_found > 0 && has_data_layers && st.absolute_redirect {
-                    let Target::Abs(parts) = &st.target else { unreachable!("absolute redirect sets Abs") };
+                    let Target::Abs(parts) = &st.target else {
+                        unreachable!("absolute redirect sets Abs")
+                    };
                     data = Some(self.lookup_data_only(parts));
                 } else {
                     return Outcome::Refused {
                         versions,
-                        reason: "metacopy file with no lower data found (the kernel gives EIO)".into(),
+                        reason: "metacopy file with no lower data found (the kernel gives EIO)"
+                            .into(),
                     };
                 }
-            } else if let Some((d, _)) = st.consulted.iter().rev().find(|(_, r)| *r == VersionRole::Data) {
-                data = Some(DataSource::Found { layer: d.layer, rel: d.rel.clone() });
+            } else if let Some((d, _)) = st
+                .consulted
+                .iter()
+                .rev()
+                .find(|(_, r)| *r == VersionRole::Data)
+            {
+                data = Some(DataSource::Found {
+                    layer: d.layer,
+                    rel: d.rel.clone(),
+                });
             }
         }
         if let Some(DataSource::Found { layer, rel }) = &data {
             if !versions.iter().any(|v| v.layer == *layer && v.rel == *rel) {
-                versions.push(Version { layer: *layer, rel: rel.clone(), kind: FileKind::File, role: VersionRole::Data });
+                versions.push(Version {
+                    layer: *layer,
+                    rel: rel.clone(),
+                    kind: FileKind::File,
+                    role: VersionRole::Data,
+                });
             }
         }
-        let target = if object.kind == FileKind::Symlink { self.read_link(object).ok() } else { None };
+        let target = if object.kind == FileKind::Symlink {
+            self.read_link(object).ok()
+        } else {
+            None
+        };
         let dir = (object.kind == FileKind::Dir).then(|| DirStack {
             layers: st
                 .consulted
                 .iter()
-                .filter(|(d, r)| d.kind == FileKind::Dir && matches!(r, VersionRole::Supplies | VersionRole::Merged))
-                .map(|(d, _)| LayerDir { layer: d.layer, rel: d.rel.clone() })
+                .filter(|(d, r)| {
+                    d.kind == FileKind::Dir
+                        && matches!(r, VersionRole::Supplies | VersionRole::Merged)
+                })
+                .map(|(d, _)| LayerDir {
+                    layer: d.layer,
+                    rel: d.rel.clone(),
+                })
                 .collect(),
             cut: versions
                 .iter()
                 .filter_map(|v| match v.role {
-                    VersionRole::Hidden(r) if v.kind == FileKind::Dir => {
-                        Some((LayerDir { layer: v.layer, rel: v.rel.clone() }, r))
-                    }
+                    VersionRole::Hidden(r) if v.kind == FileKind::Dir => Some((
+                        LayerDir {
+                            layer: v.layer,
+                            rel: v.rel.clone(),
+                        },
+                        r,
+                    )),
                     _ => None,
                 })
                 .collect(),
@@ -265,7 +312,8 @@ impl Merger {
                     return Ok(None);
                 }
                 let Some(fd) = &fds[p] else { return Ok(None) };
-                let e = probe(fd.as_fd(), &n, dir.layer, join_rel(&dir.rel, &n), ns).map_err(io_err)?;
+                let e =
+                    probe(fd.as_fd(), &n, dir.layer, join_rel(&dir.rel, &n), ns).map_err(io_err)?;
                 self.single(st, e, true, last, is_upper, &[], &[])
             }
             (Item::Pos(p), Target::Abs(parts)) | (Item::Root(p), Target::Abs(parts)) => {
@@ -277,11 +325,15 @@ impl Merger {
                 let root = self.root_of(layer);
                 let mut rel: Vec<u8> = Vec::new();
                 for (k, comp) in parts.iter().enumerate() {
-                    let Ok(fd) = root.open_dir(&rel) else { return Ok(None) };
+                    let Ok(fd) = root.open_dir(&rel) else {
+                        return Ok(None);
+                    };
                     let child_rel = join_rel(&rel, comp);
-                    let e = probe(fd.as_fd(), comp, layer, child_rel.clone(), ns).map_err(io_err)?;
+                    let e =
+                        probe(fd.as_fd(), comp, layer, child_rel.clone(), ns).map_err(io_err)?;
                     let end = k + 1 == parts.len();
-                    let found = self.single(st, e, end, last, is_upper, &parts[..k], &parts[k + 1..])?;
+                    let found =
+                        self.single(st, e, end, last, is_upper, &parts[..k], &parts[k + 1..])?;
                     match found {
                         Some(f) if end => return Ok(Some(f)),
                         Some(f) if f.kind == FileKind::Dir => rel = child_rel,
@@ -290,7 +342,9 @@ impl Merger {
                 }
                 Ok(None)
             }
-            (Item::Root(_), Target::Rel(_)) => unreachable!("root items only follow absolute redirects"),
+            (Item::Root(_), Target::Rel(_)) => {
+                unreachable!("root items only follow absolute redirects")
+            }
         }
     }
 
@@ -320,7 +374,8 @@ impl Merger {
             st.stop = true;
             let by = object_layer.unwrap_or(e.layer);
             st.stop_cause = Some(HiddenReason::Shadowed { by });
-            st.consulted.push((e, VersionRole::Hidden(HiddenReason::Shadowed { by })));
+            st.consulted
+                .push((e, VersionRole::Hidden(HiddenReason::Shadowed { by })));
             return Ok(None);
         }
         if e.kind != FileKind::Dir {
@@ -329,7 +384,8 @@ impl Merger {
                 if last_element {
                     let by = object_layer.unwrap_or(e.layer);
                     st.stop_cause = Some(HiddenReason::CutByNonDir { at: e.layer });
-                    st.consulted.push((e, VersionRole::Hidden(HiddenReason::Shadowed { by })));
+                    st.consulted
+                        .push((e, VersionRole::Hidden(HiddenReason::Shadowed { by })));
                 }
                 return Ok(None);
             }
@@ -343,7 +399,9 @@ impl Merger {
             st.metacopy = metacopy;
             st.stop = !metacopy;
             if !metacopy {
-                st.stop_cause = Some(HiddenReason::Shadowed { by: object_layer.unwrap_or(e.layer) });
+                st.stop_cause = Some(HiddenReason::Shadowed {
+                    by: object_layer.unwrap_or(e.layer),
+                });
             }
             if !metacopy || last {
                 return Ok(Some(e));
@@ -372,14 +430,20 @@ impl Merger {
                 Redirect::Absolute(parts) => {
                     st.absolute_redirect = true;
                     st.stop = false;
-                    st.target = Target::Abs(parts.into_iter().chain(post.iter().cloned()).collect());
+                    st.target =
+                        Target::Abs(parts.into_iter().chain(post.iter().cloned()).collect());
                 }
                 Redirect::Relative(n) => {
                     st.target = match &st.target {
                         Target::Rel(_) => Target::Rel(n),
-                        Target::Abs(_) => {
-                            Target::Abs(prefix.iter().cloned().chain([n]).chain(post.iter().cloned()).collect())
-                        }
+                        Target::Abs(_) => Target::Abs(
+                            prefix
+                                .iter()
+                                .cloned()
+                                .chain([n])
+                                .chain(post.iter().cloned())
+                                .collect(),
+                        ),
                     };
                 }
             }
@@ -401,25 +465,43 @@ impl Merger {
         let mut versions: Vec<Version> = st
             .consulted
             .iter()
-            .map(|(d, role)| Version { layer: d.layer, rel: d.rel.clone(), kind: d.kind, role: *role })
+            .map(|(d, role)| Version {
+                layer: d.layer,
+                rel: d.rel.clone(),
+                kind: d.kind,
+                role: *role,
+            })
             .collect();
         let stop_layer = st.stop_cause.map(HiddenReason::layer);
-        let positions = parent.layers.iter().map(|d| (d, None)).chain(parent.cut.iter().map(|(d, r)| (d, Some(*r))));
+        let positions = parent
+            .layers
+            .iter()
+            .map(|d| (d, None))
+            .chain(parent.cut.iter().map(|(d, r)| (d, Some(*r))));
         for (pos, (dir, cut_reason)) in positions.enumerate() {
             let rel = join_rel(&dir.rel, name);
-            if versions.iter().any(|v| v.layer == dir.layer && v.rel == rel) {
+            if versions
+                .iter()
+                .any(|v| v.layer == dir.layer && v.rel == rel)
+            {
                 continue;
             }
             let kind = match presence {
                 Some(pr) => match pr[pos] {
                     None => continue,
                     Some(Some(k)) => k,
-                    Some(None) => match fds[pos].as_ref().and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok()) {
+                    Some(None) => match fds[pos]
+                        .as_ref()
+                        .and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok())
+                    {
                         Some(s) => FileKind::from_mode(s.st_mode),
                         None => continue,
                     },
                 },
-                None => match fds[pos].as_ref().and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok()) {
+                None => match fds[pos]
+                    .as_ref()
+                    .and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok())
+                {
                     Some(s) => FileKind::from_mode(s.st_mode),
                     None => continue,
                 },
@@ -427,13 +509,20 @@ impl Merger {
             let reason = match cut_reason {
                 Some(r) => r,
                 None => match (stop_layer, st.redirected_at) {
-                    (Some(s), _) if s <= dir.layer => st.stop_cause.expect("stop layer comes from a cause"),
+                    (Some(s), _) if s <= dir.layer => {
+                        st.stop_cause.expect("stop layer comes from a cause")
+                    }
                     (_, Some(r)) => HiddenReason::Redirected { at: r },
                     // The search never got here (it was refused above): nothing to explain.
                     _ => continue,
                 },
             };
-            versions.push(Version { layer: dir.layer, rel, kind, role: VersionRole::Hidden(reason) });
+            versions.push(Version {
+                layer: dir.layer,
+                rel,
+                kind,
+                role: VersionRole::Hidden(reason),
+            });
         }
         versions.sort_by_key(|v| v.layer);
         versions

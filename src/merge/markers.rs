@@ -80,7 +80,12 @@ pub fn probe(
 ) -> io::Result<Option<OnDisk>> {
     let stat = match fsio::lstat_at(dir, name) {
         Ok(st) => st,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENAMETOOLONG | libc::ENOTDIR)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOENT | libc::ENAMETOOLONG | libc::ENOTDIR)
+            ) =>
+        {
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -90,7 +95,13 @@ pub fn probe(
         FileKind::Dir | FileKind::File => read_markers(dir, name, ns)?,
         _ => Markers::default(),
     };
-    Ok(Some(OnDisk { layer, rel, kind, stat, markers }))
+    Ok(Some(OnDisk {
+        layer,
+        rel,
+        kind,
+        stat,
+        markers,
+    }))
 }
 
 /// Reads the overlay markers of `name` in `dir` (of `dir` itself when `name` is empty).
@@ -101,7 +112,9 @@ pub fn read_markers(dir: BorrowedFd<'_>, name: &[u8], ns: XattrNamespace) -> io:
     let prefix = ns.prefix().as_bytes();
     let mut m = Markers::default();
     for attr in fsio::list_xattrs(dir, name)? {
-        let Some(short) = attr.strip_prefix(prefix) else { continue };
+        let Some(short) = attr.strip_prefix(prefix) else {
+            continue;
+        };
         let full = || String::from_utf8_lossy(&attr).into_owned();
         match short {
             b"whiteout" => m.whiteout_xattr = true,
@@ -130,7 +143,12 @@ pub enum Redirect {
 /// An empty value, a relative value with `/`, or an absolute one with an empty component:
 /// the kernel answers EINVAL.
 pub fn parse_redirect(value: &[u8]) -> Result<Redirect, String> {
-    let invalid = || format!("invalid redirect '{}' (the kernel gives EINVAL)", String::from_utf8_lossy(value));
+    let invalid = || {
+        format!(
+            "invalid redirect '{}' (the kernel gives EINVAL)",
+            String::from_utf8_lossy(value)
+        )
+    };
     match value.strip_prefix(b"/") {
         Some(rest) => {
             let parts: Vec<Vec<u8>> = rest.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
@@ -150,7 +168,10 @@ pub fn parse_redirect(value: &[u8]) -> Result<Redirect, String> {
 /// A value of 1 to 3 bytes: the kernel answers EIO.
 pub fn check_metacopy(value: &[u8]) -> Result<(), String> {
     if (1..4).contains(&value.len()) {
-        return Err(format!("metacopy xattr of {} bytes is too small (the kernel gives EIO)", value.len()));
+        return Err(format!(
+            "metacopy xattr of {} bytes is too small (the kernel gives EIO)",
+            value.len()
+        ));
     }
     Ok(())
 }
@@ -161,16 +182,32 @@ mod tests {
 
     #[test]
     fn redirects_parse_like_the_kernel() {
-        assert_eq!(parse_redirect(b"d1"), Ok(Redirect::Relative(b"d1".to_vec())));
-        assert_eq!(parse_redirect(b"/a/b"), Ok(Redirect::Absolute(vec![b"a".to_vec(), b"b".to_vec()])));
+        assert_eq!(
+            parse_redirect(b"d1"),
+            Ok(Redirect::Relative(b"d1".to_vec()))
+        );
+        assert_eq!(
+            parse_redirect(b"/a/b"),
+            Ok(Redirect::Absolute(vec![b"a".to_vec(), b"b".to_vec()]))
+        );
         for bad in [&b""[..], b"a/b", b"//x", b"/x/", b"/"] {
-            assert!(parse_redirect(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_redirect(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn opaque_needs_exactly_one_byte() {
-        let m = |v: &[u8]| Markers { opaque: Some(v.to_vec()), ..Markers::default() }.opaque_byte();
+        let m = |v: &[u8]| {
+            Markers {
+                opaque: Some(v.to_vec()),
+                ..Markers::default()
+            }
+            .opaque_byte()
+        };
         assert_eq!(m(b"y"), Some(b'y'));
         assert_eq!(m(b"x"), Some(b'x'));
         assert_eq!(m(b"yes"), None);

@@ -249,7 +249,10 @@ impl Entry {
     /// For directories: the layers merged into it, top-down.
     #[must_use]
     pub fn merged_layers(&self) -> Vec<usize> {
-        self.dir.as_ref().map(|d| d.layers.iter().map(|l| l.layer).collect()).unwrap_or_default()
+        self.dir
+            .as_ref()
+            .map(|d| d.layers.iter().map(|l| l.layer).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -295,15 +298,27 @@ impl Merger {
     /// A layer directory is missing or unreadable, or the stack has no normal layer.
     pub fn open(stack: &LayerStack) -> Result<Self> {
         let bottom = stack.tree_layers().last().ok_or_else(|| {
-            Error::BadInput(format!("stack '{}' has no lower or upper layer", stack.name))
+            Error::BadInput(format!(
+                "stack '{}' has no lower or upper layer",
+                stack.name
+            ))
         })?;
         let roots = stack
             .layers
             .iter()
             .map(|l| LayerRoot::open(&l.path).map(Some))
             .collect::<Result<Vec<_>>>()?;
-        let has_xwhiteouts = stack.layers.iter().map(|_| AtomicBool::new(false)).collect();
-        Ok(Merger { stack: stack.clone(), roots, bottom, has_xwhiteouts })
+        let has_xwhiteouts = stack
+            .layers
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
+        Ok(Merger {
+            stack: stack.clone(),
+            roots,
+            bottom,
+            has_xwhiteouts,
+        })
     }
 
     /// The stack this merger reads.
@@ -322,7 +337,9 @@ impl Merger {
     }
 
     fn root_of(&self, layer: usize) -> &LayerRoot {
-        self.roots[layer].as_ref().expect("every layer root is opened in Merger::open")
+        self.roots[layer]
+            .as_ref()
+            .expect("every layer root is opened in Merger::open")
     }
 
     fn is_upper(&self, layer: usize) -> bool {
@@ -344,14 +361,19 @@ impl Merger {
     pub fn open_content(&self, entry: &Entry) -> Result<std::fs::File> {
         let path = String::from_utf8_lossy(&entry.path).into_owned();
         if entry.kind != FileKind::File {
-            return Err(Error::BadInput(format!("'{path}' is a {}, not a regular file", entry.kind.as_str())));
+            return Err(Error::BadInput(format!(
+                "'{path}' is a {}, not a regular file",
+                entry.kind.as_str()
+            )));
         }
         let (layer, rel) = match &entry.data {
             Some(DataSource::Found { layer, rel }) => (*layer, rel.as_slice()),
             Some(DataSource::Missing) => {
                 return Err(Error::Lookup {
                     path,
-                    reason: "metacopy file whose data is in no data-only layer (the kernel gives EIO)".into(),
+                    reason:
+                        "metacopy file whose data is in no data-only layer (the kernel gives EIO)"
+                            .into(),
                 });
             }
             None => (entry.layer, entry.rel.as_slice()),

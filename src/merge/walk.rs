@@ -4,7 +4,9 @@ use std::os::fd::AsFd;
 
 use super::lookup::Outcome;
 use super::markers::read_markers;
-use super::{Anomaly, DirStack, Entry, FileKind, LayerDir, Merger, Meta, Resolved, Version, VersionRole};
+use super::{
+    Anomaly, DirStack, Entry, FileKind, LayerDir, Merger, Meta, Resolved, Version, VersionRole,
+};
 use crate::error::{Error, Result};
 
 /// Splits a merged path into components, resolving `.` and `..` lexically; `..` never climbs
@@ -30,7 +32,10 @@ pub fn merged_path(parts: &[Vec<u8>]) -> Vec<u8> {
     if parts.is_empty() {
         return b"/".to_vec();
     }
-    parts.iter().flat_map(|c| std::iter::once(b'/').chain(c.iter().copied())).collect()
+    parts
+        .iter()
+        .flat_map(|c| std::iter::once(b'/').chain(c.iter().copied()))
+        .collect()
 }
 
 impl Merger {
@@ -39,13 +44,25 @@ impl Merger {
     /// # Errors
     /// The top layer's root cannot be read.
     pub fn root(&self) -> Result<Entry> {
-        let layers: Vec<LayerDir> = self.stack.tree_layers().map(|layer| LayerDir { layer, rel: Vec::new() }).collect();
+        let layers: Vec<LayerDir> = self
+            .stack
+            .tree_layers()
+            .map(|layer| LayerDir {
+                layer,
+                rel: Vec::new(),
+            })
+            .collect();
         let top = layers[0].layer;
         let root = self.root_of(top);
-        let fd = root.open_dir(b"").map_err(|e| Error::io("reading directory", root.path(), e))?;
-        let stat = crate::fsio::lstat_at(fd.as_fd(), b".").map_err(|e| Error::io("reading", root.path(), e))?;
+        let fd = root
+            .open_dir(b"")
+            .map_err(|e| Error::io("reading directory", root.path(), e))?;
+        let stat = crate::fsio::lstat_at(fd.as_fd(), b".")
+            .map_err(|e| Error::io("reading", root.path(), e))?;
         let ns = self.stack.options.xattr;
-        let origin = read_markers(fd.as_fd(), b"", ns).map(|m| m.origin).unwrap_or(false);
+        let origin = read_markers(fd.as_fd(), b"", ns)
+            .map(|m| m.origin)
+            .unwrap_or(false);
         // At mount time the kernel checks every lower root but the last for opaque=x.
         let mut xwhiteouts = false;
         for d in &layers {
@@ -69,7 +86,11 @@ impl Merger {
                 layer: d.layer,
                 rel: Vec::new(),
                 kind: FileKind::Dir,
-                role: if i == 0 { VersionRole::Supplies } else { VersionRole::Merged },
+                role: if i == 0 {
+                    VersionRole::Supplies
+                } else {
+                    VersionRole::Merged
+                },
             })
             .collect();
         Ok(Entry {
@@ -90,7 +111,12 @@ impl Merger {
             opaque: false,
             redirect: None,
             versions,
-            dir: Some(DirStack { merge_dir: layers.len() > 1 || origin, layers, cut: Vec::new(), xwhiteouts }),
+            dir: Some(DirStack {
+                merge_dir: layers.len() > 1 || origin,
+                layers,
+                cut: Vec::new(),
+                xwhiteouts,
+            }),
         })
     }
 
@@ -104,7 +130,12 @@ impl Merger {
         let root = self.root()?;
         let mut parent_path = b"/".to_vec();
         let mut parent: DirStack = root.dir.clone().unwrap_or_default();
-        let mut current = Resolved { path: b"/".to_vec(), versions: root.versions.clone(), entry: Some(root), error: None };
+        let mut current = Resolved {
+            path: b"/".to_vec(),
+            versions: root.versions.clone(),
+            entry: Some(root),
+            error: None,
+        };
         for (k, comp) in parts.iter().enumerate() {
             let mut ignored: Vec<Anomaly> = Vec::new();
             let fds = self.open_stack(&parent_path, &parent, &mut ignored)?;
@@ -113,7 +144,12 @@ impl Merger {
             match self.lookup_child(&parent_path, &parent, &fds, comp, None) {
                 Outcome::Found(entry) => {
                     let dir = entry.dir.clone();
-                    current = Resolved { path: here.clone(), versions: entry.versions.clone(), entry: Some(entry), error: None };
+                    current = Resolved {
+                        path: here.clone(),
+                        versions: entry.versions.clone(),
+                        entry: Some(entry),
+                        error: None,
+                    };
                     match dir {
                         Some(d) => parent = d,
                         None if last => {}
@@ -122,17 +158,30 @@ impl Merger {
                                 path: merged_path(&parts),
                                 entry: None,
                                 versions: Vec::new(),
-                                error: Some(format!("'{}' is not a directory", String::from_utf8_lossy(&here))),
+                                error: Some(format!(
+                                    "'{}' is not a directory",
+                                    String::from_utf8_lossy(&here)
+                                )),
                             });
                         }
                     }
                 }
                 Outcome::Absent { versions, ghost } => {
-                    current = Resolved { path: here.clone(), entry: None, versions, error: None };
+                    current = Resolved {
+                        path: here.clone(),
+                        entry: None,
+                        versions,
+                        error: None,
+                    };
                     parent = ghost;
                 }
                 Outcome::Refused { versions, reason } => {
-                    current = Resolved { path: here.clone(), entry: None, versions, error: Some(reason) };
+                    current = Resolved {
+                        path: here.clone(),
+                        entry: None,
+                        versions,
+                        error: Some(reason),
+                    };
                     parent = DirStack::default();
                 }
             }
@@ -150,7 +199,10 @@ impl Merger {
         let shown = String::from_utf8_lossy(&r.path).into_owned();
         match (r.entry, r.error) {
             (Some(e), _) => Ok(e),
-            (None, Some(reason)) => Err(Error::Lookup { path: shown, reason }),
+            (None, Some(reason)) => Err(Error::Lookup {
+                path: shown,
+                reason,
+            }),
             (None, None) => Err(Error::NotFound(shown)),
         }
     }
@@ -198,8 +250,11 @@ impl Merger {
     /// # Errors
     /// A component does not exist, is not a directory, or there are more than 40 links.
     pub fn follow(&self, path: &[u8]) -> Result<Entry> {
-        let mut todo: std::collections::VecDeque<Vec<u8>> =
-            path.split(|&b| b == b'/').filter(|c| !c.is_empty()).map(<[u8]>::to_vec).collect();
+        let mut todo: std::collections::VecDeque<Vec<u8>> = path
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
         let mut done: Vec<Vec<u8>> = Vec::new();
         let mut hops = 0;
         while let Some(c) = todo.pop_front() {

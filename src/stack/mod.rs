@@ -72,37 +72,59 @@ impl LayerStack {
         data_only: Vec<PathBuf>,
         options: MountOptions,
     ) -> Self {
-        let layer = |role, path| Layer { role, path, label: None };
+        let layer = |role, path| Layer {
+            role,
+            path,
+            label: None,
+        };
         let layers = upper
             .into_iter()
             .map(|p| layer(LayerRole::Upper, p))
             .chain(lowers.into_iter().map(|p| layer(LayerRole::Lower, p)))
             .chain(data_only.into_iter().map(|p| layer(LayerRole::DataOnly, p)))
             .collect();
-        LayerStack { name, layers, workdir: None, mountpoint: None, options }
+        LayerStack {
+            name,
+            layers,
+            workdir: None,
+            mountpoint: None,
+            options,
+        }
     }
 
     /// Whether layer 0 is an upperdir.
     #[must_use]
     pub fn has_upper(&self) -> bool {
-        self.layers.first().is_some_and(|l| l.role == LayerRole::Upper)
+        self.layers
+            .first()
+            .is_some_and(|l| l.role == LayerRole::Upper)
     }
 
     /// Indexes of the layers that take part in the merged tree (upper and normal lowers).
     pub fn tree_layers(&self) -> impl Iterator<Item = usize> + '_ {
-        self.layers.iter().enumerate().filter(|(_, l)| l.role != LayerRole::DataOnly).map(|(i, _)| i)
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.role != LayerRole::DataOnly)
+            .map(|(i, _)| i)
     }
 
     /// Indexes of the data-only layers, in lookup order.
     pub fn data_layers(&self) -> impl Iterator<Item = usize> + '_ {
-        self.layers.iter().enumerate().filter(|(_, l)| l.role == LayerRole::DataOnly).map(|(i, _)| i)
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.role == LayerRole::DataOnly)
+            .map(|(i, _)| i)
     }
 
     /// A display label for layer `index`: its label, else its role and path.
     #[must_use]
     pub fn describe(&self, index: usize) -> String {
         match self.layers.get(index) {
-            Some(Layer { label: Some(label), .. }) => label.clone(),
+            Some(Layer {
+                label: Some(label), ..
+            }) => label.clone(),
             Some(layer) => format!("{} {}", layer.role.as_str(), layer.path.display()),
             None => format!("layer {index}"),
         }

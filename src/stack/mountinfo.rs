@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use super::options::{split_lowerdir, split_options, KernelDefaults, MountOptions};
 use super::LayerStack;
+use super::options::{KernelDefaults, MountOptions, split_lowerdir, split_options};
 use crate::error::{Error, Result};
 
 /// One line of mountinfo.
@@ -30,9 +30,13 @@ fn unoctal(field: &[u8]) -> Vec<u8> {
     while i < field.len() {
         if field[i] == b'\\'
             && i + 3 < field.len() + 0
-            && field[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && field[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
-            out.push((field[i + 1] - b'0') * 64 + (field[i + 2] - b'0') * 8 + (field[i + 3] - b'0'));
+            out.push(
+                (field[i + 1] - b'0') * 64 + (field[i + 2] - b'0') * 8 + (field[i + 3] - b'0'),
+            );
             i += 4;
         } else {
             out.push(field[i]);

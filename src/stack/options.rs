@@ -71,7 +71,11 @@ pub struct KernelDefaults {
 impl Default for KernelDefaults {
     /// Upstream Kconfig defaults, used when the module parameters cannot be read.
     fn default() -> Self {
-        KernelDefaults { redirect_dir: false, redirect_always_follow: true, metacopy: false }
+        KernelDefaults {
+            redirect_dir: false,
+            redirect_always_follow: true,
+            metacopy: false,
+        }
     }
 }
 
@@ -113,7 +117,9 @@ impl MountOptions {
             redirect: if kernel.redirect_dir {
                 RedirectMode::On
             } else {
-                RedirectMode::Off { always_follow: kernel.redirect_always_follow }
+                RedirectMode::Off {
+                    always_follow: kernel.redirect_always_follow,
+                }
             },
             metacopy: kernel.metacopy,
         }
@@ -142,7 +148,9 @@ impl MountOptions {
                         "on" => RedirectMode::On,
                         "follow" => RedirectMode::Follow,
                         "nofollow" => RedirectMode::Nofollow,
-                        "off" => RedirectMode::Off { always_follow: kernel.redirect_always_follow },
+                        "off" => RedirectMode::Off {
+                            always_follow: kernel.redirect_always_follow,
+                        },
                         _ => return Err(bad_value(name, v, "on, follow, nofollow or off")),
                     }
                 }
@@ -171,7 +179,9 @@ impl MountOptions {
 }
 
 fn bad_value(name: &str, value: &str, expected: &str) -> Error {
-    Error::BadInput(format!("mount option {name}={value} is not valid: use {expected}"))
+    Error::BadInput(format!(
+        "mount option {name}={value} is not valid: use {expected}"
+    ))
 }
 
 /// Splits a comma-separated option string (`-o` syntax) into names and values.
@@ -239,7 +249,11 @@ pub fn split_lowerdir(value: &[u8]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
                     return Err(bad("an empty layer path"));
                 }
                 let path = PathBuf::from(OsString::from_vec(std::mem::take(&mut current)));
-                if in_data { data.push(path) } else { normal.push(path) }
+                if in_data {
+                    data.push(path)
+                } else {
+                    normal.push(path)
+                }
                 if double {
                     if value.get(i + 2) == Some(&b':') {
                         return Err(bad("':::' is not allowed"));
@@ -263,7 +277,11 @@ pub fn split_lowerdir(value: &[u8]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         return Err(bad("an empty layer path"));
     }
     let path = PathBuf::from(OsString::from_vec(current));
-    if in_data { data.push(path) } else { normal.push(path) }
+    if in_data {
+        data.push(path)
+    } else {
+        normal.push(path)
+    }
     if normal.is_empty() {
         return Err(bad("data-only layers need at least one normal lower layer"));
     }
@@ -294,8 +312,19 @@ mod tests {
 
     #[test]
     fn lowerdir_rejects_malformed_lists() {
-        for bad in [&b""[..], b"/a::", b"/a:::/b", b"/a::/b:/c", b"::/b", b"/a::b"[..0].as_ref()] {
-            assert!(split_lowerdir(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"/a::",
+            b"/a:::/b",
+            b"/a::/b:/c",
+            b"::/b",
+            b"/a::b"[..0].as_ref(),
+        ] {
+            assert!(
+                split_lowerdir(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -303,9 +332,16 @@ mod tests {
     fn options_honour_quotes_and_userxattr_turns_off_redirect_and_metacopy() {
         let opts = split_options(br#"context="a:b,c",userxattr,lowerdir=/x"#);
         assert_eq!(opts[0], ("context".into(), Some(br#""a:b,c""#.to_vec())));
-        let kernel = KernelDefaults { redirect_dir: true, redirect_always_follow: true, metacopy: true };
-        let m = MountOptions::from_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())), &kernel)
-            .unwrap();
+        let kernel = KernelDefaults {
+            redirect_dir: true,
+            redirect_always_follow: true,
+            metacopy: true,
+        };
+        let m = MountOptions::from_options(
+            opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+            &kernel,
+        )
+        .unwrap();
         assert_eq!(m.xattr, XattrNamespace::User);
         assert!(!m.redirect.follows());
         assert!(!m.metacopy);

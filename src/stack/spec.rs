@@ -4,9 +4,9 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::mountinfo;
-use super::options::{split_lowerdir, split_options, KernelDefaults, MountOptions};
 use super::LayerStack;
+use super::mountinfo;
+use super::options::{KernelDefaults, MountOptions, split_lowerdir, split_options};
 use crate::error::{Error, Result};
 
 /// How a stack was named on the command line.
@@ -52,12 +52,19 @@ pub fn resolve(req: &StackRequest) -> Result<LayerStack> {
 
 fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Result<LayerStack> {
     let (lowers, data) = split_lowerdir(lowerdir.as_bytes())?;
-    let opts = req.options.as_ref().map(|o| split_options(o.as_bytes())).unwrap_or_default();
+    let opts = req
+        .options
+        .as_ref()
+        .map(|o| split_options(o.as_bytes()))
+        .unwrap_or_default();
     let options =
         MountOptions::from_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())), kernel)?;
     let absolute = |p: PathBuf| -> Result<PathBuf> {
         let meta = std::fs::symlink_metadata(&p).map_err(|e| {
-            Error::BadInput(format!("layer directory '{}' cannot be read: {e}", p.display()))
+            Error::BadInput(format!(
+                "layer directory '{}' cannot be read: {e}",
+                p.display()
+            ))
         })?;
         if !meta.is_dir() {
             return Err(Error::BadInput(format!(
@@ -67,7 +74,10 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
         }
         std::path::absolute(&p).map_err(|e| Error::io("resolving", &p, e))
     };
-    let lowers = lowers.into_iter().map(absolute).collect::<Result<Vec<_>>>()?;
+    let lowers = lowers
+        .into_iter()
+        .map(absolute)
+        .collect::<Result<Vec<_>>>()?;
     let data = data.into_iter().map(absolute).collect::<Result<Vec<_>>>()?;
     let upper = req.upperdir.clone().map(absolute).transpose()?;
     let name = format!("lowerdir={}", lowerdir.to_string_lossy());
