@@ -284,5 +284,5 @@ impl Walker<'_> {
 
 /// Go's `sameFsTime`: equal, or equal seconds with one side lacking nanoseconds.
 fn same_time(a: i64, an: u64, b: i64, bn: u64) -> bool {
-    (a == b && an == bn) || (a == b && (an == 0 || bn == 0))
+    a == b && (an == bn || an == 0 || bn == 0)
 }

@@ -194,7 +194,7 @@ pub fn list_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<Vec<u8>>>
         let r = if name.is_empty() {
             rustix::fs::flistxattr(dir, &mut buf[..])
         } else {
-            rustix::fs::llistxattr(&proc_path(dir, name), &mut buf[..])
+            rustix::fs::llistxattr(proc_path(dir, name), &mut buf[..])
         };
         match r {
             Ok(n) => {
@@ -222,7 +222,7 @@ pub fn get_xattr(dir: BorrowedFd<'_>, name: &[u8], attr: &str) -> io::Result<Opt
         let r = if name.is_empty() {
             rustix::fs::fgetxattr(dir, attr, &mut buf[..])
         } else {
-            rustix::fs::lgetxattr(&proc_path(dir, name), attr, &mut buf[..])
+            rustix::fs::lgetxattr(proc_path(dir, name), attr, &mut buf[..])
         };
         match r {
             Ok(n) => {

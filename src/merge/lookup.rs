@@ -218,15 +218,15 @@ impl Merger {
                 });
             }
         }
-        if let Some(DataSource::Found { layer, rel }) = &data {
-            if !versions.iter().any(|v| v.layer == *layer && v.rel == *rel) {
-                versions.push(Version {
-                    layer: *layer,
-                    rel: rel.clone(),
-                    kind: FileKind::File,
-                    role: VersionRole::Data,
-                });
-            }
+        if let Some(DataSource::Found { layer, rel }) = &data
+            && !versions.iter().any(|v| v.layer == *layer && v.rel == *rel)
+        {
+            versions.push(Version {
+                layer: *layer,
+                rel: rel.clone(),
+                kind: FileKind::File,
+                role: VersionRole::Data,
+            });
         }
         let target = if object.kind == FileKind::Symlink {
             self.read_link(object).ok()
@@ -539,10 +539,10 @@ impl Merger {
                 None => (&b""[..], rel.as_slice()),
             };
             let Ok(fd) = root.open_dir(dir) else { continue };
-            if let Ok(s) = fsio::lstat_at(fd.as_fd(), base) {
-                if FileKind::from_mode(s.st_mode) == FileKind::File {
-                    return DataSource::Found { layer, rel };
-                }
+            if let Ok(s) = fsio::lstat_at(fd.as_fd(), base)
+                && FileKind::from_mode(s.st_mode) == FileKind::File
+            {
+                return DataSource::Found { layer, rel };
             }
         }
         DataSource::Missing

@@ -29,7 +29,7 @@ fn unoctal(field: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < field.len() {
         if field[i] == b'\\'
-            && i + 3 < field.len() + 0
+            && i + 3 < field.len()
             && field[i + 1..i + 4]
                 .iter()
                 .all(|b| (b'0'..=b'7').contains(b))
