@@ -125,25 +125,30 @@ impl MountOptions {
         }
     }
 
-    /// Applies mount options (name, optional value) over the kernel's defaults.
+    /// Applies mount options (name, optional value) over the kernel's defaults, with the
+    /// kernel's dependencies between them (params.c `ovl_fs_params_verify`): `userxattr` turns
+    /// redirects and metacopy off and conflicts with asking for them; `metacopy=on` turns
+    /// `redirect_dir=on` unless redirects were set otherwise, in which case a default metacopy
+    /// is dropped and an explicit one conflicts.
     ///
     /// Layer options (`lowerdir`, `upperdir`, ...) and options that do not change the merged
-    /// view are accepted and ignored here.
+    /// view are accepted and ignored here (see [`parse_user_options`] for the strict form).
     ///
     /// # Errors
-    /// A malformed value of an option that matters, naming the option.
+    /// A malformed value of an option that matters, or a combination the kernel refuses.
     pub fn from_options<'a>(
         opts: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
         kernel: &KernelDefaults,
     ) -> Result<Self> {
         let mut out = MountOptions::defaults(kernel);
-        let (mut redirect_set, mut metacopy_set) = (false, false);
+        let mut redirect_set: Option<String> = None;
+        let mut metacopy_set = false;
         for (name, value) in opts {
             let text = value.map(|v| String::from_utf8_lossy(v).into_owned());
             match (name, text.as_deref()) {
                 ("userxattr", None) => out.xattr = XattrNamespace::User,
                 ("redirect_dir", Some(v)) => {
-                    redirect_set = true;
+                    redirect_set = Some(v.to_string());
                     out.redirect = match v {
                         "on" => RedirectMode::On,
                         "follow" => RedirectMode::Follow,
@@ -165,14 +170,26 @@ impl MountOptions {
                 _ => {}
             }
         }
-        // The kernel turns both off for userxattr mounts unless they were asked for.
         if out.xattr == XattrNamespace::User {
-            if !redirect_set {
-                out.redirect = RedirectMode::Nofollow;
+            if let Some(v) = redirect_set.as_deref()
+                && out.redirect != RedirectMode::Nofollow
+            {
+                return Err(conflict(&format!("userxattr,redirect_dir={v}")));
             }
-            if !metacopy_set {
-                out.metacopy = false;
+            if metacopy_set && out.metacopy {
+                return Err(conflict("userxattr,metacopy=on"));
             }
+            out.redirect = RedirectMode::Nofollow;
+            out.metacopy = false;
+        }
+        if out.metacopy && !out.redirect.follows() {
+            match (metacopy_set, redirect_set.as_deref()) {
+                (true, Some(v)) => return Err(conflict(&format!("metacopy=on,redirect_dir={v}"))),
+                (false, Some(_)) => out.metacopy = false,
+                (_, None) => out.redirect = RedirectMode::On,
+            }
+        } else if out.metacopy && redirect_set.is_none() {
+            out.redirect = RedirectMode::On;
         }
         Ok(out)
     }
@@ -182,6 +199,93 @@ fn bad_value(name: &str, value: &str, expected: &str) -> Error {
     Error::BadInput(format!(
         "mount option {name}={value} is not valid: use {expected}"
     ))
+}
+
+fn conflict(what: &str) -> Error {
+    Error::BadInput(format!(
+        "mount options {what} conflict: the kernel refuses to mount with both; drop one"
+    ))
+}
+
+/// Overlay options `-o` accepts, with the values each takes (`None`: a flag without value).
+const USER_OPTIONS: &[(&str, Option<&[&str]>)] = &[
+    ("userxattr", None),
+    ("redirect_dir", Some(&["on", "follow", "nofollow", "off"])),
+    ("metacopy", Some(&["on", "off"])),
+    ("index", Some(&["on", "off"])),
+    ("xino", Some(&["on", "off", "auto"])),
+    ("uuid", Some(&["on", "off", "null", "auto"])),
+    ("nfs_export", Some(&["on", "off"])),
+    ("verity", Some(&["on", "off", "require"])),
+    ("volatile", None),
+    ("default_permissions", None),
+    ("override_creds", None),
+    ("nooverride_creds", None),
+    ("ro", None),
+    ("rw", None),
+];
+
+/// Parses a `-o` option string strictly: every name must be an overlay mount option with a
+/// valid value, and layers must be given with `--lowerdir`/`--upperdir`, not here.
+///
+/// # Errors
+/// An unknown name, a missing or invalid value, a layer option, or a combination the kernel
+/// refuses; the message names the option and what to write instead.
+pub fn parse_user_options(text: &[u8], kernel: &KernelDefaults) -> Result<MountOptions> {
+    let opts = split_options(text);
+    for (name, value) in &opts {
+        let shown = crate::escape::display(name.as_bytes());
+        if matches!(
+            name.as_str(),
+            "lowerdir" | "lowerdir+" | "datadir+" | "upperdir" | "workdir"
+        ) {
+            let flag = if name == "upperdir" {
+                "--upperdir"
+            } else {
+                "--lowerdir"
+            };
+            return Err(Error::BadInput(format!(
+                "-o {shown}=...: give layers with {flag}, not -o (-o takes options such as \
+                 userxattr, redirect_dir=on, metacopy=on)"
+            )));
+        }
+        if matches!(
+            name.as_str(),
+            "context" | "fscontext" | "defcontext" | "rootcontext" | "seclabel"
+        ) {
+            continue; // LSM labels do not change the merged view
+        }
+        let Some((_, allowed)) = USER_OPTIONS.iter().find(|(n, _)| n == name) else {
+            return Err(Error::BadInput(format!(
+                "-o {shown}: not an overlay mount option; the ones that change the view are \
+                 userxattr, redirect_dir=on|follow|nofollow|off and metacopy=on|off"
+            )));
+        };
+        match (allowed, value) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(Error::BadInput(format!(
+                    "-o {shown} takes no value: write just '{shown}'"
+                )));
+            }
+            (Some(list), None) => {
+                return Err(Error::BadInput(format!(
+                    "-o {shown} needs a value: write {shown}={}",
+                    list.join("|")
+                )));
+            }
+            (Some(list), Some(v)) => {
+                if !list.iter().any(|a| a.as_bytes() == v.as_slice()) {
+                    return Err(bad_value(
+                        &shown,
+                        &crate::escape::display(v),
+                        &list.join(", "),
+                    ));
+                }
+            }
+        }
+    }
+    MountOptions::from_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())), kernel)
 }
 
 /// Splits a comma-separated option string (`-o` syntax) into names and values.
@@ -223,67 +327,97 @@ pub fn split_options(text: &[u8]) -> Vec<(String, Option<Vec<u8>>)> {
 /// # Errors
 /// Empty layer paths, `:::`, or a normal layer after the data-only ones.
 pub fn split_lowerdir(value: &[u8]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let units: Vec<Unit> = value.iter().map(|&b| Unit::raw(b)).collect();
+    split_lowerdir_units(&units).map_err(|why| {
+        Error::BadInput(format!(
+            "lowerdir '{}' is malformed: {why}; separate layers with ':', put '::' before \
+             data-only layers, and escape ':' in names as '\\:'",
+            crate::escape::display(value)
+        ))
+    })
+}
+
+/// One byte of an option value, remembering whether the kernel printed it as an octal escape
+/// (`\072`), which makes a `:` a literal byte rather than a separator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unit {
+    /// The byte.
+    pub byte: u8,
+    /// It came from an octal escape.
+    pub escaped: bool,
+}
+
+impl Unit {
+    /// A byte as typed (not from an octal escape).
+    #[must_use]
+    pub fn raw(byte: u8) -> Self {
+        Unit {
+            byte,
+            escaped: false,
+        }
+    }
+}
+
+/// The kernel's lowerdir splitting over decoded units: a backslash (typed or octal) makes the
+/// next unit literal (a trailing one is dropped, as `ovl_unescape` does), a `:` from an octal
+/// escape is literal, a raw `:` separates, `::` starts the data-only layers and every later
+/// separator must be `::` too.
+///
+/// # Errors
+/// Why the list is malformed, as a phrase.
+pub fn split_lowerdir_units(
+    units: &[Unit],
+) -> std::result::Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
     let mut normal = Vec::new();
     let mut data = Vec::new();
     let mut current = Vec::new();
     let mut in_data = false;
     let mut i = 0;
-    let bad = |why: &str| {
-        Error::BadInput(format!(
-            "lowerdir '{}' is malformed: {why}; separate layers with ':' and escape ':' in names as '\\:'",
-            String::from_utf8_lossy(value)
-        ))
-    };
-    if value.is_empty() {
-        return Err(bad("it names no layer"));
+    if units.is_empty() {
+        return Err("it names no layer".into());
     }
-    while i < value.len() {
-        match value[i] {
-            b'\\' if i + 1 < value.len() => {
-                current.push(value[i + 1]);
+    let is_sep = |k: usize| units.get(k).is_some_and(|u| u.byte == b':' && !u.escaped);
+    let mut finish = |current: &mut Vec<u8>, in_data: bool| -> std::result::Result<(), String> {
+        if current.is_empty() {
+            return Err("an empty layer path".into());
+        }
+        let path = PathBuf::from(OsString::from_vec(std::mem::take(current)));
+        if in_data {
+            data.push(path);
+        } else {
+            normal.push(path);
+        }
+        Ok(())
+    };
+    while i < units.len() {
+        let u = units[i];
+        if u.byte == b'\\' {
+            if let Some(next) = units.get(i + 1) {
+                current.push(next.byte);
+            }
+            i += 2;
+        } else if is_sep(i) {
+            finish(&mut current, in_data)?;
+            if is_sep(i + 1) {
+                if is_sep(i + 2) {
+                    return Err("':::' is not allowed".into());
+                }
+                in_data = true;
                 i += 2;
-            }
-            b':' => {
-                let double = value.get(i + 1) == Some(&b':');
-                if current.is_empty() {
-                    return Err(bad("an empty layer path"));
-                }
-                let path = PathBuf::from(OsString::from_vec(std::mem::take(&mut current)));
+            } else {
                 if in_data {
-                    data.push(path)
-                } else {
-                    normal.push(path)
+                    return Err("data-only layers must be separated by '::'".into());
                 }
-                if double {
-                    if value.get(i + 2) == Some(&b':') {
-                        return Err(bad("':::' is not allowed"));
-                    }
-                    in_data = true;
-                    i += 2;
-                } else {
-                    if in_data {
-                        return Err(bad("data-only layers must be separated by '::'"));
-                    }
-                    i += 1;
-                }
-            }
-            b => {
-                current.push(b);
                 i += 1;
             }
+        } else {
+            current.push(u.byte);
+            i += 1;
         }
     }
-    if current.is_empty() {
-        return Err(bad("an empty layer path"));
-    }
-    let path = PathBuf::from(OsString::from_vec(current));
-    if in_data {
-        data.push(path)
-    } else {
-        normal.push(path)
-    }
+    finish(&mut current, in_data)?;
     if normal.is_empty() {
-        return Err(bad("data-only layers need at least one normal lower layer"));
+        return Err("data-only layers need at least one normal lower layer".into());
     }
     Ok((normal, data))
 }
@@ -352,5 +486,56 @@ mod tests {
         let k = KernelDefaults::default();
         assert!(MountOptions::from_options([("metacopy", Some(&b"maybe"[..]))], &k).is_err());
         assert!(MountOptions::from_options([("redirect_dir", Some(&b"yes"[..]))], &k).is_err());
+    }
+
+    #[test]
+    fn kernel_dependencies_between_options() {
+        let k = KernelDefaults::default();
+        let parse = |o: &[u8]| parse_user_options(o, &k);
+        // metacopy=on turns redirects on unless they were set otherwise.
+        let m = parse(b"metacopy=on").unwrap();
+        assert!(m.metacopy && m.redirect == RedirectMode::On);
+        assert!(parse(b"metacopy=on,redirect_dir=nofollow").is_err());
+        // userxattr: redirects and metacopy off, and asking for them conflicts.
+        let m = parse(b"userxattr").unwrap();
+        assert!(m.redirect == RedirectMode::Nofollow && !m.metacopy);
+        assert!(parse(b"userxattr,redirect_dir=nofollow").is_ok());
+        assert!(parse(b"userxattr,metacopy=off").is_ok());
+        for bad in [
+            &b"userxattr,redirect_dir=on"[..],
+            b"userxattr,redirect_dir=follow",
+            b"userxattr,metacopy=on",
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("conflict"), "{e}");
+        }
+        // A default metacopy gives way to an explicit nofollow.
+        let km = KernelDefaults {
+            metacopy: true,
+            ..k
+        };
+        let m = parse_user_options(b"redirect_dir=nofollow", &km).unwrap();
+        assert!(!m.metacopy);
+    }
+
+    #[test]
+    fn user_options_are_strict() {
+        let k = KernelDefaults::default();
+        let err = |o: &[u8]| parse_user_options(o, &k).unwrap_err().to_string();
+        assert!(err(b"metacopy").contains("needs a value"));
+        assert!(err(b"userxattr=1").contains("takes no value"));
+        assert!(err(b"redirect=on").contains("not an overlay mount option"));
+        assert!(err(b"xino=maybe").contains("xino=maybe is not valid"));
+        assert!(err(b"lowerdir=/a").contains("--lowerdir"));
+        assert!(err(b"upperdir=/a").contains("--upperdir"));
+        assert!(parse_user_options(b"ro,index=off,xino=auto,redirect_dir=follow", &k).is_ok());
+        assert!(parse_user_options(br#"context="a:b,c",metacopy=off"#, &k).is_ok());
+        assert!(parse_user_options(b"", &k).is_ok());
+    }
+
+    #[test]
+    fn lowerdir_trailing_backslash_is_dropped_like_the_kernel() {
+        let (n, _) = split_lowerdir(br"/a\\:/b\").unwrap();
+        assert_eq!(n, paths(&["/a\\", "/b"]));
     }
 }

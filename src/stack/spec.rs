@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::LayerStack;
 use super::mountinfo;
-use super::options::{KernelDefaults, MountOptions, split_lowerdir, split_options};
+use super::options::{KernelDefaults, MountOptions, parse_user_options, split_lowerdir};
 use crate::error::{Error, Result};
 
 /// How a stack was named on the command line.
@@ -46,19 +46,23 @@ pub fn resolve(req: &StackRequest) -> Result<LayerStack> {
                 .into(),
         ));
     };
+    if req.options.is_some() {
+        return Err(Error::BadInput(format!(
+            "-o applies to layers given with --lowerdir; the overlay at '{}' has its options \
+             from the mount itself: drop -o",
+            crate::escape::display(name.as_bytes())
+        )));
+    }
     let entry = mountinfo::find_mount(std::path::Path::new(name))?;
     mountinfo::stack_from_entry(&entry, &kernel)
 }
 
 fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Result<LayerStack> {
     let (lowers, data) = split_lowerdir(lowerdir.as_bytes())?;
-    let opts = req
-        .options
-        .as_ref()
-        .map(|o| split_options(o.as_bytes()))
-        .unwrap_or_default();
-    let options =
-        MountOptions::from_options(opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())), kernel)?;
+    let options = match &req.options {
+        Some(o) => parse_user_options(o.as_bytes(), kernel)?,
+        None => MountOptions::defaults(kernel),
+    };
     let absolute = |p: PathBuf| -> Result<PathBuf> {
         let meta = std::fs::symlink_metadata(&p).map_err(|e| {
             Error::BadInput(format!(
