@@ -431,3 +431,18 @@ fn driver_home_only_for_merged_mount_points() {
     assert_eq!(driver_home(Path::new("/srv/mnt")), None);
     assert_eq!(driver_home(Path::new("/merged")), None);
 }
+
+#[test]
+fn captured_on_6_18_fsconfig_with_quotes_and_raw_colons() {
+    // Captured from tests/mountinfo.rs (fsconfig lowerdir+/datadir+), temp dir renamed /t.
+    let line = br#"90 27 0:60 / /t/m rw,relatime - overlay overlay rw,lowerdir+=/t/quo"te,lowerdir+=/t/"starts\054with:quote,datadir+=/t/da\134ta\0542\040x,upperdir=/t/up:per\054\040x,workdir=/t/wo"rk,redirect_dir=on,uuid=on"#;
+    let m = decode(line);
+    assert_eq!(
+        m.lowers,
+        paths(&[br#"/t/quo"te"#, br#"/t/"starts,with:quote"#])
+    );
+    assert_eq!(m.data, paths(&[b"/t/da\\ta,2 x"]));
+    assert_eq!(m.upper, Some(p(b"/t/up:per, x")));
+    assert_eq!(m.work, Some(p(br#"/t/wo"rk"#)));
+    assert!(m.options.iter().any(|(n, _)| n == "uuid"));
+}
