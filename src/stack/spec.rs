@@ -63,27 +63,45 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
         Some(o) => parse_user_options(o.as_bytes(), kernel)?,
         None => MountOptions::defaults(kernel),
     };
-    let absolute = |p: PathBuf| -> Result<PathBuf> {
-        let meta = std::fs::symlink_metadata(&p).map_err(|e| {
-            Error::BadInput(format!(
-                "layer directory '{}' cannot be read: {e}",
-                p.display()
-            ))
+    // A layer path may itself be a symlink (Docker's `l/` links): follow it here, as the
+    // kernel does when it resolves the option; nothing inside a layer is ever followed.
+    let colon_hint = if lowerdir.as_bytes().contains(&b':') {
+        " (layers are separated by ':'; write a ':' inside a name as '\\:')"
+    } else {
+        ""
+    };
+    let check = |p: PathBuf, flag: &str, hint: &str| -> Result<PathBuf> {
+        let shown = crate::escape::path(&p);
+        let meta = std::fs::metadata(&p).map_err(|e| {
+            let what = match e.kind() {
+                std::io::ErrorKind::NotFound => "does not exist",
+                std::io::ErrorKind::PermissionDenied => {
+                    "cannot be read (permission denied: run as a user who may read it, e.g. with sudo)"
+                }
+                _ => "cannot be read",
+            };
+            Error::BadInput(format!("{flag} layer '{shown}' {what}: {e}; check the path{hint}"))
         })?;
         if !meta.is_dir() {
             return Err(Error::BadInput(format!(
-                "layer '{}' is not a directory: each layer must be a directory",
-                p.display()
+                "{flag} layer '{shown}' is not a directory: each layer must be a directory{hint}"
             )));
         }
         std::path::absolute(&p).map_err(|e| Error::io("resolving", &p, e))
     };
     let lowers = lowers
         .into_iter()
-        .map(absolute)
+        .map(|p| check(p, "--lowerdir", colon_hint))
         .collect::<Result<Vec<_>>>()?;
-    let data = data.into_iter().map(absolute).collect::<Result<Vec<_>>>()?;
-    let upper = req.upperdir.clone().map(absolute).transpose()?;
+    let data = data
+        .into_iter()
+        .map(|p| check(p, "--lowerdir data-only", colon_hint))
+        .collect::<Result<Vec<_>>>()?;
+    let upper = req
+        .upperdir
+        .clone()
+        .map(|p| check(p, "--upperdir", ""))
+        .transpose()?;
     let name = format!("lowerdir={}", lowerdir.to_string_lossy());
     Ok(LayerStack::from_dirs(name, upper, lowers, data, options))
 }
