@@ -9,7 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call on a path failed.
-    #[error("{op} '{}': {source}", path.display())]
+    #[error("{op} '{}': {source}{}", crate::escape::path(path), io_hint(source))]
     Io {
         /// What we were doing ("reading directory", "opening layer").
         op: &'static str,
@@ -32,6 +32,20 @@ pub enum Error {
         /// Why the kernel refuses it.
         reason: String,
     },
+}
+
+/// What to do about an I/O error on a layer path, appended to its message.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "; run as a user who may read every layer (e.g. with sudo)"
+        }
+        std::io::ErrorKind::NotFound => {
+            "; the path is wrong, or the layer changed while it was read (is a container or \
+             image being removed?): check it and run again"
+        }
+        _ => "",
+    }
 }
 
 impl Error {

@@ -16,10 +16,26 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             drop(out);
-            eprintln!("layerscope: {e:#}");
+            eprintln!("layerscope: {}", message(&e));
             ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
         }
     }
+}
+
+/// The error and its causes, each cause once (our errors already quote their source).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
