@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             drop(out);
-            eprintln!("layerscope: {}", message(&e));
+            eprintln!("layerscope: {}", terminal_safe(&message(&e)));
             ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
         }
     }
@@ -36,6 +36,23 @@ fn message(e: &anyhow::Error) -> String {
         msg.push_str(&text);
     }
     msg
+}
+
+/// A last guard for the terminal: messages escape the names they quote, but no control or
+/// bidirectional character may reach stderr raw, whatever slipped through.
+fn terminal_safe(msg: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.chars() {
+        if c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

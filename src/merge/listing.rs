@@ -68,7 +68,7 @@ impl Merger {
         let Some(dir) = &entry.dir else {
             return Err(Error::BadInput(format!(
                 "'{}' is not a directory",
-                String::from_utf8_lossy(&entry.path)
+                crate::escape::display(&entry.path)
             )));
         };
         self.list_dir(&entry.path, dir)

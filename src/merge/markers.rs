@@ -146,7 +146,7 @@ pub fn parse_redirect(value: &[u8]) -> Result<Redirect, String> {
     let invalid = || {
         format!(
             "invalid redirect '{}' (the kernel gives EINVAL)",
-            String::from_utf8_lossy(value)
+            crate::escape::display(value)
         )
     };
     match value.strip_prefix(b"/") {

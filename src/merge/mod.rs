@@ -359,7 +359,7 @@ impl Merger {
     /// # Errors
     /// The entry is not a regular file, its data is missing, or the file cannot be opened.
     pub fn open_content(&self, entry: &Entry) -> Result<std::fs::File> {
-        let path = String::from_utf8_lossy(&entry.path).into_owned();
+        let path = crate::escape::display(&entry.path);
         if entry.kind != FileKind::File {
             return Err(Error::BadInput(format!(
                 "'{path}' is a {}, not a regular file",

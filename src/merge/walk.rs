@@ -160,7 +160,7 @@ impl Merger {
                                 versions: Vec::new(),
                                 error: Some(format!(
                                     "'{}' is not a directory",
-                                    String::from_utf8_lossy(&here)
+                                    crate::escape::display(&here)
                                 )),
                             });
                         }
@@ -196,7 +196,7 @@ impl Merger {
     /// [`Error::NotFound`] when it does not exist, [`Error::Lookup`] when the kernel would refuse it.
     pub fn entry(&self, path: &[u8]) -> Result<Entry> {
         let r = self.resolve(path)?;
-        let shown = String::from_utf8_lossy(&r.path).into_owned();
+        let shown = crate::escape::display(&r.path);
         match (r.entry, r.error) {
             (Some(e), _) => Ok(e),
             (None, Some(reason)) => Err(Error::Lookup {
@@ -275,7 +275,7 @@ impl Merger {
             hops += 1;
             if hops > 40 {
                 return Err(Error::Lookup {
-                    path: String::from_utf8_lossy(path).into_owned(),
+                    path: crate::escape::display(path),
                     reason: "too many levels of symbolic links".into(),
                 });
             }

@@ -197,7 +197,9 @@ impl MountOptions {
 
 fn bad_value(name: &str, value: &str, expected: &str) -> Error {
     Error::BadInput(format!(
-        "mount option {name}={value} is not valid: use {expected}"
+        "mount option {}={} is not valid: use {expected}",
+        crate::escape::display(name.as_bytes()),
+        crate::escape::display(value.as_bytes())
     ))
 }
 
@@ -277,8 +279,8 @@ pub fn parse_user_options(text: &[u8], kernel: &KernelDefaults) -> Result<MountO
             (Some(list), Some(v)) => {
                 if !list.iter().any(|a| a.as_bytes() == v.as_slice()) {
                     return Err(bad_value(
-                        &shown,
-                        &crate::escape::display(v),
+                        name,
+                        &String::from_utf8_lossy(v),
                         &list.join(", "),
                     ));
                 }
