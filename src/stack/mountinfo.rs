@@ -289,19 +289,28 @@ pub fn driver_home(mountpoint: &Path) -> Option<&Path> {
     mountpoint.parent()?.parent()
 }
 
-/// Resolves relative layer paths. The kernel resolves them against the mounter's working
-/// directory, which mountinfo does not record; Docker and Podman mount from their driver home
-/// (`lowerdir=l/ABC:l/DEF,upperdir=<id>/diff`), so for a `<home>/<id>/merged` mount point they
-/// are resolved against `<home>`, and `exists` must confirm each result.
+/// Resolves relative layer paths and checks that every layer is there. The kernel resolves
+/// relative paths against the mounter's working directory, which mountinfo does not record;
+/// Docker and Podman mount from their driver home (`lowerdir=l/ABC:l/DEF,upperdir=<id>/diff`),
+/// so for a `<home>/<id>/merged` mount point they are resolved against `<home>`. `exists` must
+/// confirm each layer (absolute or resolved).
 ///
 /// # Errors
-/// A relative content layer that cannot be resolved, naming it and what to do instead. A
-/// relative workdir that cannot be resolved is dropped (it holds no content).
+/// A content layer that is not there or a relative one that cannot be resolved, naming it and
+/// what to do instead. A workdir that cannot be resolved is dropped (it holds no content).
 pub fn resolve_relative(mount: &mut OverlayMount, exists: &dyn Fn(&Path) -> bool) -> Result<()> {
     let at = escape::path(&mount.mountpoint);
     let home = driver_home(&mount.mountpoint).map(Path::to_path_buf);
     let resolve = |p: &mut PathBuf| -> Result<()> {
         if p.is_absolute() {
+            if !exists(p) {
+                return Err(Error::BadInput(format!(
+                    "the overlay at '{at}' has layer '{}', which is not there any more (moved or \
+                     deleted after mounting, or given to the kernel from another mount \
+                     namespace): give the layers with --lowerdir A:B [--upperdir U]",
+                    escape::path(p)
+                )));
+            }
             return Ok(());
         }
         let shown = escape::path(p);

@@ -446,3 +446,19 @@ fn captured_on_6_18_fsconfig_with_quotes_and_raw_colons() {
     assert_eq!(m.work, Some(p(br#"/t/wo"rk"#)));
     assert!(m.options.iter().any(|(n, _)| n == "uuid"));
 }
+
+#[test]
+fn an_absolute_layer_that_is_gone_is_named() {
+    let mut m = decode(DOCKER_6_18);
+    let e = err_text(resolve_relative(&mut m, &|p| {
+        !p.ends_with("HMPVTBOCUXDCG3RLPNIMEYIAOD")
+    }));
+    assert!(
+        e.contains("/var/lib/docker/overlay2/l/HMPVTBOCUXDCG3RLPNIMEYIAOD"),
+        "{e}"
+    );
+    assert!(
+        e.contains("not there any more") && e.contains("--lowerdir"),
+        "{e}"
+    );
+}
