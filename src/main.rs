@@ -76,24 +76,28 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             stack,
         } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 1, "ls")?;
             let merger = cli::open(&req)?;
             let path = paths.first().cloned().unwrap_or_else(|| b"/".to_vec());
             cli::ls::run(&merger, &path, recursive, json, out)
         }
         Command::Which { args, json, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 1, "which")?;
             let path = one_path(&paths, "which")?;
             let merger = cli::open(&req)?;
             cli::which::run(&merger, &path, json, out)
         }
         Command::Cat { args, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 1, "cat")?;
             let path = one_path(&paths, "cat")?;
             let merger = cli::open(&req)?;
             cli::cat::run(&merger, &path, out)
         }
         Command::Layers { args, json, stack } => {
-            let (req, _) = cli::split_positionals(&stack, &args);
+            let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 0, "layers")?;
             let merger = cli::open(&req)?;
             cli::layers::run(merger.stack(), json, out)
         }
@@ -103,11 +107,32 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             json,
             stack,
         } => {
-            let (req, _) = cli::split_positionals(&stack, &args);
+            let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 0, "diff")?;
             let merger = cli::open(&req)?;
             cli::diff::run(merger.stack(), layer, json, out)
         }
     }
+}
+
+/// Refuses extra positionals instead of silently ignoring them.
+fn at_most(paths: &[Vec<u8>], n: usize, command: &str) -> anyhow::Result<()> {
+    if paths.len() <= n {
+        return Ok(());
+    }
+    let extra: Vec<String> = paths[n..]
+        .iter()
+        .map(|p| format!("'{}'", layerscope::escape::display(p)))
+        .collect();
+    let takes = match n {
+        0 => "takes only a STACK (or --lowerdir), no PATH",
+        _ => "takes one PATH inside the merged view after the STACK (none after --lowerdir)",
+    };
+    Err(layerscope::Error::BadInput(format!(
+        "`{command}` {takes}; unexpected: {}",
+        extra.join(" ")
+    ))
+    .into())
 }
 
 fn one_path(paths: &[Vec<u8>], command: &str) -> anyhow::Result<Vec<u8>> {
