@@ -617,7 +617,7 @@ fn bad_input_gives_a_clear_message_and_exit_2() {
     fails(
         &os(&[&"ls", &"/proc"]),
         2,
-        &["'/proc' is a proc mount, not an overlay"],
+        &["'/proc' is a mount of type proc, not an overlay"],
     );
     fails(
         &os(&[&"ls", &missing]),
@@ -634,6 +634,27 @@ fn bad_input_gives_a_clear_message_and_exit_2() {
     fails(&os(&[&"cat", &"/proc"]), 2, &["`cat` needs a PATH"]);
     let out = run(&os(&[&"cat", &"--lowerdir", &l1]));
     assert_eq!(out.code, 2, "{}", out.stderr);
+    // Extra positionals are refused, not ignored.
+    fails(
+        &s.args("ls", &[&"/etc", &"/usr"]),
+        2,
+        &["`ls` takes one PATH", "'/usr'"],
+    );
+    fails(
+        &s.args("cat", &[&"/etc/passwd", &"/etc/motd"]),
+        2,
+        &["'/etc/motd'"],
+    );
+    fails(
+        &s.args("layers", &[&"/etc"]),
+        2,
+        &["`layers` takes only a STACK"],
+    );
+    fails(
+        &s.args("diff", &[&"/etc"]),
+        2,
+        &["`diff` takes only a STACK"],
+    );
     // A layer index out of range.
     fails(&s.args("diff", &[&"--layer", &"3"]), 2, &["no layer 3"]);
     // An unknown flag is a usage error.

@@ -228,14 +228,14 @@ pub fn decode_overlay(entry: &MountEntry) -> Result<OverlayMount> {
     if entry.fstype != "overlay" {
         let why = if entry.fstype.contains("overlay") {
             format!(
-                "'{at}' is a {} mount, which does not show its layers in mountinfo: give them \
-                 with --lowerdir A:B [--upperdir U]",
+                "'{at}' is a mount of type {}, which does not show its layers in mountinfo: give \
+                 them with --lowerdir A:B [--upperdir U]",
                 escape::display(entry.fstype.as_bytes())
             )
         } else {
             format!(
-                "'{at}' is a {} mount, not an overlay: name an overlay mount point, or give \
-                 layers with --lowerdir A:B [--upperdir U]",
+                "'{at}' is a mount of type {}, not an overlay: name an overlay mount point, or \
+                 give layers with --lowerdir A:B [--upperdir U]",
                 escape::display(entry.fstype.as_bytes())
             )
         };
