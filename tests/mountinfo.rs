@@ -137,7 +137,7 @@ fn classic_option_string_with_escapes() {
 
     // The same through the CLI's resolver, by the mount point as typed.
     let by_name = resolve(&StackRequest {
-        stack: Some(point.to_str().unwrap().to_string()),
+        stack: Some(point.clone().into_os_string()),
         ..StackRequest::default()
     })
     .unwrap();
@@ -374,4 +374,28 @@ fn a_path_inside_a_mounted_overlay_is_not_a_stack() {
     assert!(e.contains(&format!("{} /etc", point.display())), "{e}");
     let e = mountinfo::find_mount(&l).unwrap_err().to_string();
     assert!(e.contains("is not a mount point"), "{e}");
+}
+
+#[test]
+fn a_non_utf8_mount_point_names_the_stack() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let (_t, base) = temp();
+    let (a, b) = (mkdir(&base, b"a\xfe"), mkdir(&base, b"b"));
+    let point = mkdir(&base, b"m\xff\x1b");
+    let mut opts = b"lowerdir=".to_vec();
+    opts.extend(esc_lower(&a));
+    opts.push(b':');
+    opts.extend(esc_lower(&b));
+    let c = CString::new(opts).unwrap();
+    rustix::mount::mount("overlay", &point, "overlay", MountFlags::RDONLY, &*c).unwrap();
+    let _g = Guard(point.clone());
+    let stack = resolve(&StackRequest {
+        stack: Some(point.clone().into_os_string()),
+        ..StackRequest::default()
+    })
+    .unwrap();
+    let paths: Vec<&Path> = stack.layers.iter().map(|l| l.path.as_path()).collect();
+    assert_eq!(paths, [a.as_path(), b.as_path()]);
 }

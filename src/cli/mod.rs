@@ -33,7 +33,7 @@ pub fn split_positionals(
     };
     let mut rest = positionals.iter();
     if !req.is_explicit() {
-        req.stack = rest.next().map(|s| s.to_string_lossy().into_owned());
+        req.stack = rest.next().cloned();
     }
     (req, rest.map(|p| p.as_bytes().to_vec()).collect())
 }

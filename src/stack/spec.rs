@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 /// How a stack was named on the command line.
 #[derive(Debug, Clone, Default)]
 pub struct StackRequest {
-    /// A positional STACK: a mount point (or an engine name, see the README).
-    pub stack: Option<String>,
+    /// A positional STACK: a mount point (or an engine name, see the README). Bytes, since a
+    /// mount point need not be UTF-8.
+    pub stack: Option<std::ffi::OsString>,
     /// `--lowerdir A:B:C`, the mount option's syntax.
     pub lowerdir: Option<std::ffi::OsString>,
     /// `--upperdir U`.
