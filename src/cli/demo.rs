@@ -64,13 +64,17 @@ pub fn script(
         for path in ["/etc/motd", "/var/www/html"] {
             which(&merger, path, out)?;
         }
-        return Ok(());
+        return wait(&mut pause, "end the demo (the sample stack goes away)", out);
     }
 
     let mut failed = Vec::new();
     while let Some(i) = tour.next_index() {
         let step = &tour.steps()[i];
-        wait(&mut pause, &format!("run step {}/{total}: {}", i + 1, step.title), out)?;
+        wait(
+            &mut pause,
+            &format!("run step {}/{total}: {}", i + 1, step.title),
+            out,
+        )?;
         writeln!(out, "\n== Step {}/{total}: {}", i + 1, step.title)?;
         writeln!(out, "$ {}", step.command)?;
         let paths = step.paths.clone();
@@ -119,7 +123,10 @@ pub fn script(
 
 fn header(demo: &Demo, pausing: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let l = &demo.layout;
-    writeln!(out, "layerscope demo: copy-on-write in an overlay stack, step by step\n")?;
+    writeln!(
+        out,
+        "layerscope demo: copy-on-write in an overlay stack, step by step\n"
+    )?;
     wrap(
         out,
         &format!(
@@ -134,11 +141,28 @@ fn header(demo: &Demo, pausing: bool, out: &mut dyn Write) -> anyhow::Result<()>
     let rel = |p: &std::path::Path| escape::path(p.strip_prefix(&l.root).unwrap_or(p));
     writeln!(out, "  lowerdir  the image's read-only layers, top first:")?;
     for (path, label) in &l.lowers {
-        writeln!(out, "              {:<18} {}", rel(path), escape::display(label.as_bytes()))?;
+        writeln!(
+            out,
+            "              {:<18} {}",
+            rel(path),
+            escape::display(label.as_bytes())
+        )?;
     }
-    writeln!(out, "  upperdir  {:<10} the container's writable layer, empty for now", rel(&l.upper))?;
-    writeln!(out, "  workdir   {:<10} the kernel's scratch space for atomic copy-up", rel(&l.work))?;
-    writeln!(out, "  merged    {:<10} the single view a container sees", rel(&l.merged))?;
+    writeln!(
+        out,
+        "  upperdir  {:<10} the container's writable layer, empty for now",
+        rel(&l.upper)
+    )?;
+    writeln!(
+        out,
+        "  workdir   {:<10} the kernel's scratch space for atomic copy-up",
+        rel(&l.work)
+    )?;
+    writeln!(
+        out,
+        "  merged    {:<10} the single view a container sees",
+        rel(&l.merged)
+    )?;
     if let Live::Mounted { options } = &demo.live {
         let lowers: Vec<String> = l.lowers.iter().map(|(p, _)| rel(p)).collect();
         writeln!(
@@ -197,7 +221,11 @@ fn section(out: &mut dyn Write, command: &str) -> std::io::Result<()> {
     writeln!(out, "$ {command}")
 }
 
-fn wait(pause: &mut Option<&mut dyn BufRead>, what: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+fn wait(
+    pause: &mut Option<&mut dyn BufRead>,
+    what: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if let Some(input) = pause {
         writeln!(out, "\n-- press Enter to {what} --")?;
         out.flush()?;

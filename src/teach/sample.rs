@@ -35,6 +35,8 @@ enum Item {
 struct LayerSpec {
     dir: &'static str,
     label: &'static str,
+    /// Every entry's mtime, seconds since the epoch (an image layer keeps its tar's times).
+    mtime: i64,
     items: &'static [(&'static str, Item)],
 }
 
@@ -56,6 +58,7 @@ pub const SERVER_SIZE: usize = 192 * 1024;
 const BASE: LayerSpec = LayerSpec {
     dir: "1-base",
     label: "ADD rootfs.tar / (Tinix base system)",
+    mtime: 1_704_067_200, // 2024-01-01
     items: &[
         ("bin", Item::Symlink("usr/bin")),
         ("lib", Item::Symlink("usr/lib")),
@@ -70,10 +73,19 @@ const BASE: LayerSpec = LayerSpec {
                 "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
             ),
         ),
-        ("etc/group", Item::Text(0o644, "root:x:0:\nnogroup:x:65534:\n")),
-        ("etc/shadow", Item::Text(0o640, "root:*:19000:0:99999:7:::\n")),
+        (
+            "etc/group",
+            Item::Text(0o644, "root:x:0:\nnogroup:x:65534:\n"),
+        ),
+        (
+            "etc/shadow",
+            Item::Text(0o640, "root:*:19000:0:99999:7:::\n"),
+        ),
         ("etc/motd", Item::Text(0o644, "Welcome to Tinix!\n")),
-        ("etc/profile", Item::Text(0o644, "export PATH=/usr/local/bin:/usr/bin:/usr/sbin\n")),
+        (
+            "etc/profile",
+            Item::Text(0o644, "export PATH=/usr/local/bin:/usr/bin:/usr/sbin\n"),
+        ),
         ("usr", Item::Dir(0o755)),
         ("usr/bin", Item::Dir(0o755)),
         ("usr/bin/sh", Item::Binary(0o755, 40 * 1024)),
@@ -83,21 +95,33 @@ const BASE: LayerSpec = LayerSpec {
         ("usr/sbin/nologin", Item::Binary(0o755, 4 * 1024)),
         ("usr/lib", Item::Dir(0o755)),
         ("usr/lib/x86_64-linux-gnu", Item::Dir(0o755)),
-        ("usr/lib/x86_64-linux-gnu/libc.so.6", Item::Binary(0o755, 96 * 1024)),
+        (
+            "usr/lib/x86_64-linux-gnu/libc.so.6",
+            Item::Binary(0o755, 96 * 1024),
+        ),
         ("usr/share", Item::Dir(0o755)),
         ("usr/share/doc", Item::Dir(0o755)),
         ("usr/share/doc/base-files", Item::Dir(0o755)),
-        ("usr/share/doc/base-files/copyright", Item::Text(0o644, "Tinix base files. Public domain.\n")),
+        (
+            "usr/share/doc/base-files/copyright",
+            Item::Text(0o644, "Tinix base files. Public domain.\n"),
+        ),
         ("var", Item::Dir(0o755)),
         ("var/lib", Item::Dir(0o755)),
         ("var/lib/dpkg", Item::Dir(0o755)),
-        ("var/lib/dpkg/status", Item::Text(0o644, "Package: base-files\nStatus: install ok installed\n")),
+        (
+            "var/lib/dpkg/status",
+            Item::Text(0o644, "Package: base-files\nStatus: install ok installed\n"),
+        ),
         ("var/cache", Item::Dir(0o755)),
         ("var/cache/apt", Item::Dir(0o755)),
         ("var/cache/apt/archives", Item::Dir(0o755)),
         ("var/www", Item::Dir(0o755)),
         ("var/www/html", Item::Dir(0o755)),
-        ("var/www/html/index.html", Item::Text(0o644, "<h1>It works!</h1>\n")),
+        (
+            "var/www/html/index.html",
+            Item::Text(0o644, "<h1>It works!</h1>\n"),
+        ),
         ("root", Item::Dir(0o700)),
         ("home", Item::Dir(0o755)),
         ("tmp", Item::Dir(0o1777)),
@@ -107,6 +131,7 @@ const BASE: LayerSpec = LayerSpec {
 const PACKAGES: LayerSpec = LayerSpec {
     dir: "2-packages",
     label: "RUN apt-get install -y curl nginx-light",
+    mtime: 1_706_745_600, // 2024-02-01
     items: &[
         ("usr", Item::Dir(0o755)),
         ("usr/bin", Item::Dir(0o755)),
@@ -115,16 +140,31 @@ const PACKAGES: LayerSpec = LayerSpec {
         ("usr/sbin/nginx", Item::Binary(0o755, 64 * 1024)),
         ("usr/lib", Item::Dir(0o755)),
         ("usr/lib/x86_64-linux-gnu", Item::Dir(0o755)),
-        ("usr/lib/x86_64-linux-gnu/libcurl.so.4", Item::Binary(0o644, 64 * 1024)),
+        (
+            "usr/lib/x86_64-linux-gnu/libcurl.so.4",
+            Item::Binary(0o644, 64 * 1024),
+        ),
         ("usr/share", Item::Dir(0o755)),
         ("usr/share/doc", Item::Dir(0o755)),
         ("usr/share/doc/curl", Item::Dir(0o755)),
-        ("usr/share/doc/curl/copyright", Item::Text(0o644, "curl: MIT/X derivative license\n")),
+        (
+            "usr/share/doc/curl/copyright",
+            Item::Text(0o644, "curl: MIT/X derivative license\n"),
+        ),
         ("usr/share/doc/nginx-light", Item::Dir(0o755)),
-        ("usr/share/doc/nginx-light/copyright", Item::Text(0o644, "nginx: 2-clause BSD\n")),
+        (
+            "usr/share/doc/nginx-light/copyright",
+            Item::Text(0o644, "nginx: 2-clause BSD\n"),
+        ),
         ("etc", Item::Dir(0o755)),
         ("etc/nginx", Item::Dir(0o755)),
-        ("etc/nginx/nginx.conf", Item::Text(0o644, "events {}\nhttp { server { root /var/www/html; } }\n")),
+        (
+            "etc/nginx/nginx.conf",
+            Item::Text(
+                0o644,
+                "events {}\nhttp { server { root /var/www/html; } }\n",
+            ),
+        ),
         ("var", Item::Dir(0o755)),
         ("var/lib", Item::Dir(0o755)),
         ("var/lib/dpkg", Item::Dir(0o755)),
@@ -138,36 +178,64 @@ const PACKAGES: LayerSpec = LayerSpec {
         ("var/cache", Item::Dir(0o755)),
         ("var/cache/apt", Item::Dir(0o755)),
         ("var/cache/apt/archives", Item::Dir(0o755)),
-        ("var/cache/apt/archives/curl_8.5.0_amd64.deb", Item::Binary(0o644, 16 * 1024)),
-        ("var/cache/apt/archives/nginx-light_1.24_amd64.deb", Item::Binary(0o644, 32 * 1024)),
+        (
+            "var/cache/apt/archives/curl_8.5.0_amd64.deb",
+            Item::Binary(0o644, 16 * 1024),
+        ),
+        (
+            "var/cache/apt/archives/nginx-light_1.24_amd64.deb",
+            Item::Binary(0o644, 32 * 1024),
+        ),
         ("var/www", Item::Dir(0o755)),
         ("var/www/html", Item::Dir(0o755)),
-        ("var/www/html/index.nginx-debian.html", Item::Text(0o644, "<h1>Welcome to nginx!</h1>\n")),
+        (
+            "var/www/html/index.nginx-debian.html",
+            Item::Text(0o644, "<h1>Welcome to nginx!</h1>\n"),
+        ),
     ],
 };
 
 const APP: LayerSpec = LayerSpec {
     dir: "3-app",
     label: "COPY app /srv/app; RUN rm -rf /var/cache/apt/archives/*.deb /etc/motd /var/www/html && ...",
+    mtime: 1_709_251_200, // 2024-03-01
     items: &[
         ("srv", Item::Dir(0o755)),
         ("srv/app", Item::Dir(0o755)),
         ("srv/app/server", Item::Binary(0o755, SERVER_SIZE)),
-        ("srv/app/config.toml", Item::Text(0o644, "listen = \"0.0.0.0:8080\"\nstatic = \"static\"\n")),
+        (
+            "srv/app/config.toml",
+            Item::Text(0o644, "listen = \"0.0.0.0:8080\"\nstatic = \"static\"\n"),
+        ),
         ("srv/app/static", Item::Dir(0o755)),
-        ("srv/app/static/index.html", Item::Text(0o644, "<h1>Hello from the app</h1>\n")),
-        ("srv/app/static/app.js", Item::Text(0o644, "console.log('hello');\n")),
+        (
+            "srv/app/static/index.html",
+            Item::Text(0o644, "<h1>Hello from the app</h1>\n"),
+        ),
+        (
+            "srv/app/static/app.js",
+            Item::Text(0o644, "console.log('hello');\n"),
+        ),
         ("etc", Item::Dir(0o755)),
         ("etc/motd", Item::Whiteout),
         ("var", Item::Dir(0o755)),
         ("var/cache", Item::Dir(0o755)),
         ("var/cache/apt", Item::Dir(0o755)),
         ("var/cache/apt/archives", Item::Dir(0o755)),
-        ("var/cache/apt/archives/curl_8.5.0_amd64.deb", Item::Whiteout),
-        ("var/cache/apt/archives/nginx-light_1.24_amd64.deb", Item::Whiteout),
+        (
+            "var/cache/apt/archives/curl_8.5.0_amd64.deb",
+            Item::Whiteout,
+        ),
+        (
+            "var/cache/apt/archives/nginx-light_1.24_amd64.deb",
+            Item::Whiteout,
+        ),
         ("var/www", Item::Dir(0o755)),
         ("var/www/html", Item::OpaqueDir(0o755)),
-        ("var/www/html/index.html", Item::Text(0o644, "<h1>Served by /srv/app</h1>\n")),
+        (
+            "var/www/html/index.html",
+            Item::Text(0o644, "<h1>Served by /srv/app</h1>\n"),
+        ),
     ],
 };
 
@@ -209,9 +277,9 @@ fn binary(name: &str, size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(b"\x7fELF\x02\x01\x01\0");
     // xorshift64, seeded from the name, so every file differs and every build is identical.
-    let mut x: u64 = name
-        .bytes()
-        .fold(0x9E37_79B9_7F4A_7C15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
+    let mut x: u64 = name.bytes().fold(0x9E37_79B9_7F4A_7C15, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
     while out.len() < size {
         x ^= x << 13;
         x ^= x >> 7;
@@ -236,6 +304,11 @@ pub fn build(root: &Path, ns: XattrNamespace) -> Result<SampleLayout> {
         for (rel, item) in spec.items {
             let path = dir.join(rel);
             write_item(&path, rel, *item, ns).map_err(|e| Error::io("writing sample", &path, e))?;
+        }
+        // Children first, so that setting a child's time does not move its parent's again.
+        for (rel, _) in spec.items.iter().rev() {
+            let path = dir.join(rel);
+            set_mtime(&path, spec.mtime).map_err(|e| Error::io("setting the time of", &path, e))?;
         }
         lowers.push((dir, spec.label.to_string()));
     }
@@ -290,6 +363,24 @@ fn write_item(path: &Path, rel: &str, item: Item, ns: XattrNamespace) -> io::Res
     }
 }
 
+fn set_mtime(path: &Path, secs: i64) -> io::Result<()> {
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(io::Error::from)
+}
+
 fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }
@@ -317,6 +408,53 @@ mod tests {
                 assert!(below, "{rel} hides nothing");
             }
         }
+    }
+
+    /// The layers as built merge (by layerscope's engine) into what the image means.
+    #[test]
+    fn built_layers_merge_as_the_image_intends() {
+        use crate::merge::Merger;
+        use crate::stack::options::KernelDefaults;
+        use crate::stack::{LayerStack, MountOptions};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = match build(tmp.path(), XattrNamespace::User) {
+            Ok(l) => l,
+            // A filesystem without user xattrs (tmpfs before 6.6) cannot hold the markers.
+            Err(e) if e.to_string().contains("not supported") => return,
+            Err(e) => panic!("{e}"),
+        };
+        let options =
+            MountOptions::from_options([("userxattr", None)], &KernelDefaults::default()).unwrap();
+        let stack = LayerStack::from_dirs(
+            "sample".into(),
+            Some(layout.upper.clone()),
+            layout.lowers.iter().map(|(p, _)| p.clone()).collect(),
+            Vec::new(),
+            options,
+        );
+        let merger = Merger::open(&stack).unwrap();
+        assert!(merger.resolve(b"/etc/motd").unwrap().entry.is_none());
+        assert!(
+            merger
+                .resolve(b"/var/cache/apt/archives/curl_8.5.0_amd64.deb")
+                .unwrap()
+                .entry
+                .is_none()
+        );
+        let html = merger.entry(b"/var/www/html").unwrap();
+        let names: Vec<_> = merger
+            .list(&html)
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(names, [b"/var/www/html/index.html".to_vec()]);
+        assert_eq!(merger.entry(b"/usr/bin/curl").unwrap().layer, 2);
+        let bin = merger.entry(b"/bin").unwrap();
+        assert_eq!(bin.target.as_deref(), Some(&b"usr/bin"[..]));
+        assert_eq!(bin.meta.mtime, BASE.mtime);
     }
 
     #[test]

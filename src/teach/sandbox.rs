@@ -124,8 +124,11 @@ fn explain_unshare(e: io::Error, what: &str) -> String {
 
 /// Stops mounts made from now on from propagating to the host (and back).
 fn make_private() -> io::Result<()> {
-    rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
-        .map_err(io::Error::from)
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(io::Error::from)
 }
 
 /// Mounts a tmpfs over `dir` (inside the private namespace only) and checks that it holds
@@ -180,8 +183,19 @@ pub fn mount_overlay(
         options.push_str(extra);
     }
     let data = CString::new(options.clone()).map_err(io::Error::other)?;
-    rustix::mount::mount("overlay", target, "overlay", MountFlags::empty(), Some(data.as_c_str()))
-        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("mount -o {options}: {e}")))
+    rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("mount -o {options}: {e}"),
+        )
+    })
 }
 
 /// Escapes `\`, `,` and `:` with a backslash, as overlay's option parser expects.
@@ -237,10 +251,21 @@ pub fn remove_stale(tmp: &Path) -> usize {
 }
 
 fn process_alive(pid: i32) -> bool {
-    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+    let Some(raw) = rustix::process::Pid::from_raw(pid) else {
         return false;
     };
-    !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+    if matches!(
+        rustix::process::test_kill_process(raw),
+        Err(rustix::io::Errno::SRCH)
+    ) {
+        return false;
+    }
+    // A zombie (killed, not yet reaped) no longer uses its directory.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    state != Some("Z")
 }
 
 /// What to undo when the demo ends: mounts to detach (in order), then a directory to remove.
@@ -329,7 +354,10 @@ mod tests {
 
     #[test]
     fn option_paths_escape_the_parser_separators() {
-        assert_eq!(escape_option_path(Path::new("/a:b,c\\d")), "/a\\:b\\,c\\\\d");
+        assert_eq!(
+            escape_option_path(Path::new("/a:b,c\\d")),
+            "/a\\:b\\,c\\\\d"
+        );
         assert_eq!(escape_option_path(Path::new("/tmp/x")), "/tmp/x");
     }
 
@@ -343,7 +371,9 @@ mod tests {
         std::fs::create_dir_all(dead.join("lower/1-base")).unwrap();
         let other = tmp.path().join("unrelated");
         std::fs::create_dir(&other).unwrap();
-        let mine = tmp.path().join(format!("{DISK_PREFIX}{}", std::process::id()));
+        let mine = tmp
+            .path()
+            .join(format!("{DISK_PREFIX}{}", std::process::id()));
         std::fs::create_dir(&mine).unwrap();
         assert_eq!(remove_stale(tmp.path()), 2);
         assert!(live.exists() && other.exists() && !dead.exists() && !mine.exists());

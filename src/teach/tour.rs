@@ -179,7 +179,12 @@ impl OpResult {
         match self {
             OpResult::Done { .. } => "ok".into(),
             OpResult::Failed { errno, message } => {
-                format!("failed: {message}{}", errno_name(*errno).map(|n| format!(" [{n}]")).unwrap_or_default())
+                format!(
+                    "failed: {message}{}",
+                    errno_name(*errno)
+                        .map(|n| format!(" [{n}]"))
+                        .unwrap_or_default()
+                )
             }
         }
     }
@@ -267,7 +272,9 @@ impl Tour {
             )));
         }
         let Some(index) = self.next_index() else {
-            return Err(Error::BadInput("the tour is over: every step has run".into()));
+            return Err(Error::BadInput(
+                "the tour is over: every step has run".into(),
+            ));
         };
         let step = &self.steps[index];
         let (result, contrast) = run_operation(demo, step.kind);
@@ -322,16 +329,34 @@ fn steps(demo: &Demo) -> Vec<Step> {
             paths: vec![s("/srv/app/public"), s("/srv/app/static")],
             evidence: vec![
                 ev(
-                    Fact::Xattr { layer: 0, rel: s("srv/app/public"), name: "redirect", value: b"static".to_vec() },
+                    Fact::Xattr {
+                        layer: 0,
+                        rel: s("srv/app/public"),
+                        name: "redirect",
+                        value: b"static".to_vec(),
+                    },
                     "the new directory sends lookups to the old name in the layers below",
                 ),
                 ev(
-                    Fact::DirHolds { layer: 0, rel: s("srv/app/public"), names: vec![] },
+                    Fact::DirHolds {
+                        layer: 0,
+                        rel: s("srv/app/public"),
+                        names: vec![],
+                    },
                     "no file was copied: they stay in lower/3-app",
                 ),
-                ev(Fact::Whiteout { layer: 0, rel: s("srv/app/static") }, "the old name is deleted"),
                 ev(
-                    Fact::Refused { errno: libc::EXDEV, contrast: true },
+                    Fact::Whiteout {
+                        layer: 0,
+                        rel: s("srv/app/static"),
+                    },
+                    "the old name is deleted",
+                ),
+                ev(
+                    Fact::Refused {
+                        errno: libc::EXDEV,
+                        contrast: true,
+                    },
                     "without redirect_dir=on the kernel refuses the rename",
                 ),
             ],
@@ -350,13 +375,25 @@ fn steps(demo: &Demo) -> Vec<Step> {
             ),
             paths: vec![s("/srv/app/static"), s("/srv/app/public")],
             evidence: vec![
-                ev(Fact::Refused { errno: libc::EXDEV, contrast: false }, "rename(2) is refused"),
                 ev(
-                    Fact::Absent { layer: 0, rel: s("srv/app/public") },
+                    Fact::Refused {
+                        errno: libc::EXDEV,
+                        contrast: false,
+                    },
+                    "rename(2) is refused",
+                ),
+                ev(
+                    Fact::Absent {
+                        layer: 0,
+                        rel: s("srv/app/public"),
+                    },
                     "nothing was created under the new name",
                 ),
                 ev(
-                    Fact::Absent { layer: 0, rel: s("srv/app/static") },
+                    Fact::Absent {
+                        layer: 0,
+                        rel: s("srv/app/static"),
+                    },
                     "the old name is not whited out",
                 ),
             ],
@@ -377,12 +414,27 @@ fn steps(demo: &Demo) -> Vec<Step> {
             paths: vec![s("/srv/app/server")],
             evidence: vec![
                 ev(
-                    Fact::Metacopy { layer: 0, rel: s("srv/app/server"), size: SERVER_SIZE as u64 },
+                    Fact::Metacopy {
+                        layer: 0,
+                        rel: s("srv/app/server"),
+                        size: SERVER_SIZE as u64,
+                    },
                     "the upper file is metadata only: its data was not copied",
                 ),
-                ev(Fact::Mode { layer: 0, rel: s("srv/app/server"), mode: 0o750 }, "it holds the new mode"),
                 ev(
-                    Fact::File { layer: app, rel: s("srv/app/server"), bytes: server.clone() },
+                    Fact::Mode {
+                        layer: 0,
+                        rel: s("srv/app/server"),
+                        mode: 0o750,
+                    },
+                    "it holds the new mode",
+                ),
+                ev(
+                    Fact::File {
+                        layer: app,
+                        rel: s("srv/app/server"),
+                        bytes: server.clone(),
+                    },
                     "the data is still only in the lower layer",
                 ),
             ],
@@ -402,14 +454,29 @@ fn steps(demo: &Demo) -> Vec<Step> {
             paths: vec![s("/srv/app/server")],
             evidence: vec![
                 ev(
-                    Fact::File { layer: 0, rel: s("srv/app/server"), bytes: server.clone() },
+                    Fact::File {
+                        layer: 0,
+                        rel: s("srv/app/server"),
+                        bytes: server.clone(),
+                    },
                     "every byte was copied up",
                 ),
                 ev(
-                    Fact::NoXattr { layer: 0, rel: s("srv/app/server"), name: "metacopy" },
+                    Fact::NoXattr {
+                        layer: 0,
+                        rel: s("srv/app/server"),
+                        name: "metacopy",
+                    },
                     "it is a full copy, not a metacopy",
                 ),
-                ev(Fact::Mode { layer: 0, rel: s("srv/app/server"), mode: 0o750 }, "it holds the new mode"),
+                ev(
+                    Fact::Mode {
+                        layer: 0,
+                        rel: s("srv/app/server"),
+                        mode: 0o750,
+                    },
+                    "it holds the new mode",
+                ),
             ],
         }
     };
@@ -426,9 +493,19 @@ fn steps(demo: &Demo) -> Vec<Step> {
             ),
             paths: vec![s("/etc/os-release")],
             evidence: vec![
-                ev(Fact::Absent { layer: 0, rel: s("etc/os-release") }, "nothing was copied up"),
                 ev(
-                    Fact::File { layer: base, rel: s("etc/os-release"), bytes: os_release.clone() },
+                    Fact::Absent {
+                        layer: 0,
+                        rel: s("etc/os-release"),
+                    },
+                    "nothing was copied up",
+                ),
+                ev(
+                    Fact::File {
+                        layer: base,
+                        rel: s("etc/os-release"),
+                        bytes: os_release.clone(),
+                    },
                     "the file the read was served from",
                 ),
             ],
@@ -446,7 +523,11 @@ fn steps(demo: &Demo) -> Vec<Step> {
             paths: vec![s("/etc/os-release")],
             evidence: vec![
                 ev(
-                    Fact::File { layer: 0, rel: s("etc/os-release"), bytes: appended },
+                    Fact::File {
+                        layer: 0,
+                        rel: s("etc/os-release"),
+                        bytes: appended,
+                    },
                     format!(
                         "the lower file's {} bytes, copied, then the {} appended",
                         os_release.len(),
@@ -454,7 +535,11 @@ fn steps(demo: &Demo) -> Vec<Step> {
                     ),
                 ),
                 ev(
-                    Fact::File { layer: base, rel: s("etc/os-release"), bytes: os_release },
+                    Fact::File {
+                        layer: base,
+                        rel: s("etc/os-release"),
+                        bytes: os_release,
+                    },
                     "the lower file is unchanged",
                 ),
             ],
@@ -471,7 +556,13 @@ fn steps(demo: &Demo) -> Vec<Step> {
             ),
             paths: vec![s("/usr/bin/curl")],
             evidence: vec![
-                ev(Fact::Whiteout { layer: 0, rel: s("usr/bin/curl") }, "the deletion"),
+                ev(
+                    Fact::Whiteout {
+                        layer: 0,
+                        rel: s("usr/bin/curl"),
+                    },
+                    "the deletion",
+                ),
                 ev(
                     Fact::File {
                         layer: packages,
@@ -481,7 +572,10 @@ fn steps(demo: &Demo) -> Vec<Step> {
                     "the file is still in the lower layer",
                 ),
                 ev(
-                    Fact::Whiteout { layer: app, rel: s("etc/motd") },
+                    Fact::Whiteout {
+                        layer: app,
+                        rel: s("etc/motd"),
+                    },
                     "the app layer deleted /etc/motd the same way",
                 ),
             ],
@@ -502,15 +596,29 @@ fn steps(demo: &Demo) -> Vec<Step> {
             paths: vec![s("/usr/share/doc")],
             evidence: vec![
                 ev(
-                    Fact::Xattr { layer: 0, rel: s("usr/share/doc"), name: "opaque", value: b"y".to_vec() },
+                    Fact::Xattr {
+                        layer: 0,
+                        rel: s("usr/share/doc"),
+                        name: "opaque",
+                        value: b"y".to_vec(),
+                    },
                     "the new directory hides every layer below",
                 ),
                 ev(
-                    Fact::DirHolds { layer: 0, rel: s("usr/share/doc"), names: vec![s("README")] },
+                    Fact::DirHolds {
+                        layer: 0,
+                        rel: s("usr/share/doc"),
+                        names: vec![s("README")],
+                    },
                     "only the new file, no whiteouts",
                 ),
                 ev(
-                    Fact::Xattr { layer: app, rel: s("var/www/html"), name: "opaque", value: b"y".to_vec() },
+                    Fact::Xattr {
+                        layer: app,
+                        rel: s("var/www/html"),
+                        name: "opaque",
+                        value: b"y".to_vec(),
+                    },
                     "the app layer replaced /var/www/html the same way",
                 ),
             ],
@@ -529,10 +637,19 @@ fn steps(demo: &Demo) -> Vec<Step> {
             paths: vec![s("/root/notes.txt")],
             evidence: vec![
                 ev(
-                    Fact::File { layer: 0, rel: s("root/notes.txt"), bytes: NOTES.as_bytes().to_vec() },
+                    Fact::File {
+                        layer: 0,
+                        rel: s("root/notes.txt"),
+                        bytes: NOTES.as_bytes().to_vec(),
+                    },
                     "the new file",
                 ),
-                ev(Fact::NowhereBelow { rel: s("root/notes.txt") }, "no image layer has it"),
+                ev(
+                    Fact::NowhereBelow {
+                        rel: s("root/notes.txt"),
+                    },
+                    "no image layer has it",
+                ),
             ],
         },
     ]
@@ -542,8 +659,9 @@ fn steps(demo: &Demo) -> Vec<Step> {
 fn run_operation(demo: &Demo, kind: StepKind) -> (OpResult, Option<(String, OpResult)>) {
     let m = |p: &str| demo.merged_path(p);
     let result = match kind {
-        StepKind::Read => std::fs::read(m("/etc/os-release"))
-            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        StepKind::Read => {
+            std::fs::read(m("/etc/os-release")).map(|b| String::from_utf8_lossy(&b).into_owned())
+        }
         StepKind::Append => std::fs::OpenOptions::new()
             .append(true)
             .open(m("/etc/os-release"))
@@ -557,11 +675,10 @@ fn run_operation(demo: &Demo, kind: StepKind) -> (OpResult, Option<(String, OpRe
         StepKind::RenameDir => {
             std::fs::rename(m("/srv/app/static"), m("/srv/app/public")).map(|()| String::new())
         }
-        StepKind::Chmod => std::fs::set_permissions(
-            m("/srv/app/server"),
-            std::fs::Permissions::from_mode(0o750),
-        )
-        .map(|()| String::new()),
+        StepKind::Chmod => {
+            std::fs::set_permissions(m("/srv/app/server"), std::fs::Permissions::from_mode(0o750))
+                .map(|()| String::new())
+        }
         StepKind::Create => std::fs::write(m("/root/notes.txt"), NOTES).map(|()| String::new()),
     };
     let contrast = (kind == StepKind::RenameDir && demo.has_redirect_and_metacopy()).then(|| {
@@ -578,12 +695,28 @@ fn run_operation(demo: &Demo, kind: StepKind) -> (OpResult, Option<(String, OpRe
 /// and removes that mount.
 fn rename_without_redirects(demo: &Demo) -> io::Result<String> {
     let scratch = demo.layout.root.join("scratch");
-    let (upper, work, merged) = (scratch.join("upper"), scratch.join("work"), scratch.join("merged"));
+    let (upper, work, merged) = (
+        scratch.join("upper"),
+        scratch.join("work"),
+        scratch.join("merged"),
+    );
     for d in [&upper, &work, &merged] {
         std::fs::create_dir_all(d)?;
     }
-    let lowers: Vec<&Path> = demo.layout.lowers.iter().map(|(p, _)| p.as_path()).collect();
-    let result = sandbox::mount_overlay(&lowers, &upper, &work, &merged, "redirect_dir=off,metacopy=off").and_then(|()| {
+    let lowers: Vec<&Path> = demo
+        .layout
+        .lowers
+        .iter()
+        .map(|(p, _)| p.as_path())
+        .collect();
+    let result = sandbox::mount_overlay(
+        &lowers,
+        &upper,
+        &work,
+        &merged,
+        "redirect_dir=off,metacopy=off",
+    )
+    .and_then(|()| {
         let r = std::fs::rename(merged.join("srv/app/static"), merged.join("srv/app/public"));
         let _ = sandbox::unmount(&merged);
         r.map(|()| String::new())
@@ -622,14 +755,28 @@ impl Fact {
     pub fn describe(&self, demo: &Demo) -> String {
         let ns = demo.xattr_namespace().prefix();
         match self {
-            Fact::Absent { layer, rel } => format!("{} does not exist", disk_path(demo, *layer, rel)),
+            Fact::Absent { layer, rel } => {
+                format!("{} does not exist", disk_path(demo, *layer, rel))
+            }
             Fact::File { layer, rel, bytes } => {
-                format!("{} is a regular file of exactly these {} bytes", disk_path(demo, *layer, rel), bytes.len())
+                format!(
+                    "{} is a regular file of exactly these {} bytes",
+                    disk_path(demo, *layer, rel),
+                    bytes.len()
+                )
             }
             Fact::Whiteout { layer, rel } => {
-                format!("{} is a character device 0/0 (a whiteout)", disk_path(demo, *layer, rel))
+                format!(
+                    "{} is a character device 0/0 (a whiteout)",
+                    disk_path(demo, *layer, rel)
+                )
             }
-            Fact::Xattr { layer, rel, name, value } => format!(
+            Fact::Xattr {
+                layer,
+                rel,
+                name,
+                value,
+            } => format!(
                 "{} has {ns}{name}=\"{}\"",
                 disk_path(demo, *layer, rel),
                 escape::display(value)
@@ -641,7 +788,11 @@ impl Fact {
                 format!("{} is an empty directory", disk_path(demo, *layer, rel))
             }
             Fact::DirHolds { layer, rel, names } => {
-                format!("{} holds only {}", disk_path(demo, *layer, rel), names.join(", "))
+                format!(
+                    "{} holds only {}",
+                    disk_path(demo, *layer, rel),
+                    names.join(", ")
+                )
             }
             Fact::Metacopy { layer, rel, size } => format!(
                 "{} has {ns}metacopy, reports {size} bytes, and has no data blocks",
@@ -650,10 +801,16 @@ impl Fact {
             Fact::Mode { layer, rel, mode } => {
                 format!("{} has mode {mode:04o}", disk_path(demo, *layer, rel))
             }
-            Fact::NowhereBelow { rel } => format!("no lower layer has {}", escape::display(rel.as_bytes())),
+            Fact::NowhereBelow { rel } => {
+                format!("no lower layer has {}", escape::display(rel.as_bytes()))
+            }
             Fact::Refused { errno, contrast } => format!(
                 "{} fails with {}",
-                if *contrast { "the contrasting rename" } else { "the operation" },
+                if *contrast {
+                    "the contrasting rename"
+                } else {
+                    "the operation"
+                },
                 errno_name(*errno).map_or_else(|| format!("errno {errno}"), str::to_string)
             ),
         }
@@ -688,14 +845,23 @@ fn kind_of(st: &rustix::fs::Stat) -> String {
     let kind = FileKind::from_mode(st.st_mode);
     if kind == FileKind::Char {
         let dev = st.st_rdev;
-        format!("a char device {}:{}", rustix::fs::major(dev), rustix::fs::minor(dev))
+        format!(
+            "a char device {}:{}",
+            rustix::fs::major(dev),
+            rustix::fs::minor(dev)
+        )
     } else {
         format!("a {}", kind.as_str())
     }
 }
 
 /// Checks one piece of evidence against the layer directories (never through the mount).
-fn check(demo: &Demo, evidence: &Evidence, result: &OpResult, contrast: Option<&OpResult>) -> Check {
+fn check(
+    demo: &Demo,
+    evidence: &Evidence,
+    result: &OpResult,
+    contrast: Option<&OpResult>,
+) -> Check {
     let found = match check_fact(demo, &evidence.fact, result, contrast) {
         Ok(None) => None,
         Ok(Some(f)) => Some(f),
@@ -718,12 +884,15 @@ fn check_fact(
 ) -> io::Result<Option<String>> {
     let absent = || Some("nothing is there".to_string());
     Ok(match fact {
-        Fact::Absent { layer, rel } => lstat(demo, *layer, rel)?.map(|st| format!("{} is there", kind_of(&st))),
+        Fact::Absent { layer, rel } => {
+            lstat(demo, *layer, rel)?.map(|st| format!("{} is there", kind_of(&st)))
+        }
         Fact::File { layer, rel, bytes } => match lstat(demo, *layer, rel)? {
             None => absent(),
             Some(st) if FileKind::from_mode(st.st_mode) != FileKind::File => Some(kind_of(&st)),
             Some(_) => {
-                let root = LayerRoot::open(&demo.stack.layers[*layer].path).map_err(io::Error::other)?;
+                let root =
+                    LayerRoot::open(&demo.stack.layers[*layer].path).map_err(io::Error::other)?;
                 let mut got = Vec::new();
                 root.open_file(rel.as_bytes())?.read_to_end(&mut got)?;
                 (got != *bytes).then(|| format!("{} bytes with other content", got.len()))
@@ -731,10 +900,17 @@ fn check_fact(
         },
         Fact::Whiteout { layer, rel } => match lstat(demo, *layer, rel)? {
             None => absent(),
-            Some(st) if FileKind::from_mode(st.st_mode) == FileKind::Char && st.st_rdev == 0 => None,
+            Some(st) if FileKind::from_mode(st.st_mode) == FileKind::Char && st.st_rdev == 0 => {
+                None
+            }
             Some(st) => Some(kind_of(&st)),
         },
-        Fact::Xattr { layer, rel, name, value } => match xattr(demo, *layer, rel, name)? {
+        Fact::Xattr {
+            layer,
+            rel,
+            name,
+            value,
+        } => match xattr(demo, *layer, rel, name)? {
             Some(v) if v == *value => None,
             Some(v) => Some(format!("the value \"{}\"", escape::display(&v))),
             None => Some("no such xattr".into()),
@@ -745,7 +921,8 @@ fn check_fact(
                 .map(|v| format!("the value \"{}\"", escape::display(&v))),
         },
         Fact::DirHolds { layer, rel, names } => {
-            let root = LayerRoot::open(&demo.stack.layers[*layer].path).map_err(io::Error::other)?;
+            let root =
+                LayerRoot::open(&demo.stack.layers[*layer].path).map_err(io::Error::other)?;
             match root.open_dir(rel.as_bytes()) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => absent(),
                 Err(e) => return Err(e),
@@ -783,7 +960,9 @@ fn check_fact(
         },
         Fact::Mode { layer, rel, mode } => match lstat(demo, *layer, rel)? {
             None => absent(),
-            Some(st) => (st.st_mode & 0o7777 != *mode).then(|| format!("mode {:04o}", st.st_mode & 0o7777)),
+            Some(st) => {
+                (st.st_mode & 0o7777 != *mode).then(|| format!("mode {:04o}", st.st_mode & 0o7777))
+            }
         },
         Fact::NowhereBelow { rel } => {
             let mut holders = Vec::new();
@@ -794,7 +973,10 @@ fn check_fact(
             }
             (!holders.is_empty()).then(|| format!("found at {}", holders.join(", ")))
         }
-        Fact::Refused { errno, contrast: is_contrast } => {
+        Fact::Refused {
+            errno,
+            contrast: is_contrast,
+        } => {
             let r = if *is_contrast { contrast } else { Some(result) };
             match r {
                 Some(OpResult::Failed { errno: e, .. }) if e == errno => None,
