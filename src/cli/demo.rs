@@ -84,9 +84,10 @@ pub fn script(
         writeln!(out, "Evidence, read from the layer directories:")?;
         for c in &outcome.checks {
             let mark = if c.ok { "[ok]" } else { "[MISSING]" };
-            writeln!(out, "  {mark} {}: {}", c.claim, c.evidence.meaning)?;
+            writeln!(out, "  {mark} {}", c.evidence.meaning)?;
+            writeln!(out, "       {}", c.claim)?;
             if !c.ok {
-                writeln!(out, "         found instead: {}", c.found)?;
+                writeln!(out, "       found instead: {}", c.found)?;
             }
         }
         if !outcome.all_ok() {

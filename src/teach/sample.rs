@@ -197,7 +197,7 @@ const PACKAGES: LayerSpec = LayerSpec {
 
 const APP: LayerSpec = LayerSpec {
     dir: "3-app",
-    label: "COPY app /srv/app; RUN rm -rf /var/cache/apt/archives/*.deb /etc/motd /var/www/html && ...",
+    label: "COPY app /srv/app; RUN cleanup",
     mtime: 1_709_251_200, // 2024-03-01
     items: &[
         ("srv", Item::Dir(0o755)),

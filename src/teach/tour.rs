@@ -427,7 +427,7 @@ fn steps(demo: &Demo) -> Vec<Step> {
                         rel: s("srv/app/server"),
                         mode: 0o750,
                     },
-                    "it holds the new mode",
+                    "the upper file has the new mode",
                 ),
                 ev(
                     Fact::File {
@@ -475,7 +475,7 @@ fn steps(demo: &Demo) -> Vec<Step> {
                         rel: s("srv/app/server"),
                         mode: 0o750,
                     },
-                    "it holds the new mode",
+                    "the upper file has the new mode",
                 ),
             ],
         }
@@ -561,7 +561,7 @@ fn steps(demo: &Demo) -> Vec<Step> {
                         layer: 0,
                         rel: s("usr/bin/curl"),
                     },
-                    "the deletion",
+                    "the deletion, recorded in the upper layer",
                 ),
                 ev(
                     Fact::File {
@@ -642,7 +642,7 @@ fn steps(demo: &Demo) -> Vec<Step> {
                         rel: s("root/notes.txt"),
                         bytes: NOTES.as_bytes().to_vec(),
                     },
-                    "the new file",
+                    "the new file, in the upper layer",
                 ),
                 ev(
                     Fact::NowhereBelow {
