@@ -70,7 +70,8 @@ const BASE: LayerSpec = LayerSpec {
             "etc/passwd",
             Item::Text(
                 0o644,
-                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                "root:x:0:0:root:/root:/bin/sh\n\
+                 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
             ),
         ),
         (
@@ -172,7 +173,9 @@ const PACKAGES: LayerSpec = LayerSpec {
             "var/lib/dpkg/status",
             Item::Text(
                 0o644,
-                "Package: base-files\nStatus: install ok installed\n\nPackage: curl\nStatus: install ok installed\n\nPackage: nginx-light\nStatus: install ok installed\n",
+                "Package: base-files\nStatus: install ok installed\n\n\
+                 Package: curl\nStatus: install ok installed\n\n\
+                 Package: nginx-light\nStatus: install ok installed\n",
             ),
         ),
         ("var/cache", Item::Dir(0o755)),
