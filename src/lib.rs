@@ -8,6 +8,7 @@
 //! - [`merge`] applies the kernel's rules (whiteouts, opaque directories, redirects, metacopy)
 //!   to compute the merged view and, for every path, which layer supplies it and what it hides.
 //! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
+//! - [`teach`] builds a sample stack, mounts it in a private namespace, and tours copy-on-write.
 
 pub mod cli;
 pub mod diff;
@@ -17,5 +18,6 @@ pub mod fsio;
 pub mod merge;
 pub mod report;
 pub mod stack;
+pub mod teach;
 
 pub use error::{Error, Result};

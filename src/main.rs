@@ -69,6 +69,24 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         ));
     };
     match command {
+        Command::Demo {
+            script,
+            pause,
+            no_mount,
+        } => {
+            // First, while the process has one thread: the demo enters its own namespaces.
+            let (demo, mut tour) = cli::demo::start(no_mount)?;
+            if !script {
+                eprintln!(
+                    "layerscope: the interactive tour needs the TUI, which is not built yet; \
+                     showing the scripted tour (`demo --script`)"
+                );
+            }
+            let mut stdin = std::io::stdin().lock();
+            let pause: Option<&mut dyn std::io::BufRead> =
+                if pause { Some(&mut stdin) } else { None };
+            cli::demo::script(&demo, &mut tour, pause, out)
+        }
         Command::Ls {
             args,
             recursive,

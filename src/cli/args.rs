@@ -82,6 +82,19 @@ pub enum Command {
         #[command(flatten)]
         stack: StackArgs,
     },
+    /// Build a sample stack, mount it, and tour copy-on-write step by step.
+    Demo {
+        /// Run the tour without a terminal UI: each step, its explanation, the evidence found
+        /// on disk, and `which` and `diff` output.
+        #[arg(long)]
+        script: bool,
+        /// Wait for Enter before each step and before ending.
+        #[arg(long)]
+        pause: bool,
+        /// Build the stack but do not mount it (read it from its layers; the live tour is off).
+        #[arg(long)]
+        no_mount: bool,
+    },
     /// Print a file's merged content (symlinks resolve inside the merged view).
     Cat {
         /// [STACK] PATH

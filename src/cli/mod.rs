@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod cat;
+pub mod demo;
 pub mod diff;
 pub mod layers;
 pub mod ls;
