@@ -76,8 +76,10 @@ fn rootfs_tar(dir: &Path) -> Option<PathBuf> {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.exists())?;
-    let file = Command::new("file").arg(&busybox).output().ok();
-    if file.is_some_and(|f| String::from_utf8_lossy(&f.stdout).contains("dynamically")) {
+    // A dynamically linked busybox names its loader near the start of the file.
+    let head = std::fs::read(&busybox).ok()?;
+    let head = &head[..head.len().min(4096)];
+    if head.windows(7).any(|w| w == b"/lib64/" || w == b"/lib/ld") {
         return None;
     }
     let root = dir.join("rootfs");
@@ -94,14 +96,26 @@ fn rootfs_tar(dir: &Path) -> Option<PathBuf> {
     std::fs::write(root.join("opt/app/a"), "a\n").unwrap();
     std::fs::write(root.join("opt/app/sub/b"), "b\n").unwrap();
     let tar = dir.join("base.tar");
-    sh(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
     Some(tar)
 }
 
 /// What we compare of one merged entry: type, permission bits, owner, size (files), target.
 type View = BTreeMap<Vec<u8>, String>;
 
-fn describe(kind: &str, mode: u32, uid: u64, gid: u64, size: Option<u64>, target: Option<&[u8]>) -> String {
+fn describe(
+    kind: &str,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    size: Option<u64>,
+    target: Option<&[u8]>,
+) -> String {
     format!(
         "{kind} {:04o} {uid}:{gid} {} {}",
         mode & 0o7777,
@@ -132,9 +146,13 @@ fn walk(root: &Path) -> View {
         } else {
             "block"
         };
-        let target = ft
-            .is_symlink()
-            .then(|| std::fs::read_link(&path).unwrap().as_os_str().as_bytes().to_vec());
+        let target = ft.is_symlink().then(|| {
+            std::fs::read_link(&path)
+                .unwrap()
+                .as_os_str()
+                .as_bytes()
+                .to_vec()
+        });
         out.insert(
             merged.clone(),
             describe(
@@ -221,7 +239,10 @@ fn assert_same_view(ours: &View, kernel: &View, what: &str) {
 /// directory of any change `C`. Everything else must be identical.
 fn assert_same_changes(ours: &BTreeSet<String>, theirs: &BTreeSet<String>, what: &str) {
     let missing: Vec<&String> = ours.difference(theirs).collect();
-    assert!(missing.is_empty(), "{what} lacks {missing:?}: ours {ours:?}, theirs {theirs:?}");
+    assert!(
+        missing.is_empty(),
+        "{what} lacks {missing:?}: ours {ours:?}, theirs {theirs:?}"
+    );
     for extra in theirs.difference(ours) {
         let dir = extra
             .strip_prefix("C ")
@@ -234,7 +255,10 @@ fn assert_same_changes(ours: &BTreeSet<String>, theirs: &BTreeSet<String>, what:
 }
 
 fn lines(text: &str) -> BTreeSet<String> {
-    text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn labels(args: &[&str]) -> Vec<(String, Option<String>, String)> {
@@ -282,7 +306,9 @@ fn docker_root() -> Result<PathBuf, String> {
     let root = PathBuf::from(parts.next().unwrap_or("/var/lib/docker"));
     match parts.next() {
         Some("overlay2") => Ok(root),
-        other => Err(format!("Docker uses the {other:?} storage driver, not overlay2")),
+        other => Err(format!(
+            "Docker uses the {other:?} storage driver, not overlay2"
+        )),
     }
 }
 
@@ -371,8 +397,14 @@ fn docker_containers_and_images_match_the_engine() {
     //    under the container's read-write and -init layers.
     let layers = labels(&[&stack]);
     assert_eq!(layers[0].0, "upper");
-    assert_eq!(layers[0].1.as_deref(), Some(&*format!("container {name}: read-write layer")));
-    assert_eq!(layers[1].1.as_deref(), Some(&*format!("container {name}: init layer (-init)")));
+    assert_eq!(
+        layers[0].1.as_deref(),
+        Some(&*format!("container {name}: read-write layer"))
+    );
+    assert_eq!(
+        layers[1].1.as_deref(),
+        Some(&*format!("container {name}: init layer (-init)"))
+    );
     let history = sh(Command::new("docker").args([
         "history",
         "--no-trunc",
@@ -414,7 +446,11 @@ fn docker_containers_and_images_match_the_engine() {
     let lowers: Vec<&str> = by_tag.iter().map(|l| l.2.as_str()).collect();
     let point = dir.path().join("image-mnt");
     let mnt = common::Mount::new(&point, &format!("lowerdir={}", lowers.join(":"))).unwrap();
-    assert_same_view(&ls_view(&[&format!("docker:{tag}")]), &walk(&mnt.point), "image");
+    assert_same_view(
+        &ls_view(&[&format!("docker:{tag}")]),
+        &walk(&mnt.point),
+        "image",
+    );
 
     // 6. Unknown names list candidates.
     let (code, _, err) = ls_run(&["ls", "docker:no-such-container-xyz"], &[]);
@@ -425,14 +461,22 @@ fn docker_containers_and_images_match_the_engine() {
     let t = Instant::now();
     let all = list_json(&[]);
     let list_ms = t.elapsed().as_millis();
-    let c = all.iter().find(|o| o["stack"] == stack.as_str()).expect("container listed");
+    let c = all
+        .iter()
+        .find(|o| o["stack"] == stack.as_str())
+        .expect("container listed");
     assert_eq!(c["kind"], "container");
     assert_eq!(c["mounted"], true);
     assert_eq!(c["image"], tag.as_str());
     assert_eq!(c["layers"], layers.len());
-    assert!(all.iter().any(|o| o["stack"] == format!("docker:{tag}").as_str() && o["kind"] == "image"));
-    assert!(all.iter().any(|o| o["kind"] == "mount"
-        && o["mountpoint"] == mnt.point.to_str().unwrap()));
+    assert!(
+        all.iter()
+            .any(|o| o["stack"] == format!("docker:{tag}").as_str() && o["kind"] == "image")
+    );
+    assert!(
+        all.iter()
+            .any(|o| o["kind"] == "mount" && o["mountpoint"] == mnt.point.to_str().unwrap())
+    );
     drop(mnt);
 
     // 8. Without the daemon's socket: DOCKER_HOST points nowhere, /run is hidden in a private
@@ -447,7 +491,11 @@ fn docker_containers_and_images_match_the_engine() {
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .output()
         .unwrap();
-    assert!(hidden.status.success(), "{}", String::from_utf8_lossy(&hidden.stderr));
+    assert!(
+        hidden.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hidden.stderr)
+    );
     assert_eq!(lines(&String::from_utf8_lossy(&hidden.stdout)), ours);
     if works(Command::new("strace").arg("-V")) {
         let trace = dir.path().join("trace");
@@ -491,7 +539,10 @@ fn containerd_socket() -> Option<(String, PathBuf)> {
             "/var/run/docker/containerd/containerd.sock",
             "/var/run/docker/containerd/containerd.toml",
         ),
-        ("/run/containerd/containerd.sock", "/etc/containerd/config.toml"),
+        (
+            "/run/containerd/containerd.sock",
+            "/etc/containerd/config.toml",
+        ),
     ] {
         if !Path::new(sock).exists() {
             continue;
@@ -500,7 +551,11 @@ fn containerd_socket() -> Option<(String, PathBuf)> {
             .ok()
             .and_then(|t| {
                 t.lines().find_map(|l| {
-                    let v = l.trim().strip_prefix("root")?.trim_start().strip_prefix('=')?;
+                    let v = l
+                        .trim()
+                        .strip_prefix("root")?
+                        .trim_start()
+                        .strip_prefix('=')?;
                     Some(PathBuf::from(v.trim().trim_matches('"')))
                 })
             })
@@ -513,7 +568,9 @@ fn containerd_socket() -> Option<(String, PathBuf)> {
 #[test]
 fn containerd_images_containers_and_snapshots_match_the_engine() {
     if let Err(why) = docker_root() {
-        return skip(&format!("the containerd test imports a `docker save` tarball: {why}"));
+        return skip(&format!(
+            "the containerd test imports a `docker save` tarball: {why}"
+        ));
     }
     let Some((sock, croot)) = containerd_socket() else {
         return skip("no containerd socket (neither dockerd's nor the system's)");
@@ -530,28 +587,47 @@ fn containerd_images_containers_and_snapshots_match_the_engine() {
         return skip("no static busybox (the busybox-static package) to build an image from");
     }
     let saved = dir.path().join("image.tar");
-    sh(Command::new("docker").args(["save", "-o"]).arg(&saved).arg(&tag));
+    sh(Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(&tag));
     let ctr = |args: &[&str]| -> String {
-        sh(Command::new("ctr").args(["-a", &sock, "-n", &ns]).args(args))
+        sh(Command::new("ctr")
+            .args(["-a", &sock, "-n", &ns])
+            .args(args))
     };
     cleanup.push(&["ctr", "-a", &sock, "namespaces", "rm", &ns]);
     ctr(&["images", "import", saved.to_str().unwrap()]);
     let full = format!("docker.io/library/{tag}");
-    cleanup.push(&["ctr", "-a", &sock, "-n", &ns, "images", "rm", "--sync", &full]);
+    cleanup.push(&[
+        "ctr", "-a", &sock, "-n", &ns, "images", "rm", "--sync", &full,
+    ]);
     // The image: same labels as Docker's stack of the same image, found by short and full name.
     let croot_s = croot.to_str().unwrap();
-    let img = labels(&["--containerd-root", croot_s, &format!("containerd:{ns}/{full}")]);
+    let img = labels(&[
+        "--containerd-root",
+        croot_s,
+        &format!("containerd:{ns}/{full}"),
+    ]);
     let docker_img = labels(&[&format!("docker:{tag}")]);
     let l = |v: &[(String, Option<String>, String)]| -> Vec<Option<String>> {
         v.iter().map(|x| x.1.clone()).collect()
     };
     assert_eq!(l(&img), l(&docker_img));
-    assert_eq!(labels(&[&format!("containerd:{ns}/{tag}")]), img, "default roots, short name");
+    assert_eq!(
+        labels(&[&format!("containerd:{ns}/{tag}")]),
+        img,
+        "default roots, short name"
+    );
     // A container and an active snapshot, mounted as ctr says, written to, compared.
     let cname = format!("lsc-{pid}");
     ctr(&["containers", "create", &full, &cname]);
     cleanup.push(&["ctr", "-a", &sock, "-n", &ns, "containers", "rm", &cname]);
-    let c = labels(&["--containerd-root", croot_s, &format!("containerd:{ns}/{cname}")]);
+    let c = labels(&[
+        "--containerd-root",
+        croot_s,
+        &format!("containerd:{ns}/{cname}"),
+    ]);
     assert_eq!(c[0].0, "upper");
     assert_eq!(l(&c[1..]), l(&img));
     let key = format!("lsc-snap-{pid}");
@@ -572,7 +648,9 @@ fn containerd_images_containers_and_snapshots_match_the_engine() {
     let argv: Vec<&str> = mount_cmd.split_whitespace().collect();
     assert_eq!(argv[0], "mount", "{mount_cmd}");
     sh(Command::new(argv[0]).args(&argv[1..]));
-    let guard = common::Mount { point: point.clone() };
+    let guard = common::Mount {
+        point: point.clone(),
+    };
     std::fs::remove_file(point.join("etc/passwd")).unwrap();
     std::fs::remove_dir_all(point.join("opt")).unwrap();
     std::fs::create_dir(point.join("opt")).unwrap();
@@ -582,14 +660,25 @@ fn containerd_images_containers_and_snapshots_match_the_engine() {
     let view = ls_view(&["--containerd-root", croot_s, &stack]);
     assert_same_view(&view, &walk(&point), "containerd snapshot");
     let snap = labels(&[&stack]);
-    assert_eq!(l(&snap[1..]), l(&img), "committed parents labelled from the image");
+    assert_eq!(
+        l(&snap[1..]),
+        l(&img),
+        "committed parents labelled from the image"
+    );
     let all = list_json(&["--containerd-root", croot_s]);
-    let s = all.iter().find(|o| o["stack"] == stack.as_str()).expect("snapshot listed");
+    let s = all
+        .iter()
+        .find(|o| o["stack"] == stack.as_str())
+        .expect("snapshot listed");
     assert_eq!(s["mounted"], true);
-    assert!(all.iter().any(|o| o["stack"] == format!("containerd:{ns}/{cname}").as_str()
-        && o["kind"] == "container"));
-    assert!(all.iter().any(|o| o["stack"] == format!("containerd:{ns}/{full}").as_str()
-        && o["kind"] == "image"));
+    assert!(all.iter().any(
+        |o| o["stack"] == format!("containerd:{ns}/{cname}").as_str() && o["kind"] == "container"
+    ));
+    assert!(
+        all.iter()
+            .any(|o| o["stack"] == format!("containerd:{ns}/{full}").as_str()
+                && o["kind"] == "image")
+    );
     drop(guard);
 }
 
@@ -625,14 +714,28 @@ fn podman_containers_and_images_match_the_engine() {
             .arg(&root)
             .arg("--runroot")
             .arg(&runroot)
-            .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs"])
+            .args([
+                "--storage-driver",
+                "overlay",
+                "--cgroup-manager",
+                "cgroupfs",
+            ])
             .args(args))
     };
     let mut cleanup = Cleanup::default();
     let r = root.to_str().unwrap().to_string();
     let rr = runroot.to_str().unwrap().to_string();
     cleanup.push(&["umount", "-l", &format!("{r}/overlay")]);
-    cleanup.push(&["podman", "--root", &r, "--runroot", &rr, "unmount", "--all", "--force"]);
+    cleanup.push(&[
+        "podman",
+        "--root",
+        &r,
+        "--runroot",
+        &rr,
+        "unmount",
+        "--all",
+        "--force",
+    ]);
     podman(&["import", "-q", tar.to_str().unwrap(), "lsp-base:1"]);
     // c1: delete a file and replace a directory through the merged mount, then commit.
     podman(&["create", "-q", "--name", "lsp-c1", "lsp-base:1", "sh"]);
@@ -662,12 +765,25 @@ fn podman_containers_and_images_match_the_engine() {
     assert_same_view(&ls_view(&args(&c2)), &walk(&m2), "podman container");
     let mut d = vec!["diff"];
     d.extend(args(&c2));
-    assert_same_changes(&lines(&ok(&d)), &lines(&podman(&["diff", "lsp-c2"])), "podman diff");
+    assert_same_changes(
+        &lines(&ok(&d)),
+        &lines(&podman(&["diff", "lsp-c2"])),
+        "podman diff",
+    );
     // Layers: upper, the commit, the import; labels from the image history.
     let layers = labels(&args(&c2));
     assert_eq!(layers.len(), 3);
-    assert_eq!(layers[0].1.as_deref(), Some("container lsp-c2: read-write layer"));
-    let history = podman(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", "lsp-app:1"]);
+    assert_eq!(
+        layers[0].1.as_deref(),
+        Some("container lsp-c2: read-write layer")
+    );
+    let history = podman(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "lsp-app:1",
+    ]);
     let expected: Vec<String> = history
         .lines()
         .map(layerscope::stack::engine::instruction)
@@ -678,13 +794,22 @@ fn podman_containers_and_images_match_the_engine() {
     let img = labels(&args(&with("podman:lsp-app:1")));
     assert_eq!(img, layers[1..].to_vec());
     let iid = podman(&["image", "inspect", "-f", "{{.Id}}", "lsp-app:1"]);
-    assert_eq!(labels(&args(&with(&format!("podman:{}", &iid.trim()[..10])))), img);
+    assert_eq!(
+        labels(&args(&with(&format!("podman:{}", &iid.trim()[..10])))),
+        img
+    );
     let all = list_json(&root_arg);
     let c = all.iter().find(|o| o["stack"] == "podman:lsp-c2").unwrap();
     assert_eq!(c["mounted"], true);
     assert_eq!(c["image"], "localhost/lsp-app:1");
-    assert!(all.iter().any(|o| o["stack"] == "podman:lsp-c1" && o["mounted"] == false));
-    assert!(all.iter().any(|o| o["stack"] == "podman:localhost/lsp-base:1"));
+    assert!(
+        all.iter()
+            .any(|o| o["stack"] == "podman:lsp-c1" && o["mounted"] == false)
+    );
+    assert!(
+        all.iter()
+            .any(|o| o["stack"] == "podman:localhost/lsp-base:1")
+    );
     // Unmounted: the same view from the files alone.
     let kernel = walk(&m2);
     podman(&["unmount", "lsp-c2"]);
@@ -725,11 +850,14 @@ fn fake_docker(root: &Path, history: &str) -> (String, String) {
     write(&root.join("overlay2/cache0/diff/etc/motd"), "hi");
     write(&root.join("overlay2/cache1/diff/new"), "n");
     // A half-deleted layer, which must be ignored.
-    std::fs::create_dir_all(img.join(format!("layerdb/sha256/{}-0123-removing", "f".repeat(64)))).unwrap();
+    std::fs::create_dir_all(img.join(format!("layerdb/sha256/{}-0123-removing", "f".repeat(64))))
+        .unwrap();
     let cid = "c".repeat(64);
     write(
         &root.join("containers").join(&cid).join("config.v2.json"),
-        &format!(r#"{{"ID":"{cid}","Name":"/web","Image":"sha256:{image_id}","Driver":"overlay2"}}"#),
+        &format!(
+            r#"{{"ID":"{cid}","Name":"/web","Image":"sha256:{image_id}","Driver":"overlay2"}}"#
+        ),
     );
     let m = img.join("layerdb/mounts").join(&cid);
     write(&m.join("mount-id"), "rw");
@@ -783,9 +911,23 @@ fn a_layer_pruned_while_reading_is_skipped_with_a_note() {
     let (code, _, err) = ls_run(&["ls", "--docker-root", r, "docker:web"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("disappeared while being read"), "{err}");
-    let (code, out, err) = ls_run(&["list", "--docker-root", r, "--podman-root", r, "--containerd-root", r], &[]);
+    let (code, out, err) = ls_run(
+        &[
+            "list",
+            "--docker-root",
+            r,
+            "--podman-root",
+            r,
+            "--containerd-root",
+            r,
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("skipped docker container web") && err.contains("skipped docker image app:1"), "{err}");
+    assert!(
+        err.contains("skipped docker container web") && err.contains("skipped docker image app:1"),
+        "{err}"
+    );
     assert!(!out.contains("docker:web"));
 }
 
@@ -815,7 +957,10 @@ fn unreadable_engine_files_name_the_file_and_suggest_sudo() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(repos.to_str().unwrap()) && err.contains("sudo"), "{err}");
+    assert!(
+        err.contains(repos.to_str().unwrap()) && err.contains("sudo"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -855,18 +1000,41 @@ fn podman_store_diff_rotation_incomplete_layers_and_big_data_names() {
     );
     write(
         &root.join("overlay-containers/volatile-containers.json"),
-        &format!(r#"[{{"id":"{}","names":["job"],"image":"{}","layer":"{ctr_layer}"}}]"#, "c".repeat(64), "a".repeat(64)),
+        &format!(
+            r#"[{{"id":"{}","names":["job"],"image":"{}","layer":"{ctr_layer}"}}]"#,
+            "c".repeat(64),
+            "a".repeat(64)
+        ),
     );
     // The top layer was re-mapped: its old content is in diff1, the chown copies in diff.
     write(&root.join(format!("overlay/{base}/diff/etc/motd")), "base");
-    write(&root.join(format!("overlay/{top}/diff1/etc/motd")), "old-owner");
-    write(&root.join(format!("overlay/{top}/diff/etc/passwd")), "chowned");
+    write(
+        &root.join(format!("overlay/{top}/diff1/etc/motd")),
+        "old-owner",
+    );
+    write(
+        &root.join(format!("overlay/{top}/diff/etc/passwd")),
+        "chowned",
+    );
     std::fs::create_dir_all(root.join(format!("overlay/{ctr_layer}/diff"))).unwrap();
     let r = root.to_str().unwrap();
     let l = labels(&["--podman-root", r, "podman:job"]);
     let paths: Vec<String> = l.iter().map(|x| x.2.clone()).collect();
-    let o = |id: &str, d: &str| root.join(format!("overlay/{id}/{d}")).to_str().unwrap().to_string();
-    assert_eq!(paths, [o(&ctr_layer, "diff"), o(&top, "diff"), o(&top, "diff1"), o(&base, "diff")]);
+    let o = |id: &str, d: &str| {
+        root.join(format!("overlay/{id}/{d}"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        paths,
+        [
+            o(&ctr_layer, "diff"),
+            o(&top, "diff"),
+            o(&top, "diff1"),
+            o(&base, "diff")
+        ]
+    );
     assert_eq!(l[1].1.as_deref(), Some("RUN echo"));
     assert!(l[2].1.as_deref().unwrap().contains("diff1"));
     assert_eq!(l[3].1.as_deref(), Some("ADD file:x in /"));
@@ -875,4 +1043,171 @@ fn podman_store_diff_rotation_incomplete_layers_and_big_data_names() {
     let (code, _, err) = ls_run(&["ls", "--podman-root", r, "podman:broken:1"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("incomplete"), "{err}");
+}
+
+/// A containerd of our own, stopped (by its process) when dropped.
+struct PrivateContainerd {
+    child: std::process::Child,
+    sock: PathBuf,
+    root: PathBuf,
+}
+
+impl PrivateContainerd {
+    fn start(dir: &Path) -> Option<Self> {
+        let (root, state, sock) = (dir.join("root"), dir.join("state"), dir.join("sock"));
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{}\"\nstate = \"{}\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{}\"\n[ttrpc]\n  address = \"{}.ttrpc\"\n",
+                root.display(),
+                state.display(),
+                sock.display(),
+                sock.display()
+            ),
+        )
+        .ok()?;
+        let log = std::fs::File::create(dir.join("log")).ok()?;
+        let child = Command::new("containerd")
+            .arg("-c")
+            .arg(&config)
+            .stdout(log.try_clone().ok()?)
+            .stderr(log)
+            .spawn()
+            .ok()?;
+        let me = PrivateContainerd { child, sock, root };
+        for _ in 0..100 {
+            if works(Command::new("ctr").arg("-a").arg(&me.sock).arg("version")) {
+                return Some(me);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for PrivateContainerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn docker_containerd_image_store_is_read_through_the_moby_namespace() {
+    if let Err(why) = docker_root() {
+        return skip(&format!("this test imports a `docker save` tarball: {why}"));
+    }
+    if !works(Command::new("containerd").arg("--version"))
+        || !works(Command::new("ctr").arg("--version"))
+    {
+        return skip("no containerd / ctr binaries");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pid = std::process::id();
+    let tag = format!("layerscope-c8d-{pid}:1");
+    let mut cleanup = Cleanup::default();
+    if build_image(dir.path(), &tag, &mut cleanup).is_none() {
+        return skip("no static busybox (the busybox-static package) to build an image from");
+    }
+    let saved = dir.path().join("image.tar");
+    sh(Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(&tag));
+    let cdir = dir.path().join("containerd");
+    std::fs::create_dir_all(&cdir).unwrap();
+    let Some(cd) = PrivateContainerd::start(&cdir) else {
+        return skip("could not start a private containerd");
+    };
+    let ctr = |args: &[&str]| -> String {
+        sh(Command::new("ctr")
+            .arg("-a")
+            .arg(&cd.sock)
+            .args(["-n", "moby"])
+            .args(args))
+    };
+    // Docker (containerd store) keeps images in namespace moby and names a container's
+    // snapshot after the container ID; the container's name lives in config.v2.json.
+    ctr(&["images", "import", saved.to_str().unwrap()]);
+    let cid = format!("{:0>64}", format!("{pid:x}c8d"));
+    ctr(&[
+        "containers",
+        "create",
+        &format!("docker.io/library/{tag}"),
+        &cid,
+    ]);
+    let droot = dir.path().join("docker");
+    let digest = ctr(&["images", "ls"])
+        .lines()
+        .find(|l| l.contains(&tag))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap()
+        .to_string();
+    write(
+        &droot.join("containers").join(&cid).join("config.v2.json"),
+        &format!(r#"{{"ID":"{cid}","Name":"/c8dweb","Image":"{digest}","Driver":"overlayfs"}}"#),
+    );
+    let point = dir.path().join("mnt");
+    std::fs::create_dir_all(&point).unwrap();
+    let cmd = ctr(&["snapshots", "mounts", point.to_str().unwrap(), &cid]);
+    let argv: Vec<&str> = cmd.split_whitespace().collect();
+    sh(Command::new(argv[0]).args(&argv[1..]));
+    let guard = common::Mount {
+        point: point.clone(),
+    };
+    std::fs::write(point.join("written"), "w").unwrap();
+    std::fs::remove_file(point.join("etc/passwd")).unwrap();
+
+    let roots = [
+        "--docker-root",
+        droot.to_str().unwrap(),
+        "--containerd-root",
+        cd.root.to_str().unwrap(),
+    ];
+    let with = |stack: &str| -> Vec<String> {
+        let mut v: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
+        v.push(stack.into());
+        v
+    };
+    let c = with("docker:c8dweb");
+    assert_same_view(
+        &ls_view(&args(&c)),
+        &walk(&point),
+        "Docker containerd-store container",
+    );
+    let layers = labels(&args(&c));
+    assert_eq!(
+        layers[0].1.as_deref(),
+        Some("container c8dweb: read-write layer")
+    );
+    let image = labels(&args(&with(&format!("docker:{tag}"))));
+    assert_eq!(layers[1..].to_vec(), image);
+    assert_eq!(image[2].1.as_deref(), Some("RUN rm /etc/motd"));
+    // The image ID is the manifest digest here.
+    let hex = digest.trim_start_matches("sha256:");
+    assert_eq!(
+        labels(&args(&with(&format!("docker:{}", &hex[..12])))),
+        image
+    );
+    let mut l = vec!["list", "--json", "--podman-root", droot.to_str().unwrap()];
+    l.extend_from_slice(&roots);
+    let all: Vec<serde_json::Value> = ok(&l)
+        .lines()
+        .map(|x| serde_json::from_str(x).unwrap())
+        .collect();
+    let found = all
+        .iter()
+        .find(|o| o["stack"] == "docker:c8dweb")
+        .expect("listed");
+    assert_eq!(found["engine"], "docker");
+    assert_eq!(found["mounted"], true);
+    assert!(
+        all.iter()
+            .any(|o| o["stack"] == format!("docker:{tag}").as_str() && o["engine"] == "docker")
+    );
+    drop(guard);
+    drop(cd);
 }

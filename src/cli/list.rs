@@ -63,7 +63,8 @@ pub fn run(roots: &Roots, json: bool, out: &mut dyn Write) -> anyhow::Result<()>
                 escape::display(f.stack.as_bytes()),
                 escape::display(f.image.as_deref().unwrap_or("-").as_bytes()),
                 f.layers,
-                f.size.map_or_else(|| "-".to_string(), |s| format_size(s, BINARY)),
+                f.size
+                    .map_or_else(|| "-".to_string(), |s| format_size(s, BINARY)),
             )?;
         }
     }

@@ -47,7 +47,10 @@ pub fn split_positionals(
 pub fn open(req: &StackRequest) -> Result<Merger, Error> {
     let (stack, notes) = resolve_noted(req)?;
     for note in notes {
-        eprintln!("layerscope: note: {}", crate::escape::display(note.as_bytes()));
+        eprintln!(
+            "layerscope: note: {}",
+            crate::escape::display(note.as_bytes())
+        );
     }
     warn_if_blind(&stack);
     Merger::open(&stack)

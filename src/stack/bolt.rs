@@ -107,8 +107,7 @@ struct Meta {
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2)
-        .map(|s| u16::from_le_bytes([s[0], s[1]]))
+    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -192,8 +191,7 @@ impl Reader<'_> {
         if id + overflow >= self.meta.high {
             return Err(self.torn(format!("page {id} overflows the file")));
         }
-        let len = usize::try_from((overflow + 1) * ps)
-            .map_err(|_| self.torn("page too large"))?;
+        let len = usize::try_from((overflow + 1) * ps).map_err(|_| self.torn("page too large"))?;
         let mut buf = vec![0u8; len];
         self.file
             .read_exact_at(&mut buf, id * ps)
@@ -440,7 +438,10 @@ mod tests {
         let tree = read_tree(&path).unwrap();
         assert_eq!(tree.get(b"plain"), Some(&b"x"[..]));
         assert_eq!(tree.at(&[b"big"]).unwrap().uvarint(b"id"), Some(300));
-        assert_eq!(tree.at(&[b"small"]).unwrap().text(b"k").as_deref(), Some("v"));
+        assert_eq!(
+            tree.at(&[b"small"]).unwrap().text(b"k").as_deref(),
+            Some("v")
+        );
     }
 
     #[test]
@@ -474,7 +475,13 @@ mod tests {
 mod dump {
     fn show(b: &super::Bucket, depth: usize) {
         for (k, v) in &b.values {
-            eprintln!("{:w$}{} = {:?}", "", String::from_utf8_lossy(k), String::from_utf8_lossy(v), w = depth * 2);
+            eprintln!(
+                "{:w$}{} = {:?}",
+                "",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v),
+                w = depth * 2
+            );
         }
         for (k, v) in &b.buckets {
             eprintln!("{:w$}[{}]", "", String::from_utf8_lossy(k), w = depth * 2);

@@ -314,9 +314,9 @@ impl Store {
     }
 
     fn ns(&self, ns: &str) -> Result<&Namespace> {
-        self.namespaces.get(ns).ok_or_else(|| {
-            gone(&format!("namespace {ns} in {}", self.root.display()))
-        })
+        self.namespaces
+            .get(ns)
+            .ok_or_else(|| gone(&format!("namespace {ns} in {}", self.root.display())))
     }
 
     fn blob(&self, digest: &str) -> PathBuf {
@@ -356,7 +356,10 @@ impl Store {
     }
 
     fn fs(&self, id: u64) -> PathBuf {
-        self.snap_dir().join("snapshots").join(id.to_string()).join("fs")
+        self.snap_dir()
+            .join("snapshots")
+            .join(id.to_string())
+            .join("fs")
     }
 
     /// The image's config, from its target (an index is narrowed to this platform's manifest,
@@ -375,7 +378,10 @@ impl Store {
                     continue;
                 };
                 let p = m.get("platform");
-                let os = p.and_then(|p| p.get("os")).and_then(|o| o.as_str()).unwrap_or("linux");
+                let os = p
+                    .and_then(|p| p.get("os"))
+                    .and_then(|o| o.as_str())
+                    .unwrap_or("linux");
                 let a = p
                     .and_then(|p| p.get("architecture"))
                     .and_then(|o| o.as_str())
@@ -447,7 +453,12 @@ impl Store {
                 continue; // a view's own directory is not mounted when it has parents
             }
             let role = if i == 0 && snap.kind == KIND_ACTIVE {
-                workdir = Some(self.snap_dir().join("snapshots").join(snap.id.to_string()).join("work"));
+                workdir = Some(
+                    self.snap_dir()
+                        .join("snapshots")
+                        .join(snap.id.to_string())
+                        .join("work"),
+                );
                 LayerRole::Upper
             } else {
                 LayerRole::Lower
@@ -490,9 +501,9 @@ impl Store {
             Item::Image { ns, name, .. } => {
                 let config = self.image_config(ns, name)?;
                 let chains = config.chain_ids();
-                let top = chains.last().ok_or_else(|| {
-                    Error::BadInput(format!("image {name} has no layers"))
-                })?;
+                let top = chains
+                    .last()
+                    .ok_or_else(|| Error::BadInput(format!("image {name} has no layers")))?;
                 if !self.ns(ns)?.snapshots.contains_key(top) {
                     return Err(Error::BadInput(format!(
                         "image {name} is not unpacked for the overlayfs snapshotter in \
@@ -517,7 +528,10 @@ impl Store {
                 let who = docker_name.map_or_else(|| id.clone(), str::to_string);
                 let mut labels = self.labels(ns, &c.image);
                 labels.insert(c.key.clone(), format!("container {who}: read-write layer"));
-                labels.insert(format!("{}-init", c.key), format!("container {who}: init layer (-init)"));
+                labels.insert(
+                    format!("{}-init", c.key),
+                    format!("container {who}: init layer (-init)"),
+                );
                 self.snapshot_stack(ns, &c.key, &labels, format!("containerd:{ns}/{id}"))?
             }
             Item::Snapshot { ns, key, .. } => {
@@ -568,7 +582,11 @@ impl Store {
                 }
                 out.push(Candidate {
                     names: with_ns(names),
-                    id: if is_hex(id) { id.clone() } else { String::new() },
+                    id: if is_hex(id) {
+                        id.clone()
+                    } else {
+                        String::new()
+                    },
                     rank: 0,
                     show: format!("{ns}/{id} (container)"),
                     item: Item::Container {
@@ -688,7 +706,11 @@ impl Store {
         let mut out = Vec::new();
         for (ns, n) in &self.namespaces {
             let moby = ns == "moby";
-            let engine_of = if moby { Engine::Docker } else { Engine::Containerd };
+            let engine_of = if moby {
+                Engine::Docker
+            } else {
+                Engine::Containerd
+            };
             let mut owned = std::collections::HashSet::new();
             for (id, c) in &n.containers {
                 if c.snapshotter != SNAPSHOTTER || c.key.is_empty() {
@@ -701,7 +723,10 @@ impl Store {
                     id: id.clone(),
                 };
                 let dname = docker_names.get(id).cloned();
-                match (self.stack(&item, mounts, dname.as_deref()), self.chain(ns, &c.key)) {
+                match (
+                    self.stack(&item, mounts, dname.as_deref()),
+                    self.chain(ns, &c.key),
+                ) {
                     (Ok((stack, _)), Ok(chain)) => out.push(Found {
                         engine: engine_of,
                         kind: Kind::Container,
@@ -740,7 +765,9 @@ impl Store {
                     (Ok((stack, _)), Ok(chain)) => out.push(Found {
                         engine: engine_of,
                         kind: Kind::Image,
-                        stack: if moby {
+                        stack: if moby && name.starts_with("moby-dangling@") {
+                            format!("docker:{}", super::docker::short(&img.digest))
+                        } else if moby {
                             format!("docker:{}", short_names(name).last().unwrap_or(name))
                         } else {
                             format!("containerd:{ns}/{name}")
@@ -832,9 +859,15 @@ fn check_dir(path: &Path) -> Result<()> {
 ///
 /// # Errors
 /// As [`Store::stack`].
-pub fn stack_of(item: &Item, mounts: &Mounts, docker_name: Option<&str>) -> Result<(LayerStack, Vec<String>)> {
+pub fn stack_of(
+    item: &Item,
+    mounts: &Mounts,
+    docker_name: Option<&str>,
+) -> Result<(LayerStack, Vec<String>)> {
     let root = match item {
-        Item::Container { root, .. } | Item::Image { root, .. } | Item::Snapshot { root, .. } => root,
+        Item::Container { root, .. } | Item::Image { root, .. } | Item::Snapshot { root, .. } => {
+            root
+        }
     };
     Store::load(root)?.stack(item, mounts, docker_name)
 }
@@ -843,7 +876,11 @@ pub fn stack_of(item: &Item, mounts: &Mounts, docker_name: Option<&str>) -> Resu
 ///
 /// # Errors
 /// Unknown or ambiguous names (listing candidates), unreadable files, vanished snapshots.
-pub fn resolve(name: &str, roots: &[PathBuf], mounts: &Mounts) -> Result<(LayerStack, Vec<String>)> {
+pub fn resolve(
+    name: &str,
+    roots: &[PathBuf],
+    mounts: &Mounts,
+) -> Result<(LayerStack, Vec<String>)> {
     let mut stores = Vec::new();
     let mut cands: Vec<Candidate<(usize, Item)>> = Vec::new();
     for root in roots {

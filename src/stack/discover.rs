@@ -100,7 +100,10 @@ pub fn list(roots: &Roots) -> (Vec<Found>, Vec<String>) {
                 notes.extend(store.notes.iter().cloned());
                 out.extend(store.found(&mounts, &mut notes));
             }
-            Err(e) => notes.push(format!("skipped containers/storage at {}: {e}", root.display())),
+            Err(e) => notes.push(format!(
+                "skipped containers/storage at {}: {e}",
+                root.display()
+            )),
         }
     }
     let claimed: Vec<PathBuf> = out

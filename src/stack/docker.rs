@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::engine::{
-    self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json,
-    read_text,
+    self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json, read_text,
 };
 use super::{Layer, LayerRole, LayerStack};
 use crate::error::{Error, Result};
@@ -31,7 +30,11 @@ pub fn default_roots() -> Vec<PathBuf> {
     let configured = std::fs::read("/etc/docker/daemon.json")
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("data-root").and_then(|r| r.as_str()).map(PathBuf::from));
+        .and_then(|v| {
+            v.get("data-root")
+                .and_then(|r| r.as_str())
+                .map(PathBuf::from)
+        });
     out.push(configured.unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)));
     if let Some(home) = std::env::var_os("HOME") {
         let rootless = PathBuf::from(home).join(".local/share/docker");
@@ -68,6 +71,14 @@ pub struct Container {
     pub created: Option<String>,
     /// Storage driver (`overlay2`, or a snapshotter such as `overlayfs`).
     pub driver: String,
+}
+
+impl Container {
+    /// Whether its layers are in the overlay2 graphdriver (else in containerd's snapshotter).
+    #[must_use]
+    pub fn is_overlay2(&self) -> bool {
+        self.driver == "overlay2" || self.driver.is_empty()
+    }
 }
 
 #[derive(Deserialize)]
@@ -157,9 +168,10 @@ impl Store {
             let config: ImageConfig = match read_json(&content.join(&id)) {
                 Ok(c) => c,
                 Err(e) if engine::is_gone(&e) => {
-                    store
-                        .notes
-                        .push(format!("image {} vanished while being read (a prune?)", short(&id)));
+                    store.notes.push(format!(
+                        "image {} vanished while being read (a prune?)",
+                        short(&id)
+                    ));
                     continue;
                 }
                 Err(e @ Error::BadInput(_)) => {
@@ -168,9 +180,14 @@ impl Store {
                 }
                 Err(e) => return Err(e),
             };
-            let parent = read_text(&image_dir.join("imagedb/metadata/sha256").join(&id).join("parent"))
-                .ok()
-                .map(|p| hex_of(&p).to_string());
+            let parent = read_text(
+                &image_dir
+                    .join("imagedb/metadata/sha256")
+                    .join(&id)
+                    .join("parent"),
+            )
+            .ok()
+            .map(|p| hex_of(&p).to_string());
             let mut r = refs.remove(&id).unwrap_or_default();
             r.sort();
             store.images.insert(
@@ -227,6 +244,9 @@ impl Store {
     pub fn candidates(&self) -> Vec<Candidate<Item>> {
         let mut out = Vec::new();
         for c in self.containers.values() {
+            if !c.is_overlay2() {
+                continue; // the containerd image store's: named through the moby namespace
+            }
             out.push(Candidate {
                 names: vec![c.name.clone()],
                 id: c.id.clone(),
@@ -290,7 +310,11 @@ impl Store {
         for (chain, label) in image.config.chain_ids().iter().zip(labels) {
             let path = self.chain_layer(chain).map_err(|e| {
                 if engine::is_gone(&e) {
-                    gone(&format!("layer {} of image {}", short(hex_of(chain)), self.image_name(id)))
+                    gone(&format!(
+                        "layer {} of image {}",
+                        short(hex_of(chain)),
+                        self.image_name(id)
+                    ))
                 } else {
                     e
                 }
@@ -340,11 +364,7 @@ impl Store {
     ///
     /// # Errors
     /// The container's layer records are missing or unreadable.
-    pub fn container_stack(
-        &self,
-        id: &str,
-        mounts: &Mounts,
-    ) -> Result<(LayerStack, Vec<String>)> {
+    pub fn container_stack(&self, id: &str, mounts: &Mounts) -> Result<(LayerStack, Vec<String>)> {
         let c = self
             .containers
             .get(id)
@@ -402,7 +422,11 @@ impl Store {
             }
             let path = self.chain_layer(&ch).map_err(|e| {
                 if engine::is_gone(&e) {
-                    gone(&format!("layer {} of container {}", short(hex_of(&ch)), c.name))
+                    gone(&format!(
+                        "layer {} of container {}",
+                        short(hex_of(&ch)),
+                        c.name
+                    ))
                 } else {
                     e
                 }
@@ -424,7 +448,10 @@ impl Store {
         }
         // Cross-check with the `lower` file the graphdriver mounts from.
         if let Some(lower) = self.lower_file(&base) {
-            let ours: Vec<PathBuf> = layers[1..].iter().map(|l| engine::canonical(&l.path)).collect();
+            let ours: Vec<PathBuf> = layers[1..]
+                .iter()
+                .map(|l| engine::canonical(&l.path))
+                .collect();
             let theirs: Vec<PathBuf> = lower.iter().map(|p| engine::canonical(p)).collect();
             if ours != theirs {
                 notes.push(format!(
@@ -498,7 +525,7 @@ impl Store {
     pub fn found(&self, mounts: &Mounts, notes: &mut Vec<String>) -> Vec<Found> {
         let mut out = Vec::new();
         for c in self.containers.values() {
-            if c.driver != "overlay2" && !c.driver.is_empty() {
+            if !c.is_overlay2() {
                 continue; // containerd image store: listed through containerd's moby namespace
             }
             match self.container_stack(&c.id, mounts) {
@@ -530,7 +557,11 @@ impl Store {
                     kind: Kind::Image,
                     stack: format!(
                         "docker:{}",
-                        if i.refs.is_empty() { short(&i.id) } else { name.clone() }
+                        if i.refs.is_empty() {
+                            short(&i.id)
+                        } else {
+                            name.clone()
+                        }
                     ),
                     name,
                     id: i.id.clone(),
@@ -568,10 +599,9 @@ fn check_layer_dir(path: &Path) -> Result<()> {
             "layer '{}' is not a directory",
             path.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(gone(&format!(
-            "layer directory '{}'",
-            path.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(gone(&format!("layer directory '{}'", path.display())))
+        }
         Err(e) => Err(engine::file_error(path, e)),
     }
 }
@@ -610,7 +640,7 @@ pub fn resolve(
         let names: HashMap<String, String> = store
             .containers
             .values()
-            .filter(|c| c.driver != "overlay2" && !c.driver.is_empty())
+            .filter(|c| !c.is_overlay2())
             .map(|c| (c.id.clone(), c.name.clone()))
             .collect();
         for croot in containerd_roots {

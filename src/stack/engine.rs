@@ -114,10 +114,8 @@ pub struct Found {
 /// kernel refused access, suggests sudo.
 #[must_use]
 pub fn file_error(path: &Path, e: std::io::Error) -> Error {
-    if matches!(
-        e.kind(),
-        std::io::ErrorKind::PermissionDenied
-    ) || e.raw_os_error() == Some(libc::EPERM)
+    if matches!(e.kind(), std::io::ErrorKind::PermissionDenied)
+        || e.raw_os_error() == Some(libc::EPERM)
     {
         Error::BadInput(format!(
             "cannot read '{}': permission denied; the container engines' files are readable \
@@ -164,7 +162,9 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 /// # Errors
 /// As [`read_file`].
 pub fn read_text(path: &Path) -> Result<String> {
-    Ok(String::from_utf8_lossy(&read_file(path)?).trim().to_string())
+    Ok(String::from_utf8_lossy(&read_file(path)?)
+        .trim()
+        .to_string())
 }
 
 /// Reads and parses a JSON file.
@@ -202,7 +202,9 @@ pub fn list_dir(path: &Path) -> Result<Vec<String>> {
 /// Whether `s` is a lowercase hex string (an engine ID).
 #[must_use]
 pub fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A human label for a layer from its image history entry: the Dockerfile instruction.
@@ -369,7 +371,10 @@ pub fn pick<'a, T>(cands: &'a [Candidate<T>], query: &str, what: &str) -> Result
     let exact: Vec<&Candidate<T>> = cands
         .iter()
         .filter(|c| {
-            c.names.iter().any(|n| n == q || Some(n) == with_latest.as_ref()) || c.id == qid
+            c.names
+                .iter()
+                .any(|n| n == q || Some(n) == with_latest.as_ref())
+                || c.id == qid
         })
         .collect();
     if let Some(best) = exact.iter().map(|c| c.rank).min() {
@@ -534,10 +539,8 @@ pub fn dir_size(path: &Path) -> Option<u64> {
             };
             match FileKind::from_mode(st.st_mode) {
                 FileKind::Dir => todo.push(crate::merge::join_rel(&rel, &name)),
-                FileKind::File => {
-                    if st.st_nlink <= 1 || seen.insert((st.st_dev, st.st_ino)) {
-                        total += u64::try_from(st.st_size).unwrap_or(0);
-                    }
+                FileKind::File if st.st_nlink <= 1 || seen.insert((st.st_dev, st.st_ino)) => {
+                    total += u64::try_from(st.st_size).unwrap_or(0);
                 }
                 _ => {}
             }

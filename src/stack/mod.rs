@@ -10,8 +10,8 @@ pub mod discover;
 pub mod docker;
 pub mod engine;
 pub mod mountinfo;
-pub mod podman;
 pub mod options;
+pub mod podman;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::engine::{
-    self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, read_json,
-};
+use super::engine::{self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, read_json};
 use super::options::KernelDefaults;
 use super::{Layer, LayerRole, LayerStack, MountOptions};
 use crate::error::{Error, Result};
@@ -32,7 +30,10 @@ struct StorageConf {
 /// Reads `graphroot` and `additionalimagestores` from a storage.conf (a tiny TOML subset).
 fn storage_conf() -> StorageConf {
     let mut conf = StorageConf::default();
-    for path in ["/etc/containers/storage.conf", "/usr/share/containers/storage.conf"] {
+    for path in [
+        "/etc/containers/storage.conf",
+        "/usr/share/containers/storage.conf",
+    ] {
         let Ok(text) = std::fs::read_to_string(path) else {
             continue;
         };
@@ -41,7 +42,12 @@ fn storage_conf() -> StorageConf {
             let l = line.split('#').next().unwrap_or("").trim();
             let quoted = |s: &str| -> Vec<PathBuf> {
                 s.split(',')
-                    .map(|x| x.trim().trim_matches(|c| c == '[' || c == ']').trim().trim_matches('"'))
+                    .map(|x| {
+                        x.trim()
+                            .trim_matches(|c| c == '[' || c == ']')
+                            .trim()
+                            .trim_matches('"')
+                    })
                     .filter(|x| !x.is_empty())
                     .map(PathBuf::from)
                     .collect()
@@ -74,7 +80,10 @@ fn storage_conf() -> StorageConf {
 #[must_use]
 pub fn default_roots() -> Vec<PathBuf> {
     let conf = storage_conf();
-    let mut out = vec![conf.graphroot.unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))];
+    let mut out = vec![
+        conf.graphroot
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
+    ];
     let home_store = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
@@ -208,10 +217,8 @@ impl Store {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(root).map_err(|e| engine::file_error(root, e))?;
         if meta.uid() != 0 {
-            store.options = MountOptions::from_options(
-                [("userxattr", None)],
-                &KernelDefaults::read(),
-            )?;
+            store.options =
+                MountOptions::from_options([("userxattr", None)], &KernelDefaults::read())?;
         }
         if std::fs::read_to_string(root.join("overlay/.has-mount-program"))
             .is_ok_and(|t| t.trim() == "true")
@@ -232,15 +239,25 @@ impl Store {
             }
             for file in ["layers.json", "volatile-layers.json"] {
                 for l in read_list::<LayerRec>(&home.join("overlay-layers").join(file))? {
-                    if l.flags.get("incomplete").and_then(serde_json::Value::as_bool) == Some(true) {
+                    if l.flags
+                        .get("incomplete")
+                        .and_then(serde_json::Value::as_bool)
+                        == Some(true)
+                    {
                         store.incomplete.insert(l.id.clone(), home.clone());
                         continue;
                     }
-                    store.layers.entry(l.id.clone()).or_insert((l, home.clone()));
+                    store
+                        .layers
+                        .entry(l.id.clone())
+                        .or_insert((l, home.clone()));
                 }
             }
             for img in read_list::<ImageRec>(&home.join("overlay-images/images.json"))? {
-                store.images.entry(img.id.clone()).or_insert((img, home.clone()));
+                store
+                    .images
+                    .entry(img.id.clone())
+                    .or_insert((img, home.clone()));
             }
             if i == 0 {
                 for file in ["containers.json", "volatile-containers.json"] {
@@ -261,7 +278,10 @@ impl Store {
     }
 
     fn container_name(c: &CtrRec) -> String {
-        c.names.first().cloned().unwrap_or_else(|| super::docker::short(&c.id))
+        c.names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| super::docker::short(&c.id))
     }
 
     /// Candidates for `podman:NAME`: containers, then images.
@@ -273,7 +293,11 @@ impl Store {
                 names: c.names.clone(),
                 id: c.id.clone(),
                 rank: 0,
-                show: format!("container {} ({})", Self::container_name(c), super::docker::short(&c.id)),
+                show: format!(
+                    "container {} ({})",
+                    Self::container_name(c),
+                    super::docker::short(&c.id)
+                ),
                 item: Item::Container(c.id.clone()),
             });
         }
@@ -286,7 +310,11 @@ impl Store {
                 names,
                 id: i.id.clone(),
                 rank: 1,
-                show: format!("image {} ({})", self.image_name(&i.id), super::docker::short(&i.id)),
+                show: format!(
+                    "image {} ({})",
+                    self.image_name(&i.id),
+                    super::docker::short(&i.id)
+                ),
                 item: Item::Image(i.id.clone()),
             });
         }
@@ -300,7 +328,13 @@ impl Store {
             .big_data_names
             .iter()
             .find(|k| k.starts_with("sha256:"))?;
-        read_json(&home.join("overlay-images").join(&img.id).join(big_data_file(key))).ok()
+        read_json(
+            &home
+                .join("overlay-images")
+                .join(&img.id)
+                .join(big_data_file(key)),
+        )
+        .ok()
     }
 
     /// The layer chain from `top` down to the base: (layer ID, its store).
@@ -317,9 +351,10 @@ impl Store {
                     super::docker::short(&id)
                 )));
             }
-            let (rec, home) = self.layers.get(&id).ok_or_else(|| {
-                gone(&format!("layer {} of {what}", super::docker::short(&id)))
-            })?;
+            let (rec, home) = self
+                .layers
+                .get(&id)
+                .ok_or_else(|| gone(&format!("layer {} of {what}", super::docker::short(&id))))?;
             next = rec.parent.clone().filter(|p| !p.is_empty());
             out.push((id, home.clone()));
         }
@@ -355,7 +390,12 @@ impl Store {
     ) -> Result<Vec<Layer>> {
         let mut out = Vec::new();
         for (i, (id, home)) in chain.iter().enumerate() {
-            if home.join("overlay").join(id).join("composefs-data/composefs.blob").exists() {
+            if home
+                .join("overlay")
+                .join(id)
+                .join("composefs-data/composefs.blob")
+                .exists()
+            {
                 notes.push(format!(
                     "layer {} is a composefs layer: its metadata is in an EROFS blob, which this \
                      view does not read",
@@ -386,7 +426,10 @@ impl Store {
 
     /// Top-first labels for the image's layers (chain order).
     fn image_labels(&self, image: &str, chain_len: usize) -> Vec<String> {
-        let mut labels = self.config(image).map(|c| c.layer_labels()).unwrap_or_default();
+        let mut labels = self
+            .config(image)
+            .map(|c| c.layer_labels())
+            .unwrap_or_default();
         if labels.len() != chain_len {
             labels = (0..chain_len).map(|k| format!("layer {k}")).collect();
         }
@@ -407,9 +450,10 @@ impl Store {
                     .get(id)
                     .ok_or_else(|| gone(&format!("image {}", super::docker::short(id))))?;
                 let name = self.image_name(id);
-                let top = img.layer.clone().ok_or_else(|| {
-                    Error::BadInput(format!("image {name} has no layers"))
-                })?;
+                let top = img
+                    .layer
+                    .clone()
+                    .ok_or_else(|| Error::BadInput(format!("image {name} has no layers")))?;
                 let chain = self.chain(&top, &format!("image {name}"))?;
                 let labels = self.image_labels(id, chain.len());
                 let layers = self.chain_layers(&chain, &labels, false, &mut notes)?;
@@ -496,7 +540,9 @@ impl Store {
                         root: self.root.clone(),
                     });
                 }
-                (Err(e), _) | (_, Err(e)) => notes.push(format!("skipped podman container {name}: {e}")),
+                (Err(e), _) | (_, Err(e)) => {
+                    notes.push(format!("skipped podman container {name}: {e}"))
+                }
             }
         }
         for (img, _) in self.images.values() {
@@ -526,7 +572,9 @@ impl Store {
                     mountpoint: None,
                     root: self.root.clone(),
                 }),
-                (Err(e), _) | (_, Err(e)) => notes.push(format!("skipped podman image {name}: {e}")),
+                (Err(e), _) | (_, Err(e)) => {
+                    notes.push(format!("skipped podman image {name}: {e}"))
+                }
             }
         }
         out
@@ -557,7 +605,11 @@ fn check_dir(path: &Path) -> Result<()> {
 ///
 /// # Errors
 /// Unknown or ambiguous names (listing candidates), unreadable files, vanished layers.
-pub fn resolve(name: &str, roots: &[PathBuf], mounts: &Mounts) -> Result<(LayerStack, Vec<String>)> {
+pub fn resolve(
+    name: &str,
+    roots: &[PathBuf],
+    mounts: &Mounts,
+) -> Result<(LayerStack, Vec<String>)> {
     let mut stores = Vec::new();
     let mut cands: Vec<Candidate<(usize, Item)>> = Vec::new();
     for root in roots {
@@ -605,7 +657,9 @@ mod tests {
     fn big_data_names_are_plain_or_base64() {
         assert_eq!(big_data_file("manifest"), "manifest");
         assert_eq!(
-            big_data_file("sha256:e8a65df63e7d71448e672343c319a5b86ee5ec4174682935d70c680dce0f70b1"),
+            big_data_file(
+                "sha256:e8a65df63e7d71448e672343c319a5b86ee5ec4174682935d70c680dce0f70b1"
+            ),
             "=c2hhMjU2OmU4YTY1ZGY2M2U3ZDcxNDQ4ZTY3MjM0M2MzMTlhNWI4NmVlNWVjNDE3NDY4MjkzNWQ3MGM2ODBkY2UwZjcwYjE="
         );
     }
