@@ -1043,6 +1043,16 @@ fn podman_store_diff_rotation_incomplete_layers_and_big_data_names() {
     let (code, _, err) = ls_run(&["ls", "--podman-root", r, "podman:broken:1"], &[]);
     assert_eq!(code, 2);
     assert!(err.contains("incomplete"), "{err}");
+    // The same store as a rootless user's default one, found without --podman-root.
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".local/share/containers")).unwrap();
+    std::fs::rename(&root, home.join(".local/share/containers/storage")).unwrap();
+    let h = home.to_str().unwrap();
+    let (code, out, err) = ls_run(
+        &["cat", "podman:app:1", "/etc/motd"],
+        &[("HOME", h), ("XDG_DATA_HOME", "")],
+    );
+    assert_eq!((code, out.as_str()), (0, "old-owner"), "{err}");
 }
 
 /// A containerd of our own, stopped (by its process) when dropped.

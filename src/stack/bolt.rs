@@ -471,27 +471,3 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-mod dump {
-    fn show(b: &super::Bucket, depth: usize) {
-        for (k, v) in &b.values {
-            eprintln!(
-                "{:w$}{} = {:?}",
-                "",
-                String::from_utf8_lossy(k),
-                String::from_utf8_lossy(v),
-                w = depth * 2
-            );
-        }
-        for (k, v) in &b.buckets {
-            eprintln!("{:w$}[{}]", "", String::from_utf8_lossy(k), w = depth * 2);
-            show(v, depth + 1);
-        }
-    }
-    #[test]
-    #[ignore]
-    fn dump_env() {
-        let p = std::env::var("BOLT").unwrap();
-        show(&super::read_tree(std::path::Path::new(&p)).unwrap(), 0);
-    }
-}

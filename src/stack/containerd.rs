@@ -611,15 +611,24 @@ impl Store {
                     },
                 });
             }
-            for key in n.snapshots.keys() {
+            for (key, rec) in &n.snapshots {
                 if owned.contains(key) {
                     continue;
                 }
+                // Committed snapshots are image layers: nameable by key, not worth listing.
+                let loose = self
+                    .snaps
+                    .get(&rec.backend)
+                    .is_some_and(|s| s.kind == KIND_ACTIVE || s.kind == KIND_VIEW);
                 out.push(Candidate {
                     names: with_ns(vec![key.clone()]),
                     id: String::new(),
-                    rank: 2,
-                    show: format!("{ns}/{} (snapshot)", short_key(key)),
+                    rank: if loose { 2 } else { 3 },
+                    show: if loose {
+                        format!("{ns}/{} (snapshot)", short_key(key))
+                    } else {
+                        String::new()
+                    },
                     item: Item::Snapshot {
                         root: self.root.clone(),
                         ns: ns.clone(),
@@ -828,6 +837,12 @@ impl Store {
     }
 }
 
+fn item_ns(item: &Item) -> &str {
+    match item {
+        Item::Container { ns, .. } | Item::Image { ns, .. } | Item::Snapshot { ns, .. } => ns,
+    }
+}
+
 fn short_key(key: &str) -> String {
     match key.strip_prefix("sha256:") {
         Some(hex) => format!("sha256:{}", &hex[..hex.len().min(12)]),
@@ -915,6 +930,20 @@ pub fn resolve(
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
+    }
+    // `NAMESPACE/NAME`: only that namespace, so an ID prefix works there too.
+    if let Some((ns, rest)) = name.split_once('/')
+        && stores.iter().any(|s| s.namespaces.contains_key(ns))
+    {
+        let in_ns: Vec<Candidate<(usize, Item)>> = cands
+            .iter()
+            .filter(|c| item_ns(&c.item.1) == ns)
+            .cloned()
+            .collect();
+        if let Ok((i, item)) = engine::pick(&in_ns, rest, "containerd container, image or snapshot")
+        {
+            return stores[*i].stack(item, mounts, None);
+        }
     }
     let (i, item) = engine::pick(&cands, name, "containerd container, image or snapshot")?;
     stores[*i].stack(item, mounts, None)

@@ -85,6 +85,7 @@ pub fn default_roots() -> Vec<PathBuf> {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)),
     ];
     let home_store = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .map(|d| d.join("containers/storage"));
