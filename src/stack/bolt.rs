@@ -470,4 +470,3 @@ mod tests {
         assert_eq!(b.varint(b"n"), Some(-2));
     }
 }
-

@@ -39,7 +39,13 @@ pub fn default_roots(docker_roots: &[PathBuf]) -> Vec<PathBuf> {
         out.push(d.join("containerd/daemon"));
     }
     out.push(PathBuf::from("/var/lib/rancher/k3s/agent/containerd"));
-    out.retain(|p| p.join("io.containerd.metadata.v1.bolt").exists());
+    // Keep the roots that exist, and those we may not look into (so the user hears why).
+    out.retain(
+        |p| match std::fs::metadata(p.join("io.containerd.metadata.v1.bolt")) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::PermissionDenied,
+        },
+    );
     out.dedup();
     out
 }
@@ -316,7 +322,7 @@ impl Store {
     fn ns(&self, ns: &str) -> Result<&Namespace> {
         self.namespaces
             .get(ns)
-            .ok_or_else(|| gone(&format!("namespace {ns} in {}", self.root.display())))
+            .ok_or_else(|| engine::gone(&format!("namespace {ns} in {}", self.root.display())))
     }
 
     fn blob(&self, digest: &str) -> PathBuf {
@@ -333,7 +339,7 @@ impl Store {
             .ns(ns)?
             .snapshots
             .get(key)
-            .ok_or_else(|| gone(&format!("snapshot {key} in namespace {ns}")))?;
+            .ok_or_else(|| engine::gone(&format!("snapshot {key} in namespace {ns}")))?;
         let mut out = Vec::new();
         let mut next = Some(rec.backend.clone());
         while let Some(b) = next {
@@ -344,7 +350,7 @@ impl Store {
                 )));
             }
             let snap = self.snaps.get(&b).cloned().ok_or_else(|| {
-                gone(&format!(
+                engine::gone(&format!(
                     "snapshot {b} (in {})",
                     self.snap_dir().join("metadata.db").display()
                 ))
@@ -369,7 +375,7 @@ impl Store {
             .ns(ns)?
             .images
             .get(name)
-            .ok_or_else(|| gone(&format!("image {name} in namespace {ns}")))?;
+            .ok_or_else(|| engine::gone(&format!("image {name} in namespace {ns}")))?;
         let mut manifest: serde_json::Value = read_json(&self.blob(&rec.digest))?;
         if let Some(list) = manifest.get("manifests").and_then(|m| m.as_array()) {
             let mut options: Vec<(u8, String)> = Vec::new();
@@ -514,11 +520,10 @@ impl Store {
                 self.snapshot_stack(ns, top, &labels, format!("containerd:{ns}/{name}"))?
             }
             Item::Container { ns, id, .. } => {
-                let c = self
-                    .ns(ns)?
-                    .containers
-                    .get(id)
-                    .ok_or_else(|| gone(&format!("container {id} in namespace {ns}")))?;
+                let c =
+                    self.ns(ns)?.containers.get(id).ok_or_else(|| {
+                        engine::gone(&format!("container {id} in namespace {ns}"))
+                    })?;
                 if c.snapshotter != SNAPSHOTTER {
                     return Err(Error::BadInput(format!(
                         "container {id} uses the snapshotter '{}', not overlayfs",
@@ -850,12 +855,6 @@ fn short_key(key: &str) -> String {
     }
 }
 
-fn gone(what: &str) -> Error {
-    Error::BadInput(format!(
-        "{what} disappeared while being read (is a prune or removal running?); try again"
-    ))
-}
-
 fn check_dir(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -863,9 +862,10 @@ fn check_dir(path: &Path) -> Result<()> {
             "snapshot directory '{}' is not a directory",
             path.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(gone(&format!("snapshot directory '{}'", path.display())))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(engine::gone(&format!(
+            "snapshot directory '{}'",
+            path.display()
+        ))),
         Err(e) => Err(engine::file_error(path, e)),
     }
 }
@@ -899,12 +899,12 @@ pub fn resolve(
     let mut stores = Vec::new();
     let mut cands: Vec<Candidate<(usize, Item)>> = Vec::new();
     for root in roots {
-        if !Store::meta_db(root).exists() {
-            if root.exists() {
-                // Let an unreadable root say so.
-                std::fs::read_dir(root).map_err(|e| engine::file_error(root, e))?;
+        match std::fs::metadata(Store::meta_db(root)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(engine::file_error(&Store::meta_db(root), e));
             }
-            continue;
+            Err(_) => continue,
         }
         let store = Store::load(root)?;
         let i = stores.len();
@@ -922,13 +922,17 @@ pub fn resolve(
         stores.push(store);
     }
     if stores.is_empty() {
-        return Err(Error::BadInput(format!(
-            "no containerd root with a meta.db at {}: name one with --containerd-root",
+        let looked = if roots.is_empty() {
+            format!("{DEFAULT_ROOT} or <docker-root>/containerd/daemon")
+        } else {
             roots
                 .iter()
                 .map(|r| r.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
+        };
+        return Err(Error::BadInput(format!(
+            "no containerd root with a meta.db at {looked}: name one with --containerd-root"
         )));
     }
     // `NAMESPACE/NAME`: only that namespace, so an ID prefix works there too.

@@ -304,13 +304,13 @@ impl Store {
         let image = self
             .images
             .get(id)
-            .ok_or_else(|| gone(&format!("image {}", short(id))))?;
+            .ok_or_else(|| engine::gone(&format!("image {}", short(id))))?;
         let labels = image.config.layer_labels();
         let mut layers = Vec::new();
         for (chain, label) in image.config.chain_ids().iter().zip(labels) {
             let path = self.chain_layer(chain).map_err(|e| {
                 if engine::is_gone(&e) {
-                    gone(&format!(
+                    engine::gone(&format!(
                         "layer {} of image {}",
                         short(hex_of(chain)),
                         self.image_name(id)
@@ -368,12 +368,12 @@ impl Store {
         let c = self
             .containers
             .get(id)
-            .ok_or_else(|| gone(&format!("container {}", short(id))))?;
+            .ok_or_else(|| engine::gone(&format!("container {}", short(id))))?;
         let mut notes = Vec::new();
         let mounts_dir = self.image_dir().join("layerdb/mounts").join(id);
         let mount_id = read_text(&mounts_dir.join("mount-id")).map_err(|e| {
             if engine::is_gone(&e) {
-                gone(&format!("container {}'s layer", c.name))
+                engine::gone(&format!("container {}'s layer", c.name))
             } else {
                 e
             }
@@ -422,7 +422,7 @@ impl Store {
             }
             let path = self.chain_layer(&ch).map_err(|e| {
                 if engine::is_gone(&e) {
-                    gone(&format!(
+                    engine::gone(&format!(
                         "layer {} of container {}",
                         short(hex_of(&ch)),
                         c.name
@@ -585,13 +585,6 @@ pub fn short(id: &str) -> String {
     hex_of(id).chars().take(12).collect()
 }
 
-/// The error for something that disappeared between two reads.
-fn gone(what: &str) -> Error {
-    Error::BadInput(format!(
-        "{what} disappeared while being read (is a prune or removal running?); try again"
-    ))
-}
-
 fn check_layer_dir(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -599,9 +592,10 @@ fn check_layer_dir(path: &Path) -> Result<()> {
             "layer '{}' is not a directory",
             path.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(gone(&format!("layer directory '{}'", path.display())))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(engine::gone(&format!(
+            "layer directory '{}'",
+            path.display()
+        ))),
         Err(e) => Err(engine::file_error(path, e)),
     }
 }

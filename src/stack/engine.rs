@@ -127,6 +127,16 @@ pub fn file_error(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
+/// The error for an engine record or layer that went missing between two reads: a prune or an
+/// `rm` removed it, or it is still being made.
+#[must_use]
+pub fn gone(what: &str) -> Error {
+    Error::BadInput(format!(
+        "{what} is missing: it was removed, or is still being made, while being read \
+         (is a prune or an rm running?); try again"
+    ))
+}
+
 /// Whether an error means "it is not there (any more)".
 #[must_use]
 pub fn is_gone(e: &Error) -> bool {

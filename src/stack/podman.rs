@@ -352,10 +352,9 @@ impl Store {
                     super::docker::short(&id)
                 )));
             }
-            let (rec, home) = self
-                .layers
-                .get(&id)
-                .ok_or_else(|| gone(&format!("layer {} of {what}", super::docker::short(&id))))?;
+            let (rec, home) = self.layers.get(&id).ok_or_else(|| {
+                engine::gone(&format!("layer {} of {what}", super::docker::short(&id)))
+            })?;
             next = rec.parent.clone().filter(|p| !p.is_empty());
             out.push((id, home.clone()));
         }
@@ -449,7 +448,7 @@ impl Store {
                 let (img, _) = self
                     .images
                     .get(id)
-                    .ok_or_else(|| gone(&format!("image {}", super::docker::short(id))))?;
+                    .ok_or_else(|| engine::gone(&format!("image {}", super::docker::short(id))))?;
                 let name = self.image_name(id);
                 let top = img
                     .layer
@@ -470,10 +469,9 @@ impl Store {
                 ))
             }
             Item::Container(id) => {
-                let c = self
-                    .containers
-                    .get(id)
-                    .ok_or_else(|| gone(&format!("container {}", super::docker::short(id))))?;
+                let c = self.containers.get(id).ok_or_else(|| {
+                    engine::gone(&format!("container {}", super::docker::short(id)))
+                })?;
                 let name = Self::container_name(c);
                 let what = format!("container {name}");
                 let chain = self.chain(&c.layer, &what)?;
@@ -582,12 +580,6 @@ impl Store {
     }
 }
 
-fn gone(what: &str) -> Error {
-    Error::BadInput(format!(
-        "{what} disappeared while being read (is a prune or removal running?); try again"
-    ))
-}
-
 fn check_dir(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
@@ -595,9 +587,10 @@ fn check_dir(path: &Path) -> Result<()> {
             "layer '{}' is not a directory",
             path.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(gone(&format!("layer directory '{}'", path.display())))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(engine::gone(&format!(
+            "layer directory '{}'",
+            path.display()
+        ))),
         Err(e) => Err(engine::file_error(path, e)),
     }
 }
