@@ -553,7 +553,7 @@ impl Store {
         if stack.has_upper() {
             let upper = stack.layers[0].path.clone();
             if let Some(m) = mounts.find(Some(&upper), None) {
-                notes.extend(engine::attach_mount(&mut stack, m));
+                notes.extend(engine::attach_mount(&mut stack, m, None));
             }
         }
         Ok((stack, notes))

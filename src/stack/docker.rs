@@ -481,7 +481,7 @@ impl Store {
             options: engine::default_options(),
         };
         if let Some(m) = mounts.find(Some(&upper), Some(&base.join("merged"))) {
-            notes.extend(engine::attach_mount(&mut stack, m));
+            notes.extend(engine::attach_mount(&mut stack, m, Some(&self.layer_dir())));
         }
         Ok((stack, notes))
     }

@@ -503,13 +503,27 @@ pub fn canonical(p: &Path) -> PathBuf {
 /// (userxattr, redirect_dir, metacopy). Returns a note when the mount's layers differ from the
 /// engine's records.
 #[must_use]
-pub fn attach_mount(stack: &mut LayerStack, entry: &MountEntry) -> Option<String> {
+///
+/// `base` is the directory the engine mounts from when the option string is too long for
+/// absolute paths (Docker's and c/storage's `overlay2/` or `overlay/`, with `l/<id>` entries).
+pub fn attach_mount(
+    stack: &mut LayerStack,
+    entry: &MountEntry,
+    base: Option<&Path>,
+) -> Option<String> {
     stack.mountpoint = Some(entry.mountpoint.clone());
     let kernel = KernelDefaults::read();
     let mounted = mountinfo::stack_from_entry(entry, &kernel).ok()?;
     stack.options = mounted.options.clone();
     let ours: Vec<PathBuf> = stack.layers.iter().map(|l| canonical(&l.path)).collect();
-    let theirs: Vec<PathBuf> = mounted.layers.iter().map(|l| canonical(&l.path)).collect();
+    let theirs: Vec<PathBuf> = mounted
+        .layers
+        .iter()
+        .map(|l| match base {
+            Some(b) if l.path.is_relative() => canonical(&b.join(&l.path)),
+            _ => canonical(&l.path),
+        })
+        .collect();
     if ours == theirs {
         return None;
     }

@@ -495,7 +495,11 @@ impl Store {
                     options: self.options.clone(),
                 };
                 if let Some(m) = mounts.find(Some(&upper), Some(&base.join("merged"))) {
-                    notes.extend(engine::attach_mount(&mut stack, m));
+                    notes.extend(engine::attach_mount(
+                        &mut stack,
+                        m,
+                        Some(&home.join("overlay")),
+                    ));
                 }
                 Ok((stack, notes))
             }
