@@ -65,7 +65,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
         anyhow::bail!(layerscope::Error::BadInput(
-            "the interactive explorer is not built yet: use `layerscope ls`, `which`, `layers`, `diff` or `cat`".into()
+            "the interactive explorer is not built yet: use `layerscope list`, `ls`, `which`, `layers`, `diff` or `cat`".into()
         ));
     };
     match command {
@@ -113,6 +113,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let merger = cli::open(&req)?;
             cli::cat::run(&merger, &path, out)
         }
+        Command::List { json, roots } => cli::list::run(&roots.roots(), json, out),
         Command::Layers { args, json, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
             at_most(&paths, 0, "layers")?;

@@ -27,6 +27,37 @@ pub struct StackArgs {
     /// Mount options that change the view: userxattr, redirect_dir=, metacopy=.
     #[arg(short = 'o', long = "options", value_name = "OPTIONS")]
     pub options: Option<OsString>,
+    #[command(flatten)]
+    pub roots: EngineRoots,
+}
+
+/// Where the container engines keep their data (for `docker:`, `podman:`, `containerd:` names
+/// and `list`); each defaults to the engine's own default.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EngineRoots {
+    /// Docker's data-root [default: data-root in /etc/docker/daemon.json, else /var/lib/docker].
+    #[arg(long, value_name = "DIR")]
+    pub docker_root: Option<PathBuf>,
+    /// A containers/storage graphroot [default: /var/lib/containers/storage and the rootless
+    /// ~/.local/share/containers/storage].
+    #[arg(long, value_name = "DIR")]
+    pub podman_root: Option<PathBuf>,
+    /// containerd's root [default: /var/lib/containerd, and dockerd's own
+    /// <docker-root>/containerd/daemon].
+    #[arg(long, value_name = "DIR")]
+    pub containerd_root: Option<PathBuf>,
+}
+
+impl EngineRoots {
+    /// The roots as the library takes them.
+    #[must_use]
+    pub fn roots(&self) -> crate::stack::engine::Roots {
+        crate::stack::engine::Roots {
+            docker: self.docker_root.clone(),
+            podman: self.podman_root.clone(),
+            containerd: self.containerd_root.clone(),
+        }
+    }
 }
 
 /// The scripting commands.
@@ -94,6 +125,14 @@ pub enum Command {
         /// Build the stack but do not mount it (read it from its layers; the live tour is off).
         #[arg(long)]
         no_mount: bool,
+    },
+    /// Every stack on this host: containers (running or not), images, and overlay mounts.
+    List {
+        /// JSON Lines, one object a line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        roots: EngineRoots,
     },
     /// Print a file's merged content (symlinks resolve inside the merged view).
     Cat {

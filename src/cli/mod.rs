@@ -6,6 +6,7 @@ pub mod cat;
 pub mod demo;
 pub mod diff;
 pub mod layers;
+pub mod list;
 pub mod ls;
 pub mod which;
 
@@ -14,10 +15,10 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::error::Error;
 use crate::merge::Merger;
-use crate::stack::spec::{StackRequest, resolve};
+use crate::stack::spec::{StackRequest, resolve_noted};
 use crate::stack::{LayerStack, XattrNamespace};
 
-pub use args::{Cli, Command, StackArgs};
+pub use args::{Cli, Command, EngineRoots, StackArgs};
 
 /// Splits positionals into the stack name and paths: with `--lowerdir`, every positional is a
 /// path; otherwise the first one names the stack.
@@ -31,6 +32,7 @@ pub fn split_positionals(
         lowerdir: stack.lowerdir.clone(),
         upperdir: stack.upperdir.clone(),
         options: stack.options.clone(),
+        roots: stack.roots.roots(),
     };
     let mut rest = positionals.iter();
     if !req.is_explicit() {
@@ -44,7 +46,13 @@ pub fn split_positionals(
 /// # Errors
 /// The stack cannot be named or opened.
 pub fn open(req: &StackRequest) -> Result<Merger, Error> {
-    let stack = resolve(req)?;
+    let (stack, notes) = resolve_noted(req)?;
+    for note in notes {
+        eprintln!(
+            "layerscope: note: {}",
+            crate::escape::display(note.as_bytes())
+        );
+    }
     warn_if_blind(&stack);
     Merger::open(&stack)
 }

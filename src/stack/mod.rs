@@ -4,8 +4,14 @@
 //! Layers are numbered top-down: 0 is the upperdir when there is one, then each lowerdir in
 //! lookup order (the leftmost `lowerdir=` entry first), then the data-only layers.
 
+pub mod bolt;
+pub mod containerd;
+pub mod discover;
+pub mod docker;
+pub mod engine;
 pub mod mountinfo;
 pub mod options;
+pub mod podman;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -1,4 +1,6 @@
-//! Turning what the user typed into a stack: a mount point, or explicit layer directories.
+//! Turning what the user typed into a stack: a mount point, explicit layer directories, or a
+//! container engine's name for a container or image (`docker:web`, `podman:db`,
+//! `containerd:k8s.io/nginx`).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -21,6 +23,8 @@ pub struct StackRequest {
     pub upperdir: Option<PathBuf>,
     /// `-o OPTIONS`, the mount's option names.
     pub options: Option<std::ffi::OsString>,
+    /// Container engines' storage roots (`--docker-root`, ...), for `docker:NAME` and friends.
+    pub roots: super::engine::Roots,
 }
 
 impl StackRequest {
@@ -36,14 +40,34 @@ impl StackRequest {
 /// # Errors
 /// Nothing names a stack, the named thing is not an overlay, or the options are malformed.
 pub fn resolve(req: &StackRequest) -> Result<LayerStack> {
+    resolve_noted(req).map(|(stack, _)| stack)
+}
+
+/// Resolves a request to a stack, with notes for the user (layers skipped, records that
+/// disagree, a mount that differs from the engine's records).
+///
+/// # Errors
+/// As [`resolve`].
+pub fn resolve_noted(req: &StackRequest) -> Result<(LayerStack, Vec<String>)> {
+    if req.lowerdir.is_none()
+        && let Some(name) = req.stack.as_ref().and_then(|s| s.to_str())
+        && let Some(found) = super::discover::resolve(name, &req.roots)
+    {
+        return found;
+    }
+    resolve_plain(req).map(|s| (s, Vec::new()))
+}
+
+fn resolve_plain(req: &StackRequest) -> Result<LayerStack> {
     let kernel = KernelDefaults::read();
     if let Some(lowerdir) = &req.lowerdir {
         return explicit(req, lowerdir, &kernel);
     }
     let Some(name) = &req.stack else {
         return Err(Error::BadInput(
-            "no stack named: give an overlay mount point, or its layers with --lowerdir A:B \
-             [--upperdir U]"
+            "no stack named: give an overlay mount point, docker:NAME, podman:NAME, \
+             containerd:[NAMESPACE/]NAME, or the layers with --lowerdir A:B [--upperdir U] \
+             (`layerscope list` shows the stacks on this host)"
                 .into(),
         ));
     };
