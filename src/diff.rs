@@ -1,20 +1,23 @@
-//! What one layer changes relative to the layers below it, by `docker diff`'s rules
-//! (moby's `archive.OverlayChanges`), and per-layer summaries built on it.
+//! What one layer changes relative to the layers below it, and per-layer summaries.
 //!
-//! Docker walks the layer directory: a char 0/0 whiteout is `D`; an opaque directory that some
-//! lower layer holds is `D` too (its new children follow as `A`); any other path is `C` when a
-//! lower layer holds the same path (a directory identical in size, mode and mtime is skipped),
-//! else `A`; the parent of an `A` or `D` is `C` unless already reported. Docker checks the lower
-//! layers with `stat`, which follows symlinks on the host; we never do, so a dangling lower
-//! symlink counts as present here.
+//! A layer's changes are the differences between the merged view *with* it and the merged view
+//! of the layers below it, by the rules of Docker's naive diff (moby `archive.ChangesDirs`),
+//! which is what `docker diff` prints on this kind of host and what `podman diff` prints too:
+//! - a path only in the upper view is `A` (a new directory's whole subtree is `A`), a path only
+//!   in the lower view is `D` (a deleted directory is one `D`);
+//! - a path in both is `C` when its type, mode, owner or device differ, or, for non-directories,
+//!   its size or mtime (mtimes equal to the second when one side has no nanoseconds);
+//! - a directory holding any change is `C` too, unless it is `A` or `C` already (never `/`).
+//!
+//! Both views come from the merge engine, so every overlay rule applies; a subtree the layer
+//! does not touch (same real directories on both sides) is skipped without being read.
+//! Docker also compares `security.capability` xattrs; we do not.
 
-use std::collections::HashSet;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use crate::error::{Error, Result};
 use crate::fsio::{self, LayerRoot};
-use crate::merge::markers::read_markers;
-use crate::merge::{FileKind, join_merged, join_rel};
+use crate::merge::{Entry, FileKind, Merger, join_rel};
 use crate::stack::{LayerRole, LayerStack};
 
 /// A change kind, as `docker diff` prints it.
@@ -52,74 +55,99 @@ pub struct LayerSummary {
     pub deleted: u64,
 }
 
-/// One real directory at the same path in a lower layer, with the names it holds.
-struct LowerDir {
-    fd: OwnedFd,
-    names: HashSet<Vec<u8>>,
+/// The stack made of layer `from` and every normal layer below it, plus the data-only layers;
+/// `None` when there is no normal layer from there down.
+fn stack_from(stack: &LayerStack, from: usize) -> Option<LayerStack> {
+    if !stack.tree_layers().any(|l| l >= from) {
+        return None;
+    }
+    let mut sub = stack.clone();
+    sub.layers = stack.layers[from..].to_vec();
+    for l in &mut sub.layers {
+        if l.role == LayerRole::Upper && from > 0 {
+            l.role = LayerRole::Lower;
+        }
+    }
+    sub.mountpoint = None;
+    Some(sub)
 }
 
-/// Computes layer `layer`'s changes relative to the normal layers below it, in walk order.
+/// Computes layer `layer`'s changes relative to the normal layers below it, parents first.
 ///
 /// # Errors
-/// The layer index is out of range, or a layer cannot be read.
+/// The layer index is out of range or names a data-only layer, or a layer cannot be read.
 pub fn changes(stack: &LayerStack, layer: usize) -> Result<Vec<Change>> {
-    let mut out = Vec::new();
-    walk_layer(stack, layer, &mut |c| out.push(c), &mut |_, _| {})?;
-    Ok(out)
+    match stack.layers.get(layer) {
+        None => {
+            return Err(Error::BadInput(format!(
+                "there is no layer {layer}: the stack has layers 0 to {}; see `layerscope layers`",
+                stack.layers.len().saturating_sub(1)
+            )));
+        }
+        Some(l) if l.role == LayerRole::DataOnly => {
+            return Err(Error::BadInput(format!(
+                "layer {layer} is a data-only layer: it adds no paths of its own, so it has no changes to show"
+            )));
+        }
+        Some(_) => {}
+    }
+    let with = Merger::open(&stack_from(stack, layer).expect("a normal layer was checked above"))?;
+    let without = stack_from(stack, layer + 1)
+        .map(|s| Merger::open(&s))
+        .transpose()?;
+    let old_root = without.as_ref().map(Merger::root).transpose()?;
+    let mut cmp = Compare {
+        with: &with,
+        without: without.as_ref(),
+        out: Vec::new(),
+    };
+    cmp.dir(&with.root()?, old_root.as_ref(), true)?;
+    Ok(cmp.out)
 }
 
 /// Summarises layer `layer`: entry count, bytes and A/C/D counts.
 ///
 /// # Errors
-/// As [`changes`].
+/// As [`changes`] (data-only layers get sizes and no changes).
 pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
     let mut s = LayerSummary::default();
-    let mut on_change = |c: Change| match c.kind {
-        ChangeKind::A => s.added += 1,
-        ChangeKind::C => s.modified += 1,
-        ChangeKind::D => s.deleted += 1,
-    };
-    let mut entries = 0;
-    let mut bytes = 0;
-    let mut on_entry = |kind: FileKind, size: u64| {
-        entries += 1;
-        if kind == FileKind::File {
-            bytes += size;
-        }
-    };
-    if stack
+    let path = &stack
         .layers
         .get(layer)
-        .is_some_and(|l| l.role == LayerRole::DataOnly)
-    {
-        walk_plain(stack, layer, &mut on_entry)?;
-    } else {
-        walk_layer(stack, layer, &mut on_change, &mut on_entry)?;
+        .ok_or_else(|| Error::BadInput(format!("there is no layer {layer}")))?
+        .path;
+    count_entries(path, &mut s)?;
+    if stack.layers[layer].role != LayerRole::DataOnly {
+        for c in changes(stack, layer)? {
+            match c.kind {
+                ChangeKind::A => s.added += 1,
+                ChangeKind::C => s.modified += 1,
+                ChangeKind::D => s.deleted += 1,
+            }
+        }
     }
-    s.entries = entries;
-    s.bytes = bytes;
     Ok(s)
 }
 
-fn walk_plain(
-    stack: &LayerStack,
-    layer: usize,
-    on_entry: &mut dyn FnMut(FileKind, u64),
-) -> Result<()> {
-    let root = LayerRoot::open(&stack.layers[layer].path)?;
+/// Counts a layer directory's entries and regular-file bytes.
+fn count_entries(path: &std::path::Path, s: &mut LayerSummary) -> Result<()> {
+    let root = LayerRoot::open(path)?;
     let mut todo = vec![Vec::new()];
     while let Some(rel) = todo.pop() {
         let fd = root
             .open_dir(&rel)
             .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
-        for (name, _) in fsio::read_dir(fd.as_fd())
-            .map_err(|e| Error::io("reading directory", root.join(&rel), e))?
-        {
+        let names = fsio::read_dir(fd.as_fd())
+            .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
+        for (name, _) in names {
             let Ok(st) = fsio::lstat_at(fd.as_fd(), &name) else {
                 continue;
             };
             let kind = FileKind::from_mode(st.st_mode);
-            on_entry(kind, u64::try_from(st.st_size).unwrap_or(0));
+            s.entries += 1;
+            if kind == FileKind::File {
+                s.bytes += u64::try_from(st.st_size).unwrap_or(0);
+            }
             if kind == FileKind::Dir {
                 todo.push(join_rel(&rel, &name));
             }
@@ -128,161 +156,101 @@ fn walk_plain(
     Ok(())
 }
 
-fn walk_layer(
-    stack: &LayerStack,
-    layer: usize,
-    on_change: &mut dyn FnMut(Change),
-    on_entry: &mut dyn FnMut(FileKind, u64),
-) -> Result<()> {
-    let Some(this) = stack.layers.get(layer) else {
-        return Err(Error::BadInput(format!(
-            "there is no layer {layer}: the stack has layers 0 to {}; see `layerscope layers`",
-            stack.layers.len().saturating_sub(1)
-        )));
-    };
-    if this.role == LayerRole::DataOnly {
-        return Err(Error::BadInput(format!(
-            "layer {layer} is a data-only layer: it has no changes to show"
-        )));
-    }
-    let root = LayerRoot::open(&this.path)?;
-    let lowers = stack
-        .tree_layers()
-        .filter(|&l| l > layer)
-        .map(|l| LayerRoot::open(&stack.layers[l].path))
-        .collect::<Result<Vec<_>>>()?;
-    let mut w = Walker {
-        stack,
-        root: &root,
-        lowers: &lowers,
-        on_change,
-        on_entry,
-        changed_dirs: HashSet::new(),
-    };
-    let lower_dirs = w.open_lowers(b"");
-    w.walk_dir(b"", &lower_dirs)
+/// A lockstep walk of the merged views with and without the layer.
+struct Compare<'a> {
+    with: &'a Merger,
+    without: Option<&'a Merger>,
+    out: Vec<Change>,
 }
 
-struct Walker<'a> {
-    stack: &'a LayerStack,
-    root: &'a LayerRoot,
-    lowers: &'a [LayerRoot],
-    on_change: &'a mut dyn FnMut(Change),
-    on_entry: &'a mut dyn FnMut(FileKind, u64),
-    changed_dirs: HashSet<Vec<u8>>,
-}
-
-impl Walker<'_> {
-    fn open_lowers(&self, rel: &[u8]) -> Vec<Option<LowerDir>> {
-        self.lowers
-            .iter()
-            .map(|l| {
-                let fd = l.open_dir(rel).ok()?;
-                let names = fsio::read_dir(fd.as_fd())
-                    .ok()?
-                    .into_iter()
-                    .map(|(n, _)| n)
-                    .collect();
-                Some(LowerDir { fd, names })
-            })
-            .collect()
-    }
-
-    fn walk_dir(&mut self, rel: &[u8], lower: &[Option<LowerDir>]) -> Result<()> {
-        let fd = self
-            .root
-            .open_dir(rel)
-            .map_err(|e| Error::io("reading directory", self.root.join(rel), e))?;
-        let mut names = fsio::read_dir(fd.as_fd())
-            .map_err(|e| Error::io("reading directory", self.root.join(rel), e))?;
-        names.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, _) in names {
-            let child = join_rel(rel, &name);
-            let path = join_merged(b"/", &child);
-            let st = fsio::lstat_at(fd.as_fd(), &name)
-                .map_err(|e| Error::io("reading", self.root.join(&child), e))?;
-            let kind = FileKind::from_mode(st.st_mode);
-            (self.on_entry)(kind, u64::try_from(st.st_size).unwrap_or(0));
-            // The first lower layer holding the name, as Docker's loop over the layers finds it.
-            let below = lower.iter().flatten().find(|d| d.names.contains(&name));
-            let deleted = if kind == FileKind::Char && st.st_rdev == 0 {
-                true
-            } else if kind == FileKind::Dir {
-                let m = read_markers(fd.as_fd(), &name, self.stack.options.xattr)
-                    .map_err(|e| Error::io("reading xattrs of", self.root.join(&child), e))?;
-                m.opaque_byte() == Some(b'y') && below.is_some()
-            } else {
-                false
+impl Compare<'_> {
+    /// Compares the children of directory `new` (with the layer) and `old` (without it).
+    /// `reported` says whether `new` itself is already `A` or `C`.
+    fn dir(&mut self, new: &Entry, old: Option<&Entry>, reported: bool) -> Result<()> {
+        let at = self.out.len();
+        let new_list = self.with.list(new)?.entries;
+        let old_list = match (self.without, old) {
+            (Some(m), Some(o)) if o.kind == FileKind::Dir => m.list(o)?.entries,
+            _ => Vec::new(),
+        };
+        let (mut i, mut j) = (0, 0);
+        while i < new_list.len() || j < old_list.len() {
+            let order = match (new_list.get(i), old_list.get(j)) {
+                (Some(n), Some(o)) => n.path.cmp(&o.path),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
             };
-            let change = if deleted {
-                Some(ChangeKind::D)
-            } else if let Some(b) = below {
-                let same_dir = kind == FileKind::Dir
-                    && fsio::lstat_at(b.fd.as_fd(), &name).is_ok_and(|ls| {
-                        FileKind::from_mode(ls.st_mode) == FileKind::Dir
-                            && ls.st_size == st.st_size
-                            && ls.st_mode == st.st_mode
-                            && same_time(
-                                ls.st_mtime,
-                                ls.st_mtime_nsec,
-                                st.st_mtime,
-                                st.st_mtime_nsec,
-                            )
-                    });
-                (!same_dir).then_some(ChangeKind::C)
-            } else {
-                Some(ChangeKind::A)
-            };
-            if let Some(k) = change {
-                if kind == FileKind::Dir {
-                    self.changed_dirs.insert(child.clone());
+            match order {
+                std::cmp::Ordering::Less => {
+                    let n = &new_list[i];
+                    self.push(ChangeKind::A, n);
+                    if n.kind == FileKind::Dir {
+                        self.dir(n, None, true)?;
+                    }
+                    i += 1;
                 }
-                if matches!(k, ChangeKind::A | ChangeKind::D)
-                    && !rel.is_empty()
-                    && self.changed_dirs.insert(rel.to_vec())
-                {
-                    (self.on_change)(Change {
-                        kind: ChangeKind::C,
-                        path: join_merged(b"/", rel),
-                    });
+                std::cmp::Ordering::Greater => {
+                    self.push(ChangeKind::D, &old_list[j]);
+                    j += 1;
                 }
-                (self.on_change)(Change { kind: k, path });
+                std::cmp::Ordering::Equal => {
+                    let (n, o) = (&new_list[i], &old_list[j]);
+                    let changed = stat_different(n, o);
+                    if changed {
+                        self.push(ChangeKind::C, n);
+                    }
+                    if n.kind == FileKind::Dir && !same_real_dirs(n, o) {
+                        self.dir(n, Some(o), changed)?;
+                    }
+                    i += 1;
+                    j += 1;
+                }
             }
-            if kind == FileKind::Dir {
-                let sub = self.open_sub(lower, &child, &name);
-                self.walk_dir(&child, &sub)?;
-            }
+        }
+        if self.out.len() > at && !reported && new.path != b"/" {
+            self.out.insert(
+                at,
+                Change {
+                    kind: ChangeKind::C,
+                    path: new.path.clone(),
+                },
+            );
         }
         Ok(())
     }
 
-    /// The lower copies of directory `child` (whose name is `name`), where the parent had it.
-    fn open_sub(
-        &self,
-        lower: &[Option<LowerDir>],
-        child: &[u8],
-        name: &[u8],
-    ) -> Vec<Option<LowerDir>> {
-        lower
-            .iter()
-            .zip(self.lowers)
-            .map(|(d, root)| {
-                if !d.as_ref()?.names.contains(name) {
-                    return None;
-                }
-                let fd = root.open_dir(child).ok()?;
-                let names = fsio::read_dir(fd.as_fd())
-                    .ok()?
-                    .into_iter()
-                    .map(|(n, _)| n)
-                    .collect();
-                Some(LowerDir { fd, names })
-            })
-            .collect()
+    fn push(&mut self, kind: ChangeKind, e: &Entry) {
+        self.out.push(Change {
+            kind,
+            path: e.path.clone(),
+        });
     }
 }
 
-/// Go's `sameFsTime`: equal, or equal seconds with one side lacking nanoseconds.
-fn same_time(a: i64, an: u64, b: i64, bn: u64) -> bool {
-    a == b && (an == bn || an == 0 || bn == 0)
+/// Docker's `statDifferent`: type and mode, owner, device; size and mtime for non-directories.
+fn stat_different(n: &Entry, o: &Entry) -> bool {
+    let (a, b) = (&n.meta, &o.meta);
+    n.kind != o.kind
+        || a.mode != b.mode
+        || a.uid != b.uid
+        || a.gid != b.gid
+        || a.rdev != b.rdev
+        || (n.kind != FileKind::Dir
+            && (a.size != b.size
+                || a.mtime != b.mtime
+                || !(a.mtime_nsec == b.mtime_nsec || a.mtime_nsec == 0 || b.mtime_nsec == 0)))
+}
+
+/// Whether two directories merge the very same real directories, so their subtrees are equal.
+/// The layer with the change is index 0 in `n`'s stack; `o`'s stack starts one layer lower.
+fn same_real_dirs(n: &Entry, o: &Entry) -> bool {
+    let (Some(nd), Some(od)) = (&n.dir, &o.dir) else {
+        return false;
+    };
+    nd.layers.len() == od.layers.len()
+        && nd
+            .layers
+            .iter()
+            .zip(&od.layers)
+            .all(|(a, b)| a.layer == b.layer + 1 && a.rel == b.rel)
 }

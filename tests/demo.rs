@@ -156,7 +156,13 @@ fn assert_nothing_left(tmp: &Path, ns: Option<&Path>) {
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
-        if let (Some(ns), Some(theirs)) = (ns, mount_ns(pid)) {
+        // Namespace inode numbers are reused once a namespace dies, so a process only counts
+        // when it also belongs to this run (its TMPDIR is this run's directory).
+        let ours = std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            env.split(|&b| b == 0)
+                .any(|v| v == format!("TMPDIR={tmp_text}").as_bytes())
+        });
+        if let (Some(ns), Some(theirs), true) = (ns, mount_ns(pid), ours) {
             assert_ne!(
                 theirs, ns,
                 "process {pid} is still in the demo's mount namespace"

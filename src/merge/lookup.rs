@@ -278,6 +278,7 @@ impl Merger {
                 uid: s.st_uid,
                 gid: s.st_gid,
                 mtime: s.st_mtime,
+                mtime_nsec: u32::try_from(s.st_mtime_nsec).unwrap_or(0),
                 rdev: (rustix::fs::major(s.st_rdev), rustix::fs::minor(s.st_rdev)),
             },
             target,

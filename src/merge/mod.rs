@@ -192,6 +192,8 @@ pub struct Meta {
     pub gid: u32,
     /// Modification time, seconds since the epoch.
     pub mtime: i64,
+    /// Nanoseconds of the modification time.
+    pub mtime_nsec: u32,
     /// Device numbers for char and block devices.
     pub rdev: (u32, u32),
 }

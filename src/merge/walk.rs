@@ -104,6 +104,7 @@ impl Merger {
                 uid: stat.st_uid,
                 gid: stat.st_gid,
                 mtime: stat.st_mtime,
+                mtime_nsec: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
                 rdev: (0, 0),
             },
             target: None,
