@@ -8,6 +8,8 @@
 //! - [`merge`] applies the kernel's rules (whiteouts, opaque directories, redirects, metacopy)
 //!   to compute the merged view and, for every path, which layer supplies it and what it hides.
 //! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
+//! - [`tui`] is the interactive explorer, equally thin: background jobs call the modules above
+//!   and feed one inbox; only `tui` imports ratatui and crossterm.
 
 pub mod cli;
 pub mod diff;
@@ -17,5 +19,6 @@ pub mod fsio;
 pub mod merge;
 pub mod report;
 pub mod stack;
+pub mod tui;
 
 pub use error::{Error, Result};
