@@ -108,10 +108,10 @@ pub enum Preview {
         /// Only the start of the file is shown.
         truncated: bool,
     },
-    /// A hex dump of binary content.
+    /// Binary content, dumped in hex when drawn (as wide as the pane allows).
     Hex {
-        /// Dump lines.
-        lines: Vec<String>,
+        /// The first bytes.
+        bytes: Vec<u8>,
         /// Only the start of the file is shown.
         truncated: bool,
     },

@@ -590,14 +590,8 @@ pub fn render_content(buf: &[u8], truncated: bool) -> Preview {
             truncated: more,
         }
     } else {
-        let shown = &buf[..buf.len().min(HEX_BYTES)];
-        let lines = shown
-            .chunks(16)
-            .enumerate()
-            .map(|(i, chunk)| hex_line(i * 16, chunk))
-            .collect();
         Preview::Hex {
-            lines,
+            bytes: buf[..buf.len().min(HEX_BYTES)].to_vec(),
             truncated: truncated || buf.len() > HEX_BYTES,
         }
     }
@@ -632,19 +626,29 @@ fn text_line(line: &[u8]) -> String {
     escape::display(&expanded)
 }
 
-fn hex_line(offset: usize, chunk: &[u8]) -> String {
-    let mut hex = String::with_capacity(48);
-    for (i, b) in chunk.iter().enumerate() {
-        if i == 8 {
-            hex.push(' ');
-        }
-        hex.push_str(&format!("{b:02x} "));
-    }
-    let ascii: String = chunk
-        .iter()
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
-        .collect();
-    format!("{offset:08x}  {hex:<49} |{ascii}|")
+/// A hex dump, `per_line` bytes a line (16 or 8): offset, bytes, printable ASCII.
+#[must_use]
+pub fn hex_lines(bytes: &[u8], per_line: usize) -> Vec<String> {
+    let per_line = per_line.max(1);
+    let hex_w = per_line * 3 + usize::from(per_line > 8);
+    bytes
+        .chunks(per_line)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let mut hex = String::with_capacity(hex_w);
+            for (i, b) in chunk.iter().enumerate() {
+                if i == 8 {
+                    hex.push(' ');
+                }
+                hex.push_str(&format!("{b:02x} "));
+            }
+            let ascii: String = chunk
+                .iter()
+                .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                .collect();
+            format!("{:08x}  {hex:<hex_w$} |{ascii}|", n * per_line)
+        })
+        .collect()
 }
 
 /// Why an index build stopped early.
@@ -826,9 +830,10 @@ mod tests {
 
     #[test]
     fn binary_is_a_hex_dump() {
-        let Preview::Hex { lines, .. } = render_content(b"\x7fELF\x00\x01abcdefghijklmnop", false) else {
+        let Preview::Hex { bytes, .. } = render_content(b"\x7fELF\x00\x01abcdefghijklmnop", false) else {
             panic!("hex expected");
         };
+        let lines = hex_lines(&bytes, 16);
         assert_eq!(
             lines[0],
             "00000000  7f 45 4c 46 00 01 61 62  63 64 65 66 67 68 69 6a  |.ELF..abcdefghij|"

@@ -12,6 +12,7 @@ use crate::escape;
 use crate::merge::{DataSource, Entry, FileKind};
 use crate::tui::app::{App, Explorer, Focus, ghost_cause};
 use crate::tui::event::{DetailsData, Preview};
+use crate::tui::job::hex_lines;
 use crate::tui::theme::Theme;
 use crate::tui::tree::{Item, Node};
 
@@ -98,7 +99,7 @@ fn meta_lines(t: Theme, ex: &Explorer, e: &Entry) -> Vec<Line<'static>> {
     lines
 }
 
-fn preview_lines(t: Theme, p: &Preview, out: &mut Vec<Line<'static>>) {
+fn preview_lines(t: Theme, p: &Preview, width: usize, out: &mut Vec<Line<'static>>) {
     match p {
         Preview::None => {}
         Preview::Error(e) => out.push(Line::styled(
@@ -115,9 +116,10 @@ fn preview_lines(t: Theme, p: &Preview, out: &mut Vec<Line<'static>>) {
                 out.push(Line::styled("… (only the start is shown)", t.dim()));
             }
         }
-        Preview::Hex { lines, truncated } => {
+        Preview::Hex { bytes, truncated } => {
             out.push(Line::styled("content (binary):", t.title()));
-            out.extend(lines.iter().map(|l| Line::raw(l.clone())));
+            let per_line = if width >= 78 { 16 } else { 8 };
+            out.extend(hex_lines(bytes, per_line).into_iter().map(Line::raw));
             if *truncated {
                 out.push(Line::styled("… (only the start is shown)", t.dim()));
             }
@@ -146,12 +148,18 @@ fn preview_lines(t: Theme, p: &Preview, out: &mut Vec<Line<'static>>) {
                     t.error(),
                 )),
             }
-            preview_lines(t, content, out);
+            preview_lines(t, content, width, out);
         }
     }
 }
 
-fn node_lines(t: Theme, ex: &Explorer, node: &Node, data: Option<&DetailsData>) -> Vec<Line<'static>> {
+fn node_lines(
+    t: Theme,
+    ex: &Explorer,
+    node: &Node,
+    data: Option<&DetailsData>,
+    width: usize,
+) -> Vec<Line<'static>> {
     let mut lines = vec![Line::styled(escape::display(&node.path), t.title())];
     match &node.item {
         Item::Entry(e) => {
@@ -200,7 +208,7 @@ fn node_lines(t: Theme, ex: &Explorer, node: &Node, data: Option<&DetailsData>) 
                 ));
             }
             lines.push(Line::raw(""));
-            preview_lines(t, &d.preview, &mut lines);
+            preview_lines(t, &d.preview, width, &mut lines);
         }
     }
     lines
@@ -226,7 +234,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
         Some(Ok(d)) if d.path == node.path => Some(d.as_ref()),
         _ => None,
     };
-    let mut lines = node_lines(t, ex, node, data);
+    let mut lines = node_lines(t, ex, node, data, usize::from(inner.width));
     if let Some(Err(e)) = &ex.details.data {
         lines.push(Line::styled(escape::display(e.as_bytes()), t.error()));
     }

@@ -7,8 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::{fit_start, pad};
+use super::{fit, fit_start, pad};
 use crate::escape;
+use crate::stack::LayerRole;
 use crate::tui::app::{App, Explorer, Focus, Mode};
 
 /// Draws the layer pane.
@@ -37,29 +38,38 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
         .skip(ex.layer_offset)
         .take(usize::from(inner.height))
     {
+        let size = match ex.summaries.get(i).and_then(Option::as_ref) {
+            None => "…".to_string(),
+            Some(Err(_)) => "?".to_string(),
+            Some(Ok(s)) => format_size(s.bytes, BINARY),
+        };
         let counts = match ex.summaries.get(i).and_then(Option::as_ref) {
-            None => format!("{:>9} {:>17}", "…", ""),
-            Some(Err(_)) => format!("{:>9} {:>17}", "?", "unreadable"),
-            Some(Ok(s)) => format!(
-                "{:>9} {:>17}",
-                format_size(s.bytes, BINARY),
-                format!("A{} C{} D{}", s.added, s.modified, s.deleted)
-            ),
+            Some(Ok(s)) if layer.role != LayerRole::DataOnly => {
+                format!("+{} ~{} -{}", s.added, s.modified, s.deleted)
+            }
+            Some(Err(_)) => "unreadable".to_string(),
+            _ => String::new(),
         };
         let marker = if i == ex.layer_sel { "▶" } else { " " };
         let head = format!("{marker}L{i:<2}");
-        let role = format!(" {:<9}", layer.role.as_str());
-        let label = match &layer.label {
-            Some(l) => escape::display(l.as_bytes()),
-            None => escape::path(&layer.path),
+        let numbers = format!("{size:>9} {counts:<12}");
+        // Unlabelled layers show their role and path (the path's end says most).
+        let room = width.saturating_sub(head.width() + numbers.width() + 1);
+        // A label reads from its start ("RUN apt-get …"), a path from its end.
+        let label = match (&layer.label, layer.role) {
+            (Some(l), LayerRole::DataOnly) => {
+                fit(&format!("data-only {}", escape::display(l.as_bytes())), room)
+            }
+            (Some(l), _) => fit(&escape::display(l.as_bytes()), room),
+            (None, role) => fit_start(
+                &format!("{} {}", role.as_str(), escape::path(&layer.path)),
+                room,
+            ),
         };
-        let used = head.width() + role.width() + counts.width() + 2;
-        let label = fit_start(&label, width.saturating_sub(used));
         let mut spans = vec![
             Span::styled(head, t.layer(i)),
-            Span::styled(role, t.dim()),
-            Span::raw(counts),
-            Span::raw("  "),
+            Span::raw(numbers),
+            Span::raw(" "),
             Span::raw(label),
         ];
         if i == ex.layer_sel {

@@ -53,7 +53,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     }
     if main.width >= 100 && main.height >= 20 {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)]).areas(main);
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
         let layers_h = (layer_rows + 2).min((left.height / 3).max(5));
         let [layers, details] =
             Layout::vertical([Constraint::Length(layers_h), Constraint::Min(3)]).areas(left);
@@ -72,8 +72,11 @@ pub fn layout(area: Rect, app: &App) -> Areas {
             status,
         };
     }
-    let layers_h = (layer_rows + 2).min(6);
-    let details_h = (main.height / 3).max(4);
+    let (layers_h, details_h) = if main.height < 20 {
+        (3, 4)
+    } else {
+        ((layer_rows + 2).min(6), (main.height / 3).max(4))
+    };
     let [layers, tree, details] = Layout::vertical([
         Constraint::Length(layers_h),
         Constraint::Min(3),

@@ -130,8 +130,10 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     // Right part: layer, status, size; dropped piece by piece when the pane is narrow.
     let (status_w, size_w) = if width >= 70 {
         (22, 10)
-    } else if width >= 46 {
-        (14, 10)
+    } else if width >= 50 {
+        (18, 9)
+    } else if width >= 36 {
+        (10, 0)
     } else {
         (0, 0)
     };
@@ -153,7 +155,9 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
             pad(&fit(&status, status_w - 1), status_w),
             status_style(t, node),
         ));
-        spans.push(Span::raw(format!("{size:>w$}", w = size_w)));
+        if size_w > 0 {
+            spans.push(Span::raw(format!("{size:>w$}", w = size_w)));
+        }
     }
     if selected {
         let sel = t.selected(focused);
@@ -198,10 +202,12 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
     } else {
         format!(" Merged view from L{} down ", ex.view_base)
     };
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .title(Span::styled(title, t.title()))
-        .title(Line::from(Span::styled(flags(ex), t.dim())).right_aligned())
         .border_style(t.border(focused));
+    if area.width >= 50 {
+        block = block.title(Line::from(Span::styled(flags(ex), t.dim())).right_aligned());
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
