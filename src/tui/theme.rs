@@ -46,14 +46,17 @@ impl Theme {
         }
     }
 
-    /// The selected row: reversed and bold, whatever the colours.
+    /// The selected row: a highlight bar in colour; without colour, reversed and bold (and
+    /// underlined when the pane is not focused), so it never depends on colour alone.
     #[must_use]
     pub fn selected(self, focused: bool) -> Style {
-        if focused {
-            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
-        } else {
-            // Still visible without colour when the pane is not focused.
-            Style::new().add_modifier(Modifier::UNDERLINED)
+        match (self.color, focused) {
+            (true, true) => Style::new()
+                .bg(Color::Rgb(58, 68, 110))
+                .add_modifier(Modifier::BOLD),
+            (true, false) => Style::new().bg(Color::Rgb(45, 48, 60)),
+            (false, true) => Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+            (false, false) => Style::new().add_modifier(Modifier::UNDERLINED),
         }
     }
 
