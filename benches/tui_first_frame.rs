@@ -58,7 +58,10 @@ fn generate(root: &Path) -> Vec<PathBuf> {
         let d = base.join(format!("usr/share/pkg{p:04}"));
         std::fs::create_dir_all(&d).expect("mkdir");
         for f in 0..FILES_PER_PKG {
-            write(&d.join(format!("file{f:03}")), format!("pkg {p} file {f}\n").as_bytes());
+            write(
+                &d.join(format!("file{f:03}")),
+                format!("pkg {p} file {f}\n").as_bytes(),
+            );
         }
     }
     // Each middle layer adds files, modifies some of the base, deletes some, replaces a dir.
@@ -82,7 +85,7 @@ fn generate(root: &Path) -> Vec<PathBuf> {
                 for f in 10..12 {
                     rustix::fs::mknodat(
                         rustix::fs::CWD,
-                        &d.join(format!("file{f:03}")),
+                        d.join(format!("file{f:03}")),
                         rustix::fs::FileType::CharacterDevice,
                         rustix::fs::Mode::from_raw_mode(0o600),
                         0,
@@ -94,8 +97,13 @@ fn generate(root: &Path) -> Vec<PathBuf> {
         if is_root() {
             let d = layer.join(format!("usr/share/pkg{:04}", (k * 7 + 500) % PKGS));
             std::fs::create_dir_all(&d).expect("mkdir");
-            rustix::fs::setxattr(&d, "trusted.overlay.opaque", b"y", rustix::fs::XattrFlags::empty())
-                .expect("opaque");
+            rustix::fs::setxattr(
+                &d,
+                "trusted.overlay.opaque",
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .expect("opaque");
             write(&d.join("only-this"), b"replaced\n");
         }
     }
@@ -116,7 +124,8 @@ fn stack(layers: &[PathBuf]) -> LayerStack {
         Some(layers[0].clone()),
         layers[1..].to_vec(),
         Vec::new(),
-        MountOptions::from_options(std::iter::empty(), &KernelDefaults::default()).expect("options"),
+        MountOptions::from_options(std::iter::empty(), &KernelDefaults::default())
+            .expect("options"),
     )
 }
 
@@ -135,20 +144,48 @@ fn in_process(layers: &[PathBuf]) {
     let mut worker = Worker::new(inbox.tx.clone());
     // Until the root is listed and every layer counted (the script is empty: wait for idle).
     let mut nothing = std::iter::empty::<AppEvent>();
-    run_loop(&mut terminal, &mut app, &inbox.rx, &mut worker, effects, Some(&mut nothing), &mut Timing::off())
-        .expect("loop");
+    run_loop(
+        &mut terminal,
+        &mut app,
+        &inbox.rx,
+        &mut worker,
+        effects,
+        Some(&mut nothing),
+        &mut Timing::off(),
+    )
+    .expect("loop");
     let loaded = t0.elapsed();
     let t1 = Instant::now();
-    let mut search = vec![AppEvent::Key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE))]
-        .into_iter()
-        .chain(std::iter::once(AppEvent::Key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE))));
-    run_loop(&mut terminal, &mut app, &inbox.rx, &mut worker, Vec::new(), Some(&mut search), &mut Timing::off())
-        .expect("loop");
+    let mut search = vec![AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('/'),
+        KeyModifiers::NONE,
+    ))]
+    .into_iter()
+    .chain(std::iter::once(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('z'),
+        KeyModifiers::NONE,
+    ))));
+    run_loop(
+        &mut terminal,
+        &mut app,
+        &inbox.rx,
+        &mut worker,
+        Vec::new(),
+        Some(&mut search),
+        &mut Timing::off(),
+    )
+    .expect("loop");
     let indexed = app.ex.as_ref().map_or(0, |e| e.search.indexed);
     println!("in process (TestBackend 120x40):");
-    println!("  first frame            {:8.1} ms (from opening the stack)", ms(first));
+    println!(
+        "  first frame            {:8.1} ms (from opening the stack)",
+        ms(first)
+    );
     println!("  root listed + counts   {:8.1} ms", ms(loaded));
-    println!("  search index           {:8.1} ms ({indexed} paths)", ms(t1.elapsed()));
+    println!(
+        "  search index           {:8.1} ms ({indexed} paths)",
+        ms(t1.elapsed())
+    );
 }
 
 fn tmux(args: &[&str]) -> String {
@@ -182,7 +219,8 @@ fn real_terminal(layers: &[PathBuf], runs: usize) {
         .join(":");
     println!("real binary in tmux (120x40), LAYERSCOPE_LOG figures (ms from start, peak RSS):");
     for run in 0..runs {
-        let log = std::env::temp_dir().join(format!("layerscope-bench-{}-{run}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("layerscope-bench-{}-{run}.log", std::process::id()));
         let _ = std::fs::remove_file(&log);
         let session = format!("layerscope-bench-{}", std::process::id());
         let cmd = format!(
@@ -190,7 +228,17 @@ fn real_terminal(layers: &[PathBuf], runs: usize) {
             log.display(),
             layers[0].display()
         );
-        tmux(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "40", &cmd]);
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ]);
         let first = wait_line(&log, "first-frame");
         let root = wait_line(&log, "root-listed");
         let counts = wait_line(&log, "summaries-done");
@@ -235,7 +283,11 @@ fn main() {
         .unwrap_or(0);
     println!(
         "stack: {LAYERS} layers, {merged} merged paths{}",
-        if is_root() { ", with whiteouts and opaque directories" } else { " (not root: no whiteouts or opaque directories)" }
+        if is_root() {
+            ", with whiteouts and opaque directories"
+        } else {
+            " (not root: no whiteouts or opaque directories)"
+        }
     );
     in_process(&layers);
     real_terminal(&layers, 3);

@@ -67,9 +67,16 @@ fn browsing_expands_lazily_and_details_agree_with_which() {
         "the details pane prints exactly what `layerscope which` prints"
     );
     run.keys("h");
-    assert_eq!(run.selected().as_deref(), Some("/etc"), "h on a file goes to its parent");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc"),
+        "h on a file goes to its parent"
+    );
     run.keys("h");
-    assert!(!run.rows().contains(&"/etc/passwd".to_string()), "h on an open directory closes it");
+    assert!(
+        !run.rows().contains(&"/etc/passwd".to_string()),
+        "h on an open directory closes it"
+    );
 }
 
 #[test]
@@ -103,23 +110,43 @@ fn selecting_a_layer_shows_the_stack_from_there_down_in_both_modes() {
     run.keys("jl<btab>j");
     let ex = run.app.ex.as_ref().expect("explorer");
     assert_eq!(run.app.focus, Focus::Layers);
-    assert_eq!((ex.layer_sel, ex.view_base), (1, 1), "j in the layer pane selects L1");
+    assert_eq!(
+        (ex.layer_sel, ex.view_base),
+        (1, 1),
+        "j in the layer pane selects L1"
+    );
     assert!(
         run.rows().contains(&"/etc/motd".to_string()),
         "from L1 down, the upper's whiteout no longer applies: motd is back"
     );
-    assert!(!run.rows().iter().any(|r| r.starts_with("/evil")), "upper-only files are gone");
+    assert!(
+        !run.rows().iter().any(|r| r.starts_with("/evil")),
+        "upper-only files are gone"
+    );
     run.keys("a");
     assert_eq!(run.app.ex.as_ref().map(|e| e.mode), Some(Mode::LayerOnly));
     let rows = run.rows();
-    assert!(rows.contains(&"/etc/passwd".to_string()), "L1 changes passwd: {rows:?}");
-    assert!(!rows.contains(&"/etc/motd".to_string()), "L1 does not touch motd");
+    assert!(
+        rows.contains(&"/etc/passwd".to_string()),
+        "L1 changes passwd: {rows:?}"
+    );
+    assert!(
+        !rows.contains(&"/etc/motd".to_string()),
+        "L1 does not touch motd"
+    );
     assert!(!rows.contains(&"/usr".to_string()), "L1 has no /usr");
     // Back to the top layer, this layer only: its deletion shows.
     run.keys("k");
-    assert!(run.rows().contains(&"/etc/motd".to_string()), "L0 deletes motd: {:?}", run.rows());
+    assert!(
+        run.rows().contains(&"/etc/motd".to_string()),
+        "L0 deletes motd: {:?}",
+        run.rows()
+    );
     assert!(run.rows().contains(&"/etc/hostname".to_string()));
-    assert!(!run.rows().contains(&"/etc/passwd".to_string()), "L0 does not touch passwd");
+    assert!(
+        !run.rows().contains(&"/etc/passwd".to_string()),
+        "L0 does not touch passwd"
+    );
 }
 
 #[test]
@@ -129,12 +156,21 @@ fn filters_and_sorting() {
     run.keys("jl");
     run.keys("1");
     let rows = run.rows();
-    assert!(!rows.contains(&"/etc/hostname".to_string()), "1 hides what the top layer adds");
-    assert!(rows.contains(&"/etc/passwd".to_string()), "files from below stay (unchanged)");
+    assert!(
+        !rows.contains(&"/etc/hostname".to_string()),
+        "1 hides what the top layer adds"
+    );
+    assert!(
+        rows.contains(&"/etc/passwd".to_string()),
+        "files from below stay (unchanged)"
+    );
     run.keys("14");
     let rows = run.rows();
     assert!(rows.contains(&"/etc/hostname".to_string()));
-    assert!(!rows.contains(&"/etc/passwd".to_string()), "4 hides what the top layer leaves unchanged");
+    assert!(
+        !rows.contains(&"/etc/passwd".to_string()),
+        "4 hides what the top layer leaves unchanged"
+    );
     run.keys("4s");
     let ex = run.app.ex.as_ref().expect("explorer");
     let sizes: Vec<u64> = ex
@@ -145,7 +181,10 @@ fn filters_and_sorting() {
         .filter(|n| n.depth == 1)
         .map(layerscope::tui::tree::Node::size)
         .collect();
-    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "s sorts by size: {sizes:?}");
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "s sorts by size: {sizes:?}"
+    );
 }
 
 #[test]
@@ -169,7 +208,10 @@ fn search_finds_paths_anywhere_and_enter_reveals_them() {
     );
     assert!(!run.app.ex.as_ref().expect("explorer").search.active);
     run.keys("/nothing-like-this<esc>");
-    assert!(!run.app.ex.as_ref().expect("explorer").search.active, "Esc closes the search");
+    assert!(
+        !run.app.ex.as_ref().expect("explorer").search.active,
+        "Esc closes the search"
+    );
 }
 
 #[test]
@@ -177,13 +219,26 @@ fn hostile_names_never_reach_the_terminal_raw() {
     let Some(fx) = fixture() else { return };
     let mut run = Run::explorer(fx.merger(), 100, 30, true);
     run.keys("jj");
-    assert_eq!(run.selected().map(String::into_bytes), Some([b"/".as_slice(), EVIL].concat()));
+    assert_eq!(
+        run.selected().map(String::into_bytes),
+        Some([b"/".as_slice(), EVIL].concat())
+    );
     let screen = run.screen();
     assert!(!screen.contains('\u{1b}'), "no escape byte on screen");
-    assert!(screen.contains("evil\\x1b[31mred"), "the escape shows as text");
-    assert!(screen.contains("日本語の名前.txt"), "wide characters are kept");
+    assert!(
+        screen.contains("evil\\x1b[31mred"),
+        "the escape shows as text"
+    );
+    assert!(
+        screen.contains("日本語の名前.txt"),
+        "wide characters are kept"
+    );
     run.keys("j");
-    assert_eq!(run.selected().map(|s| s.len()), Some(256), "the 255-byte name is selectable");
+    assert_eq!(
+        run.selected().map(|s| s.len()),
+        Some(256),
+        "the 255-byte name is selectable"
+    );
     let screen = run.screen();
     for line in screen.lines() {
         // Every row is the terminal's width: nothing overflows.
@@ -218,7 +273,11 @@ fn live_batches_stream_into_the_live_pane_and_reload_directories() {
     assert!(screen.contains("watching upper"));
     assert!(screen.contains("/etc/created  nothing below had it"));
     let ex = run.app.ex.as_ref().expect("explorer");
-    let s = ex.summaries[0].as_ref().expect("counted").as_ref().expect("ok");
+    let s = ex.summaries[0]
+        .as_ref()
+        .expect("counted")
+        .as_ref()
+        .expect("ok");
     assert_eq!(s.added, 5, "the upper layer's counts are recomputed");
 }
 
@@ -229,7 +288,11 @@ fn focus_mouse_help_and_quit() {
     run.keys("<tab>");
     assert_eq!(run.app.focus, Focus::Details);
     run.keys("<tab><tab>");
-    assert_eq!(run.app.focus, Focus::Layers, "Tab cycles through the live pane back to layers");
+    assert_eq!(
+        run.app.focus,
+        Focus::Layers,
+        "Tab cycles through the live pane back to layers"
+    );
     run.keys("<btab>");
     assert_eq!(run.app.focus, Focus::Live);
     let click = |col, row| {
@@ -245,7 +308,10 @@ fn focus_mouse_help_and_quit() {
     assert_eq!(run.app.focus, Focus::Tree);
     assert_eq!(run.selected().as_deref(), Some("/etc"));
     run.play(vec![click(60, 2)]);
-    assert!(run.rows().contains(&"/etc/passwd".to_string()), "a second click opens it");
+    assert!(
+        run.rows().contains(&"/etc/passwd".to_string()),
+        "a second click opens it"
+    );
     run.play(vec![AppEvent::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollDown,
         column: 60,
@@ -310,9 +376,16 @@ fn the_picker_lists_mounted_overlays_and_opens_one() {
         .map(|e| format!("/{}", e.expect("entry").file_name().to_string_lossy()))
         .collect();
     kernel.sort();
-    let mut shown: Vec<String> = run.rows().into_iter().map(|r| r.replace('\u{1b}', "\u{fffd}")).collect();
+    let mut shown: Vec<String> = run
+        .rows()
+        .into_iter()
+        .map(|r| r.replace('\u{1b}', "\u{fffd}"))
+        .collect();
     shown.sort();
-    let mut kernel_lossy: Vec<String> = kernel.iter().map(|k| k.replace('\u{1b}', "\u{fffd}")).collect();
+    let mut kernel_lossy: Vec<String> = kernel
+        .iter()
+        .map(|k| k.replace('\u{1b}', "\u{fffd}"))
+        .collect();
     kernel_lossy.sort();
     assert_eq!(shown, kernel_lossy);
 }
@@ -329,7 +402,10 @@ fn wait_for(session: &str, what: &str) -> String {
         if screen.contains(what) {
             return screen;
         }
-        assert!(Instant::now() < deadline, "'{what}' never appeared:\n{screen}");
+        assert!(
+            Instant::now() < deadline,
+            "'{what}' never appeared:\n{screen}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -371,11 +447,23 @@ fn real_terminal_in_tmux() {
         done.display(),
         done.display()
     );
-    tmux(&["new-session", "-d", "-s", &session, "-x", "120", "-y", "35", &script]);
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "35",
+        &script,
+    ]);
     struct Kill(String);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .status();
         }
     }
     let _kill = Kill(session.clone());
@@ -404,19 +492,26 @@ fn real_terminal_in_tmux() {
     std::thread::sleep(Duration::from_millis(300));
     let report = std::fs::read_to_string(&done).expect("report");
     assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
-    assert!(report.contains("icanon") && !report.contains("-icanon"), "the terminal is back in canonical mode: {report}");
-    assert_eq!(tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(), "0", "the alternate screen is left");
+    assert!(
+        report.contains("icanon") && !report.contains("-icanon"),
+        "the terminal is back in canonical mode: {report}"
+    );
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(),
+        "0",
+        "the alternate screen is left"
+    );
     let after = tmux(&["capture-pane", "-t", &session, "-p"]);
-    assert!(!after.contains("Merged view"), "the explorer's screen is gone:\n{after}");
+    assert!(
+        !after.contains("Merged view"),
+        "the explorer's screen is gone:\n{after}"
+    );
 }
 
 #[test]
 fn without_a_terminal_it_refuses_and_points_at_the_cli() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (code, _, err) = common::run(&[
-        std::ffi::OsStr::new("--lowerdir"),
-        dir.path().as_os_str(),
-    ]);
+    let (code, _, err) = common::run(&[std::ffi::OsStr::new("--lowerdir"), dir.path().as_os_str()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("needs a terminal"), "{err}");
     assert!(err.contains("layerscope ls"), "{err}");

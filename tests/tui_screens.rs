@@ -132,8 +132,11 @@ fn no_color_keeps_the_selection_visible() {
     run.screen();
     let buf = run.terminal.backend().buffer().clone();
     // Not one cell carries a colour, and the selected row is reversed.
-    assert!(buf.content.iter().all(|c| c.fg == ratatui::style::Color::Reset
-        && c.bg == ratatui::style::Color::Reset));
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
     let reversed = buf
         .content
         .iter()
@@ -146,5 +149,12 @@ fn no_color_keeps_the_selection_visible() {
 #[test]
 fn key_table_snapshot() {
     // The one key table, as the README shows it.
-    insta::assert_snapshot!("key_table", layerscope::tui::keymap::markdown_table());
+    let table = layerscope::tui::keymap::markdown_table();
+    insta::assert_snapshot!("key_table", table);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    assert!(
+        readme.contains(&table),
+        "the README's key table is out of date: copy keymap::markdown_table() into it"
+    );
 }

@@ -4,7 +4,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::layout::{Position, Rect};
 
 use crate::diff::LayerSummary;
@@ -341,11 +343,10 @@ impl App {
         let view_busy = ex.view.is_none() || ex.tree.is_loading() || ex.reveal.is_some();
         let summaries_busy = ex.summaries.iter().any(Option::is_none);
         let details_busy = ex.details.path.is_some()
-            && ex
-                .details
-                .data
-                .as_ref()
-                .is_none_or(|d| d.as_ref().is_ok_and(|d| Some(&d.path) != ex.details.path.as_ref()));
+            && ex.details.data.as_ref().is_none_or(|d| {
+                d.as_ref()
+                    .is_ok_and(|d| Some(&d.path) != ex.details.path.as_ref())
+            });
         let search_busy = ex.search.active
             && !ex.search.query.is_empty()
             && matches!(ex.view, Some(Ok(_)))
@@ -404,7 +405,9 @@ impl App {
         }
         if scope == Scope::Search
             && let KeyCode::Char(c) = k.code
-            && !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+            && !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
         {
             return self.search_edit(Some(c));
         }
@@ -473,7 +476,11 @@ impl App {
         }
         let i = order.iter().position(|f| *f == self.focus).unwrap_or(1);
         let n = order.len();
-        order[if forward { (i + 1) % n } else { (i + n - 1) % n }]
+        order[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
     }
 
     fn global_action(&mut self, action: Action) -> Vec<Effect> {
@@ -943,9 +950,7 @@ impl App {
                 } else {
                     ex.show_opaque
                 } || (only && cause == Some(base));
-                revealed
-                    && (node.is_dir() || by_filter)
-                    && (!only || cat == Category::Deleted)
+                revealed && (node.is_dir() || by_filter) && (!only || cat == Category::Deleted)
             }
         }
     }
@@ -1091,7 +1096,8 @@ impl App {
                 }
                 // Directories that were open before the view changed open again.
                 if !ex.restore_expanded.is_empty()
-                    && let Some(Children::Loaded(kids)) = ex.tree.node(id).map(|n| n.children.clone())
+                    && let Some(Children::Loaded(kids)) =
+                        ex.tree.node(id).map(|n| n.children.clone())
                 {
                     for k in kids {
                         let Some(n) = ex.tree.node(k) else { continue };
@@ -1142,7 +1148,10 @@ impl App {
             let parts = components(p);
             let parent = crate::merge::walk::merged_path(&parts[..parts.len().saturating_sub(1)]);
             if let Some(id) = ex.tree.find(&parent)
-                && matches!(ex.tree.node(id).map(|n| &n.children), Some(Children::Loaded(_)))
+                && matches!(
+                    ex.tree.node(id).map(|n| &n.children),
+                    Some(Children::Loaded(_))
+                )
                 && !dirs.contains(&id)
             {
                 dirs.push(id);

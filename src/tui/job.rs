@@ -262,14 +262,17 @@ fn spawn(
     let _ = std::thread::Builder::new()
         .name(format!("layerscope-{name}"))
         .spawn(move || {
-            let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| on_panic(panic_text(&p)));
+            let result =
+                catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| on_panic(panic_text(&p)));
             let _ = tx.send(AppEvent::Job(result));
         });
 }
 
 fn open_stack(req: &StackRequest) -> Result<Arc<Merger>, String> {
     let stack = crate::stack::spec::resolve(req).map_err(|e| e.to_string())?;
-    Merger::open(&stack).map(Arc::new).map_err(|e| e.to_string())
+    Merger::open(&stack)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// The merger of the stack from layer `base` down (the whole stack's for 0).
@@ -418,7 +421,9 @@ fn hidden_names(
     for d in copies {
         let layer = &m.stack().layers[d.layer];
         let root = LayerRoot::open(&layer.path)?;
-        let Ok(fd) = root.open_dir(&d.rel) else { continue };
+        let Ok(fd) = root.open_dir(&d.rel) else {
+            continue;
+        };
         let list = fsio::read_dir(fd.as_fd())
             .map_err(|e| Error::io("reading directory", root.join(&d.rel), e))?;
         names.extend(list.into_iter().map(|(n, _)| n));
@@ -474,7 +479,9 @@ fn role_text(r: &Resolved, v: &Version, base: usize) -> String {
         VersionRole::Supplies => "would supply it, but the kernel refuses the lookup".to_string(),
         VersionRole::Merged => "merged into the directory".to_string(),
         VersionRole::Data => "holds the data of the metacopy file above".to_string(),
-        VersionRole::MetacopyChain => "metacopy file passed over on the way to the data".to_string(),
+        VersionRole::MetacopyChain => {
+            "metacopy file passed over on the way to the data".to_string()
+        }
         VersionRole::Whiteout => "whiteout: deletes the versions below".to_string(),
         VersionRole::Hidden(reason) => {
             format!("hidden: {}", shift_reason(reason, base).describe())
@@ -561,7 +568,9 @@ fn read_content(m: &Merger, e: &Entry) -> Preview {
         Ok(f) => f,
         Err(err) => return Preview::Error(err.to_string()),
     };
-    let mut buf = Vec::with_capacity(PREVIEW_BYTES.min(usize::try_from(e.meta.size).unwrap_or(PREVIEW_BYTES)));
+    let mut buf = Vec::with_capacity(
+        PREVIEW_BYTES.min(usize::try_from(e.meta.size).unwrap_or(PREVIEW_BYTES)),
+    );
     if let Err(err) = file.take(PREVIEW_BYTES as u64).read_to_end(&mut buf) {
         return Preview::Error(format!("reading: {err}"));
     }
@@ -644,7 +653,13 @@ pub fn hex_lines(bytes: &[u8], per_line: usize) -> Vec<String> {
             }
             let ascii: String = chunk
                 .iter()
-                .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             format!("{:08x}  {hex:<hex_w$} |{ascii}|", n * per_line)
         })
@@ -821,7 +836,8 @@ mod tests {
 
     #[test]
     fn text_is_escaped_and_tabs_expanded() {
-        let Preview::Text { lines, truncated } = render_content(b"a\tb\n\x1b[31mred\r\n", false) else {
+        let Preview::Text { lines, truncated } = render_content(b"a\tb\n\x1b[31mred\r\n", false)
+        else {
             panic!("text expected");
         };
         assert_eq!(lines, vec!["a   b".to_string(), "\\x1b[31mred".to_string()]);
@@ -830,7 +846,8 @@ mod tests {
 
     #[test]
     fn binary_is_a_hex_dump() {
-        let Preview::Hex { bytes, .. } = render_content(b"\x7fELF\x00\x01abcdefghijklmnop", false) else {
+        let Preview::Hex { bytes, .. } = render_content(b"\x7fELF\x00\x01abcdefghijklmnop", false)
+        else {
             panic!("hex expected");
         };
         let lines = hex_lines(&bytes, 16);

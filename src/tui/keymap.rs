@@ -296,8 +296,9 @@ pub fn lookup(scope: Scope, ev: &KeyEvent) -> Option<Action> {
     match scope {
         Scope::Help | Scope::Search => None,
         // The picker knows only quit and help besides its own keys.
-        Scope::Picker => find(Scope::Global)
-            .filter(|a| matches!(a, Action::Quit | Action::ToggleHelp)),
+        Scope::Picker => {
+            find(Scope::Global).filter(|a| matches!(a, Action::Quit | Action::ToggleHelp))
+        }
         _ => find(Scope::Global),
     }
 }

@@ -496,14 +496,25 @@ mod tests {
         t.rebuild(&|_| true);
         assert_eq!(t.rows.len(), 3);
         let etc = t.find(b"/etc").expect("etc");
-        assert!(t.set_expanded(etc, true), "an unlisted directory asks to be listed");
+        assert!(
+            t.set_expanded(etc, true),
+            "an unlisted directory asks to be listed"
+        );
         t.set_loading(etc);
         assert!(t.is_loading());
-        t.set_children(etc, listing(vec![entry("/etc/passwd", FileKind::File, 3)]), false, Sort::Name);
+        t.set_children(
+            etc,
+            listing(vec![entry("/etc/passwd", FileKind::File, 3)]),
+            false,
+            Sort::Name,
+        );
         t.select(etc);
         t.rebuild(&|_| true);
         assert_eq!(t.rows.len(), 4);
-        assert_eq!(t.selected_node().map(|n| n.path.clone()), Some(b"/etc".to_vec()));
+        assert_eq!(
+            t.selected_node().map(|n| n.path.clone()),
+            Some(b"/etc".to_vec())
+        );
         assert_eq!(t.node(t.rows[2]).map(|n| n.depth), Some(1));
         // Collapse: the child goes away, the selection stays.
         t.set_expanded(etc, false);
@@ -515,12 +526,27 @@ mod tests {
     #[test]
     fn relisting_keeps_expanded_children_and_reuses_slots() {
         let mut t = Tree::new();
-        t.set_children(ROOT, listing(vec![entry("/etc", FileKind::Dir, 0)]), false, Sort::Name);
+        t.set_children(
+            ROOT,
+            listing(vec![entry("/etc", FileKind::Dir, 0)]),
+            false,
+            Sort::Name,
+        );
         let etc = t.find(b"/etc").expect("etc");
         t.set_expanded(etc, true);
-        t.set_children(etc, listing(vec![entry("/etc/a", FileKind::File, 1)]), false, Sort::Name);
+        t.set_children(
+            etc,
+            listing(vec![entry("/etc/a", FileKind::File, 1)]),
+            false,
+            Sort::Name,
+        );
         let before = t.nodes.len();
-        let relist = t.set_children(ROOT, listing(vec![entry("/etc", FileKind::Dir, 0)]), false, Sort::Name);
+        let relist = t.set_children(
+            ROOT,
+            listing(vec![entry("/etc", FileKind::Dir, 0)]),
+            false,
+            Sort::Name,
+        );
         assert_eq!(relist.len(), 1, "the expanded /etc is listed again");
         assert!(t.nodes.len() <= before, "freed slots are reused");
         assert!(t.find(b"/etc/a").is_none());
@@ -540,14 +566,21 @@ mod tests {
             Sort::Size,
         );
         t.rebuild(&|_| true);
-        let names: Vec<_> = t.rows.iter().filter_map(|&r| t.node(r)).map(|n| n.name.clone()).collect();
+        let names: Vec<_> = t
+            .rows
+            .iter()
+            .filter_map(|&r| t.node(r))
+            .map(|n| n.name.clone())
+            .collect();
         assert_eq!(names, vec![b"b".to_vec(), b"c".to_vec(), b"a".to_vec()]);
     }
 
     #[test]
     fn selection_scrolls_into_view() {
         let mut t = Tree::new();
-        let many = (0..50).map(|i| entry(&format!("/f{i:02}"), FileKind::File, 0)).collect();
+        let many = (0..50)
+            .map(|i| entry(&format!("/f{i:02}"), FileKind::File, 0))
+            .collect();
         t.set_children(ROOT, listing(many), false, Sort::Name);
         t.rebuild(&|_| true);
         t.move_by(30);

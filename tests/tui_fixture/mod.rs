@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use layerscope::merge::Merger;
-use layerscope::stack::{LayerStack, MountOptions};
 use layerscope::stack::options::KernelDefaults;
+use layerscope::stack::{LayerStack, MountOptions};
 
 /// A fixture stack in a temporary directory (removed on drop).
 pub struct Fixture {
@@ -44,31 +44,51 @@ impl Fixture {
             .rand_bytes(6)
             .tempdir_in("/tmp")
             .expect("tempdir");
-        let (up, l1, l2) = (dir.path().join("up"), dir.path().join("l1"), dir.path().join("l2"));
+        let (up, l1, l2) = (
+            dir.path().join("up"),
+            dir.path().join("l1"),
+            dir.path().join("l2"),
+        );
         // L2: a small base.
         write(&l2.join("etc/passwd"), b"root:x:0:0:root:/root:/bin/sh\n");
         write(&l2.join("etc/motd"), b"Welcome\n");
         write(&l2.join("opt/old/readme"), b"old\n");
-        write(&l2.join("usr/bin/tool"), b"\x7fELF\x02\x01\x01\x00binary\x00\x00data");
+        write(
+            &l2.join("usr/bin/tool"),
+            b"\x7fELF\x02\x01\x01\x00binary\x00\x00data",
+        );
         write(&l2.join("var/log/boot.log"), b"boot ok\n");
         std::os::unix::fs::symlink("../etc/passwd", l2.join("usr/pw")).expect("symlink");
         // L1: an application layer that changes passwd and replaces /opt/old.
-        write(&l1.join("etc/passwd"), b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n");
+        write(
+            &l1.join("etc/passwd"),
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n",
+        );
         write(&l1.join("app/main.py"), b"print('hello')\n\tindented\n");
         write(&l1.join("opt/old/new"), b"new\n");
-        rustix::fs::setxattr(&l1.join("opt/old"), "trusted.overlay.opaque", b"y", rustix::fs::XattrFlags::empty())
-            .expect("opaque xattr");
+        rustix::fs::setxattr(
+            l1.join("opt/old"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .expect("opaque xattr");
         // L0: the container's upper: a deletion, a new file, hostile names.
         write(&up.join("etc/hostname"), b"box\n");
         rustix::fs::mknodat(
             rustix::fs::CWD,
-            &up.join("etc/motd"),
+            up.join("etc/motd"),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::from_raw_mode(0o600),
             0,
         )
         .expect("whiteout");
-        write(&up.join(std::ffi::OsStr::new(std::str::from_utf8(EVIL).expect("utf8"))), b"");
+        write(
+            &up.join(std::ffi::OsStr::new(
+                std::str::from_utf8(EVIL).expect("utf8"),
+            )),
+            b"",
+        );
         write(&up.join("日本語の名前.txt"), "テキスト\n".as_bytes());
         write(&up.join("n".repeat(255)), b"");
         let st = Command::new("find")
@@ -82,7 +102,8 @@ impl Fixture {
             Some(up),
             vec![l1, l2],
             Vec::new(),
-            MountOptions::from_options(std::iter::empty(), &KernelDefaults::default()).expect("options"),
+            MountOptions::from_options(std::iter::empty(), &KernelDefaults::default())
+                .expect("options"),
         );
         stack.layers[0].label = Some("container web (upper)".into());
         stack.layers[1].label = Some("RUN echo app >> /etc/passwd".into());
@@ -137,7 +158,11 @@ pub fn keys(script: &str) -> Vec<AppEvent> {
             rest = &rest[end + 1..];
             continue;
         }
-        let mods = if c.is_ascii_uppercase() { KeyModifiers::SHIFT } else { KeyModifiers::NONE };
+        let mods = if c.is_ascii_uppercase() {
+            KeyModifiers::SHIFT
+        } else {
+            KeyModifiers::NONE
+        };
         out.push(AppEvent::Key(KeyEvent::new(KeyCode::Char(c), mods)));
         rest = &rest[c.len_utf8()..];
     }
@@ -156,7 +181,8 @@ pub struct Run {
 impl Run {
     /// The explorer on a stack; nothing has run yet.
     pub fn explorer(merger: Arc<Merger>, width: u16, height: u16, color: bool) -> Run {
-        let (app, effects) = App::explorer(merger, Theme::new(color), Rect::new(0, 0, width, height));
+        let (app, effects) =
+            App::explorer(merger, Theme::new(color), Rect::new(0, 0, width, height));
         Run::with(app, effects, width, height)
     }
 
@@ -219,7 +245,9 @@ impl Run {
 
     /// The visible tree rows' paths.
     pub fn rows(&self) -> Vec<String> {
-        let Some(ex) = &self.app.ex else { return Vec::new() };
+        let Some(ex) = &self.app.ex else {
+            return Vec::new();
+        };
         ex.tree
             .rows
             .iter()

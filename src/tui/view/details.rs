@@ -164,9 +164,7 @@ fn node_lines(
     match &node.item {
         Item::Entry(e) => {
             // The fresh lookup wins over the listing's copy when it is there.
-            let e = data
-                .and_then(|d| d.resolved.entry.as_ref())
-                .unwrap_or(e);
+            let e = data.and_then(|d| d.resolved.entry.as_ref()).unwrap_or(e);
             lines.extend(meta_lines(t, ex, e));
         }
         Item::Ghost(g) => {
@@ -183,18 +181,17 @@ fn node_lines(
         }
         Item::Anomaly(a) => {
             lines.push(Line::styled(
-                format!(
-                    "L{}: {}",
-                    a.layer,
-                    escape::display(a.reason.as_bytes())
-                ),
+                format!("L{}: {}", a.layer, escape::display(a.reason.as_bytes())),
                 t.anomaly(),
             ));
         }
         Item::Root => {}
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled("versions (as `layerscope which` prints them):", t.title()));
+    lines.push(Line::styled(
+        "versions (as `layerscope which` prints them):",
+        t.title(),
+    ));
     match data {
         None => lines.push(Line::styled("looking up…", t.dim())),
         Some(d) => {
@@ -225,7 +222,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
     frame.render_widget(block, area);
     let Some(node) = ex.tree.selected_node() else {
         frame.render_widget(
-            Paragraph::new(Line::styled("select a path to see where it comes from", t.dim())),
+            Paragraph::new(Line::styled(
+                "select a path to see where it comes from",
+                t.dim(),
+            )),
             inner,
         );
         return;

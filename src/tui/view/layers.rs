@@ -57,9 +57,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
         let room = width.saturating_sub(head.width() + numbers.width() + 1);
         // A label reads from its start ("RUN apt-get …"), a path from its end.
         let label = match (&layer.label, layer.role) {
-            (Some(l), LayerRole::DataOnly) => {
-                fit(&format!("data-only {}", escape::display(l.as_bytes())), room)
-            }
+            (Some(l), LayerRole::DataOnly) => fit(
+                &format!("data-only {}", escape::display(l.as_bytes())),
+                room,
+            ),
             (Some(l), _) => fit(&escape::display(l.as_bytes()), room),
             (None, role) => fit_start(
                 &format!("{} {}", role.as_str(), escape::path(&layer.path)),

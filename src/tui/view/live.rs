@@ -34,7 +34,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         } else {
             "No changes yet."
         };
-        frame.render_widget(Paragraph::new(Line::styled(fit(text, width), t.dim())), inner);
+        frame.render_widget(
+            Paragraph::new(Line::styled(fit(text, width), t.dim())),
+            inner,
+        );
         return;
     }
     let h = usize::from(inner.height);
@@ -60,7 +63,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
                 escape::display(l.time.as_bytes()),
                 escape::display(l.kind.as_bytes())
             );
-            let rest = fit(&rest, width.saturating_sub(unicode_width::UnicodeWidthStr::width(head.as_str())));
+            let rest = fit(
+                &rest,
+                width.saturating_sub(unicode_width::UnicodeWidthStr::width(head.as_str())),
+            );
             Line::from(vec![Span::styled(head, style), Span::raw(rest)])
         })
         .collect();

@@ -38,10 +38,9 @@ pub struct Areas {
 pub fn layout(area: Rect, app: &App) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let nothing = Rect::new(main.x, main.y, 0, 0);
-    let layer_rows = app
-        .ex
-        .as_ref()
-        .map_or(3, |e| u16::try_from(e.stack.layers.len()).unwrap_or(u16::MAX));
+    let layer_rows = app.ex.as_ref().map_or(3, |e| {
+        u16::try_from(e.stack.layers.len()).unwrap_or(u16::MAX)
+    });
     if app.picker.is_some() || main.width < 50 || main.height < 14 {
         return Areas {
             layers: nothing,
@@ -53,13 +52,13 @@ pub fn layout(area: Rect, app: &App) -> Areas {
     }
     if main.width >= 100 && main.height >= 20 {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(main);
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(main);
         let layers_h = (layer_rows + 2).min((left.height / 3).max(5));
         let [layers, details] =
             Layout::vertical([Constraint::Length(layers_h), Constraint::Min(3)]).areas(left);
         let (tree, live) = if right.height >= 26 {
-            let [t, l] =
-                Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(right);
+            let [t, l] = Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(right);
             (t, Some(l))
         } else {
             (right, None)

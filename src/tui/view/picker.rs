@@ -20,9 +20,15 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
     let width = usize::from(inner.width);
     let mut lines = Vec::new();
     match &p.candidates {
-        None => lines.push(Line::styled("Looking for overlay stacks on this host…", t.dim())),
+        None => lines.push(Line::styled(
+            "Looking for overlay stacks on this host…",
+            t.dim(),
+        )),
         Some(c) if c.is_empty() => {
-            lines.push(Line::styled("No overlay stack found on this host.", t.title()));
+            lines.push(Line::styled(
+                "No overlay stack found on this host.",
+                t.title(),
+            ));
             lines.push(Line::raw(""));
             lines.push(Line::raw(
                 "Name one: `layerscope MOUNTPOINT`, or its layers: \
@@ -43,7 +49,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
                 let title = pad(&fit(&escape::display(cand.title.as_bytes()), width), width);
                 lines.push(Line::styled(title, style));
                 lines.push(Line::styled(
-                    fit(&format!("  {}", escape::display(cand.detail.as_bytes())), width),
+                    fit(
+                        &format!("  {}", escape::display(cand.detail.as_bytes())),
+                        width,
+                    ),
                     t.dim(),
                 ));
             }

@@ -66,7 +66,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     };
     let left = fit(&left, left_w.saturating_sub(1));
     let gap = width.saturating_sub(left.width() + hints_w);
-    let mut spans = vec![Span::styled(left, left_style), Span::raw(" ".repeat(gap.max(1)))];
+    let mut spans = vec![
+        Span::styled(left, left_style),
+        Span::raw(" ".repeat(gap.max(1))),
+    ];
     spans.extend(hint_spans);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -232,7 +232,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
             t.dim()
         };
         frame.render_widget(
-            Paragraph::new(Line::styled(fit(&escape::display(m.as_bytes()), width), style)),
+            Paragraph::new(Line::styled(
+                fit(&escape::display(m.as_bytes()), width),
+                style,
+            )),
             inner,
         );
         return;
@@ -275,7 +278,10 @@ fn render_search(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
     let width = usize::from(inner.width);
     let mut lines = vec![Line::from(vec![
         Span::styled("/", t.key()),
-        Span::raw(fit_start(&escape::display(s.query.as_bytes()), width.saturating_sub(2))),
+        Span::raw(fit_start(
+            &escape::display(s.query.as_bytes()),
+            width.saturating_sub(2),
+        )),
         Span::styled("▏", t.key()),
     ])];
     for (i, m) in s
