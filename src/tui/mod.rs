@@ -59,7 +59,6 @@ pub fn run(req: StackRequest) -> anyhow::Result<()> {
 pub fn run_with(req: StackRequest, connect: impl FnOnce(Sender<AppEvent>)) -> anyhow::Result<()> {
     let started = Instant::now();
     terminal::require_tty()?;
-    let theme = Theme::detect();
     // Naming errors print as CLI errors, before the screen changes.
     let merger = if req.stack.is_none() && req.lowerdir.is_none() {
         None
@@ -67,6 +66,29 @@ pub fn run_with(req: StackRequest, connect: impl FnOnce(Sender<AppEvent>)) -> an
         let stack = resolve(&req)?;
         Some(Arc::new(Merger::open(&stack)?))
     };
+    explore(merger, connect, started)
+}
+
+/// The explorer on an already opened stack (the demo's, say), or the picker with `None`;
+/// `connect` gets the inbox's sender first, as in [`run_with`].
+///
+/// # Errors
+/// No terminal, or the terminal fails.
+pub fn run_merger(
+    merger: Option<Arc<Merger>>,
+    connect: impl FnOnce(Sender<AppEvent>),
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    terminal::require_tty()?;
+    explore(merger, connect, started)
+}
+
+fn explore(
+    merger: Option<Arc<Merger>>,
+    connect: impl FnOnce(Sender<AppEvent>),
+    started: Instant,
+) -> anyhow::Result<()> {
+    let theme = Theme::detect();
     let inbox = Inbox::new();
     connect(inbox.tx.clone());
     let mut terminal = terminal::enter()?;
