@@ -9,6 +9,8 @@
 //!   to compute the merged view and, for every path, which layer supplies it and what it hides.
 //! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
 //! - [`teach`] builds a sample stack, mounts it in a private namespace, and tours copy-on-write.
+//! - [`tui`] is the interactive explorer, equally thin: background jobs call the modules above
+//!   and feed one inbox; only `tui` imports ratatui and crossterm.
 
 pub mod cli;
 pub mod diff;
@@ -19,5 +21,6 @@ pub mod merge;
 pub mod report;
 pub mod stack;
 pub mod teach;
+pub mod tui;
 
 pub use error::{Error, Result};

@@ -8,6 +8,9 @@ use layerscope::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_none() {
+        return explorer(cli);
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = dispatch(cli, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
@@ -55,6 +58,22 @@ fn terminal_safe(msg: &str) -> String {
     out
 }
 
+/// `layerscope [STACK]`: the interactive explorer; errors print once the terminal is restored.
+fn explorer(cli: Cli) -> ExitCode {
+    let req = cli::split_positionals(&cli.stack_args, &[]).0;
+    let req = layerscope::stack::spec::StackRequest {
+        stack: cli.stack,
+        ..req
+    };
+    match layerscope::tui::run(req) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("layerscope: {}", terminal_safe(&message(&e)));
+            ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
+        }
+    }
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -64,9 +83,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let Some(command) = cli.command else {
-        anyhow::bail!(layerscope::Error::BadInput(
-            "the interactive explorer is not built yet: use `layerscope list`, `ls`, `which`, `layers`, `diff` or `cat`".into()
-        ));
+        unreachable!("main opens the explorer when there is no command")
     };
     match command {
         Command::Demo {

@@ -7,11 +7,23 @@ use clap::{Args, Parser, Subcommand};
 
 /// Explore Linux OverlayFS layer stacks: which layer supplies each file, and what it hides.
 #[derive(Debug, Parser)]
-#[command(name = "layerscope", version, about, long_about = None)]
+#[command(
+    name = "layerscope",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// The command; without one, layerscope opens the interactive explorer.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The stack the explorer opens: an overlay mount point (without one, and without
+    /// --lowerdir, a picker of the host's stacks).
+    #[arg(value_name = "STACK")]
+    pub stack: Option<std::ffi::OsString>,
+    #[command(flatten)]
+    pub stack_args: StackArgs,
 }
 
 /// How to name a stack without a mount point: its layers, as the mount options spell them.

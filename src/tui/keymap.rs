@@ -1,0 +1,406 @@
+//! The one key table: dispatch, the `?` help popup, the status-bar hints and the README's key
+//! table all read [`BINDINGS`], so what the help says is what the keys do.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everywhere in the explorer (unless a pane or popup takes the key first).
+    Global,
+    /// The layer pane.
+    Layers,
+    /// The merged-view tree.
+    Tree,
+    /// The details and preview pane.
+    Details,
+    /// The live events pane.
+    Live,
+    /// The stack picker.
+    Picker,
+    /// While typing a `/` search.
+    Search,
+    /// While the help popup is open.
+    Help,
+}
+
+impl Scope {
+    /// The heading used in the help popup and the README.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Scope::Global => "Everywhere",
+            Scope::Layers => "Layers pane",
+            Scope::Tree => "Merged view",
+            Scope::Details => "Details pane",
+            Scope::Live => "Live pane",
+            Scope::Picker => "Stack picker",
+            Scope::Search => "Search (/)",
+            Scope::Help => "Help",
+        }
+    }
+}
+
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the program.
+    Quit,
+    /// Open or close the help popup.
+    ToggleHelp,
+    /// Focus the next pane.
+    FocusNext,
+    /// Focus the previous pane.
+    FocusPrev,
+    /// Move the selection up one row.
+    Up,
+    /// Move the selection down one row.
+    Down,
+    /// Move up one page.
+    PageUp,
+    /// Move down one page.
+    PageDown,
+    /// Go to the first row.
+    Top,
+    /// Go to the last row.
+    Bottom,
+    /// Expand a directory, or open what is selected.
+    Open,
+    /// Collapse a directory, or go to its parent.
+    Close,
+    /// Expand or collapse the selected directory.
+    ToggleExpand,
+    /// Switch between "this layer only" and "aggregated with the layers below".
+    ToggleLayerMode,
+    /// Show or hide whited-out (deleted) entries.
+    ToggleWhiteouts,
+    /// Show or hide entries hidden by opaque directories and other cuts.
+    ToggleOpaqueHidden,
+    /// Show or hide added entries.
+    FilterAdded,
+    /// Show or hide modified entries.
+    FilterModified,
+    /// Show or hide deleted entries.
+    FilterDeleted,
+    /// Show or hide unchanged entries.
+    FilterUnchanged,
+    /// Sort by name or by size.
+    ToggleSort,
+    /// Start a search across the whole merged tree.
+    Search,
+    /// Reload the view and the layer counts from disk.
+    Reload,
+    /// Pause or follow the live pane.
+    TogglePause,
+    /// Search: jump to the selected match.
+    Accept,
+    /// Search or popup: close it.
+    Cancel,
+    /// Search: delete the last character.
+    Backspace,
+}
+
+/// A key as the table spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// The key code.
+    pub code: KeyCode,
+    /// Required modifiers (Shift is ignored for characters, which carry their case).
+    pub mods: KeyModifiers,
+}
+
+const fn k(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn c(ch: char) -> Key {
+    k(KeyCode::Char(ch))
+}
+
+const fn ctrl(ch: char) -> Key {
+    Key {
+        code: KeyCode::Char(ch),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// Where it applies.
+    pub scope: Scope,
+    /// The keys, the first being the one shown in hints.
+    pub keys: &'static [Key],
+    /// What it does.
+    pub action: Action,
+    /// The help text.
+    pub help: &'static str,
+    /// A short word for the status bar, when the binding deserves a hint there.
+    pub hint: Option<&'static str>,
+}
+
+const fn b(
+    scope: Scope,
+    keys: &'static [Key],
+    action: Action,
+    help: &'static str,
+    hint: Option<&'static str>,
+) -> Binding {
+    Binding {
+        scope,
+        keys,
+        action,
+        help,
+        hint,
+    }
+}
+
+/// Navigation keys shared by every list.
+const UP: &[Key] = &[c('k'), k(KeyCode::Up)];
+const DOWN: &[Key] = &[c('j'), k(KeyCode::Down)];
+const PGUP: &[Key] = &[k(KeyCode::PageUp), ctrl('u')];
+const PGDN: &[Key] = &[k(KeyCode::PageDown), ctrl('d')];
+const TOP: &[Key] = &[c('g'), k(KeyCode::Home)];
+const BOTTOM: &[Key] = &[c('G'), k(KeyCode::End)];
+
+/// The table. Scoped bindings are looked up before global ones.
+#[rustfmt::skip]
+pub const BINDINGS: &[Binding] = &[
+    // Popups and modes first: they take keys before anything else.
+    b(Scope::Help, &[c('?'), k(KeyCode::Esc), c('q')], Action::ToggleHelp, "close the help", Some("close")),
+    b(Scope::Help, UP, Action::Up, "scroll up", None),
+    b(Scope::Help, DOWN, Action::Down, "scroll down", None),
+    b(Scope::Search, &[k(KeyCode::Enter)], Action::Accept, "jump to the selected match in the tree", Some("jump")),
+    b(Scope::Search, &[k(KeyCode::Esc)], Action::Cancel, "close the search", Some("cancel")),
+    b(Scope::Search, &[k(KeyCode::Up), ctrl('p')], Action::Up, "previous match", Some("match")),
+    b(Scope::Search, &[k(KeyCode::Down), ctrl('n')], Action::Down, "next match", None),
+    b(Scope::Search, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character (typing filters as you go)", None),
+    b(Scope::Picker, &[k(KeyCode::Enter), c('l')], Action::Open, "open the selected stack", Some("open")),
+    b(Scope::Picker, UP, Action::Up, "previous stack", None),
+    b(Scope::Picker, DOWN, Action::Down, "next stack", None),
+    // Everywhere.
+    b(Scope::Global, &[c('q'), ctrl('c')], Action::Quit, "quit", Some("quit")),
+    b(Scope::Global, &[c('?')], Action::ToggleHelp, "help: every key", Some("help")),
+    b(Scope::Global, &[k(KeyCode::Tab)], Action::FocusNext, "next pane", Some("pane")),
+    b(Scope::Global, &[k(KeyCode::BackTab)], Action::FocusPrev, "previous pane", None),
+    b(Scope::Global, &[c('/')], Action::Search, "search the whole merged tree", Some("search")),
+    b(Scope::Global, &[c('a')], Action::ToggleLayerMode, "layer contents: aggregated with the layers below, or this layer only", Some("mode")),
+    b(Scope::Global, &[c('w')], Action::ToggleWhiteouts, "show whited-out (deleted) entries", None),
+    b(Scope::Global, &[c('o')], Action::ToggleOpaqueHidden, "show entries hidden by opaque directories", None),
+    b(Scope::Global, &[c('1')], Action::FilterAdded, "filter: show or hide added files", None),
+    b(Scope::Global, &[c('2')], Action::FilterModified, "filter: show or hide modified files", None),
+    b(Scope::Global, &[c('3')], Action::FilterDeleted, "filter: show or hide deleted files", None),
+    b(Scope::Global, &[c('4')], Action::FilterUnchanged, "filter: show or hide files the selected layer leaves unchanged", None),
+    b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size", Some("sort")),
+    b(Scope::Global, &[c('r')], Action::Reload, "reload from disk", None),
+    b(Scope::Global, &[c('p')], Action::TogglePause, "pause or follow the live pane", None),
+    // The layer pane: moving the selection changes what the tree shows.
+    b(Scope::Layers, UP, Action::Up, "layer above", Some("layer")),
+    b(Scope::Layers, DOWN, Action::Down, "layer below", None),
+    b(Scope::Layers, TOP, Action::Top, "top layer", None),
+    b(Scope::Layers, BOTTOM, Action::Bottom, "bottom layer", None),
+    b(Scope::Layers, &[k(KeyCode::Enter), c('l'), k(KeyCode::Right)], Action::Open, "go to the merged view", None),
+    // The tree.
+    b(Scope::Tree, UP, Action::Up, "previous entry", Some("move")),
+    b(Scope::Tree, DOWN, Action::Down, "next entry", None),
+    b(Scope::Tree, PGUP, Action::PageUp, "page up", None),
+    b(Scope::Tree, PGDN, Action::PageDown, "page down", None),
+    b(Scope::Tree, TOP, Action::Top, "first entry", None),
+    b(Scope::Tree, BOTTOM, Action::Bottom, "last entry", None),
+    b(Scope::Tree, &[c('l'), k(KeyCode::Right), k(KeyCode::Enter)], Action::Open, "expand a directory, or show a file's details", Some("open")),
+    b(Scope::Tree, &[c('h'), k(KeyCode::Left)], Action::Close, "collapse, or go to the parent", None),
+    b(Scope::Tree, &[c(' ')], Action::ToggleExpand, "expand or collapse", None),
+    // Details and live panes scroll.
+    b(Scope::Details, UP, Action::Up, "scroll up", Some("scroll")),
+    b(Scope::Details, DOWN, Action::Down, "scroll down", None),
+    b(Scope::Details, PGUP, Action::PageUp, "page up", None),
+    b(Scope::Details, PGDN, Action::PageDown, "page down", None),
+    b(Scope::Details, TOP, Action::Top, "top", None),
+    b(Scope::Live, UP, Action::Up, "older events (pauses following)", Some("scroll")),
+    b(Scope::Live, DOWN, Action::Down, "newer events", None),
+    b(Scope::Live, BOTTOM, Action::Bottom, "newest event, follow again", None),
+];
+
+impl Key {
+    /// Whether a key event is this key.
+    #[must_use]
+    pub fn matches(&self, ev: &KeyEvent) -> bool {
+        let relevant = KeyModifiers::CONTROL | KeyModifiers::ALT;
+        match (self.code, ev.code) {
+            // Characters carry their case; Shift is not compared.
+            (KeyCode::Char(a), KeyCode::Char(b)) => {
+                a == b && (ev.modifiers & relevant) == (self.mods & relevant)
+            }
+            (KeyCode::BackTab, KeyCode::BackTab) => true,
+            (a, b) => a == b && (ev.modifiers & relevant) == (self.mods & relevant),
+        }
+    }
+
+    /// The key as people write it: `q`, `Ctrl-c`, `Tab`, `↑`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(ch) => ch.to_string(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "Shift-Tab".into(),
+            KeyCode::Backspace => "Backspace".into(),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("Ctrl-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+impl Binding {
+    /// All of its keys, as people write them: `j ↓`.
+    #[must_use]
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(Key::label)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The action bound to `ev` in `scope`, falling back to the global table unless the scope is
+/// modal (help, search, picker).
+#[must_use]
+pub fn lookup(scope: Scope, ev: &KeyEvent) -> Option<Action> {
+    let find = |s: Scope| {
+        BINDINGS
+            .iter()
+            .find(|b| b.scope == s && b.keys.iter().any(|k| k.matches(ev)))
+            .map(|b| b.action)
+    };
+    if let Some(a) = find(scope) {
+        return Some(a);
+    }
+    match scope {
+        Scope::Help | Scope::Search => None,
+        // The picker knows only quit and help besides its own keys.
+        Scope::Picker => {
+            find(Scope::Global).filter(|a| matches!(a, Action::Quit | Action::ToggleHelp))
+        }
+        _ => find(Scope::Global),
+    }
+}
+
+/// The status-bar hints for a scope: its own hinted bindings, then the global ones.
+#[must_use]
+pub fn hints(scope: Scope) -> Vec<(String, &'static str)> {
+    let own = BINDINGS
+        .iter()
+        .filter(|b| b.scope == scope)
+        .filter_map(move |b| {
+            let hint = b.hint?;
+            // "j/k move" reads better than "k move".
+            let down = BINDINGS
+                .iter()
+                .find(|d| d.scope == scope && d.action == Action::Down);
+            let label = match (b.action, down) {
+                (Action::Up, Some(d)) => format!("{}/{}", d.keys[0].label(), b.keys[0].label()),
+                _ => b.keys[0].label(),
+            };
+            Some((label, hint))
+        });
+    let global = BINDINGS
+        .iter()
+        .filter(|b| b.scope == Scope::Global && !matches!(scope, Scope::Help | Scope::Search))
+        .filter(|b| scope != Scope::Picker || matches!(b.action, Action::Quit | Action::ToggleHelp))
+        .filter_map(|b| Some((b.keys[0].label(), b.hint?)));
+    own.chain(global).collect()
+}
+
+/// The scopes in the order the help popup and the README list them.
+pub const HELP_ORDER: &[Scope] = &[
+    Scope::Global,
+    Scope::Layers,
+    Scope::Tree,
+    Scope::Details,
+    Scope::Live,
+    Scope::Search,
+    Scope::Picker,
+];
+
+/// The key table as Markdown, for the README (a test keeps the README's copy current).
+#[must_use]
+pub fn markdown_table() -> String {
+    let mut out = String::from("| where | keys | what they do |\n|---|---|---|\n");
+    for scope in HELP_ORDER {
+        for b in BINDINGS.iter().filter(|b| b.scope == *scope) {
+            let keys = b
+                .keys
+                .iter()
+                .map(|k| format!("`{}`", k.label()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.push_str(&format!("| {} | {keys} | {} |\n", scope.title(), b.help));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn scoped_keys_win_and_modal_scopes_do_not_fall_through() {
+        let j = key(KeyCode::Char('j'), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Tree, &j), Some(Action::Down));
+        assert_eq!(lookup(Scope::Layers, &j), Some(Action::Down));
+        // In search, letters are text, not commands.
+        assert_eq!(lookup(Scope::Search, &j), None);
+        let q = key(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(lookup(Scope::Tree, &q), Some(Action::Quit));
+        assert_eq!(lookup(Scope::Search, &q), None);
+        let ctrl_c = key(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(lookup(Scope::Tree, &ctrl_c), Some(Action::Quit));
+        assert_eq!(lookup(Scope::Picker, &ctrl_c), Some(Action::Quit));
+        let shift_g = key(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(lookup(Scope::Tree, &shift_g), Some(Action::Bottom));
+        let backtab = key(KeyCode::BackTab, KeyModifiers::SHIFT);
+        assert_eq!(lookup(Scope::Tree, &backtab), Some(Action::FocusPrev));
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_scope() {
+        for (i, a) in BINDINGS.iter().enumerate() {
+            for bnd in &BINDINGS[i + 1..] {
+                if a.scope != bnd.scope {
+                    continue;
+                }
+                for ka in a.keys {
+                    assert!(
+                        !bnd.keys.contains(ka),
+                        "{} bound twice in {:?}",
+                        ka.label(),
+                        a.scope
+                    );
+                }
+            }
+        }
+    }
+}

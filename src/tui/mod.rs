@@ -1,0 +1,288 @@
+//! The interactive explorer (`layerscope [STACK]`): a layer pane, the merged tree with
+//! provenance, details and preview, and a live pane, thin over the domain modules.
+//!
+//! Shape: one inbox ([`event::Inbox`]) receives keys, mouse, background job results and live
+//! batches; [`app::App::update`] turns each into state changes and [`job::Effect`]s; the
+//! [`job::Worker`] runs effects on background threads, which report back to the inbox; the
+//! loop draws only when something changed, at most every 16 ms ([`run_loop`]). Nothing on the
+//! UI thread waits on disk.
+//!
+//! Connecting more sources: engine discovery returns more [`picker::Candidate`]s from
+//! [`picker::candidates`]; the live watcher sends [`event::AppEvent::Live`] batches into
+//! [`event::Inbox::tx`] (see [`run_with`]).
+
+pub mod app;
+pub mod event;
+pub mod job;
+pub mod keymap;
+pub mod picker;
+pub mod terminal;
+pub mod theme;
+pub mod tree;
+pub mod view;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::layout::Rect;
+
+use crate::merge::Merger;
+use crate::stack::spec::{StackRequest, resolve};
+use app::App;
+use event::{AppEvent, Inbox};
+use job::{Effect, Worker};
+use theme::Theme;
+
+/// The shortest time between two frames.
+pub const FRAME_GAP: Duration = Duration::from_millis(16);
+
+/// How long a scripted run waits for background work before giving up.
+pub const SCRIPT_STALL: Duration = Duration::from_secs(20);
+
+/// Opens the explorer on a named stack, or the picker when none is named.
+///
+/// # Errors
+/// No terminal, the stack cannot be opened, or the terminal fails.
+pub fn run(req: StackRequest) -> anyhow::Result<()> {
+    run_with(req, |_| {})
+}
+
+/// [`run`], handing the inbox's sender to `connect` first (for the live watcher, or any other
+/// producer of [`AppEvent`]s).
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with(req: StackRequest, connect: impl FnOnce(Sender<AppEvent>)) -> anyhow::Result<()> {
+    let started = Instant::now();
+    terminal::require_tty()?;
+    // Naming errors print as CLI errors, before the screen changes.
+    let merger = if req.stack.is_none() && req.lowerdir.is_none() {
+        None
+    } else {
+        let stack = resolve(&req)?;
+        Some(Arc::new(Merger::open(&stack)?))
+    };
+    explore(merger, connect, started)
+}
+
+/// The explorer on an already opened stack (the demo's, say), or the picker with `None`;
+/// `connect` gets the inbox's sender first, as in [`run_with`].
+///
+/// # Errors
+/// No terminal, or the terminal fails.
+pub fn run_merger(
+    merger: Option<Arc<Merger>>,
+    connect: impl FnOnce(Sender<AppEvent>),
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    terminal::require_tty()?;
+    explore(merger, connect, started)
+}
+
+fn explore(
+    merger: Option<Arc<Merger>>,
+    connect: impl FnOnce(Sender<AppEvent>),
+    started: Instant,
+) -> anyhow::Result<()> {
+    let theme = Theme::detect();
+    let inbox = Inbox::new();
+    connect(inbox.tx.clone());
+    let mut terminal = terminal::enter()?;
+    let _guard = terminal::Guard;
+    let size = terminal.size()?;
+    let area = Rect::new(0, 0, size.width, size.height);
+    let (mut app, effects) = match merger {
+        Some(m) => App::explorer(m, theme, area),
+        None => App::picker(theme, area),
+    };
+    event::spawn_input(inbox.tx.clone());
+    let mut worker = Worker::new(inbox.tx.clone());
+    let mut timing = Timing::from_env(started);
+    run_loop(
+        &mut terminal,
+        &mut app,
+        &inbox.rx,
+        &mut worker,
+        effects,
+        None,
+        &mut timing,
+    )
+}
+
+fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    terminal.draw(|f| view::render(f, app))?;
+    app.dirty = false;
+    Ok(())
+}
+
+/// The event loop, generic over the backend so tests drive it on a `TestBackend`.
+///
+/// Draws the first frame before any background work starts, then: waits for an event,
+/// handles it and everything queued behind it, and draws when something changed and at least
+/// [`FRAME_GAP`] has passed. With a `script`, the next scripted event is fed whenever the
+/// inbox is empty and no background work is outstanding; the loop ends when the script does.
+///
+/// # Errors
+/// The terminal fails, or a scripted run stalls.
+pub fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    inbox: &Receiver<AppEvent>,
+    worker: &mut Worker,
+    initial: Vec<Effect>,
+    mut script: Option<&mut dyn Iterator<Item = AppEvent>>,
+    timing: &mut Timing,
+) -> anyhow::Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    draw(terminal, app)?;
+    let mut last_draw = Instant::now();
+    timing.mark("first-frame");
+    for e in initial {
+        worker.run(e);
+    }
+    while !app.quit {
+        let ev = if app.dirty {
+            let remaining = FRAME_GAP.saturating_sub(last_draw.elapsed());
+            if remaining.is_zero() {
+                draw(terminal, app)?;
+                last_draw = Instant::now();
+                timing.observe(app);
+                continue;
+            }
+            match inbox.recv_timeout(remaining) {
+                Ok(ev) => ev,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else if let Some(s) = script.as_deref_mut() {
+            match inbox.try_recv() {
+                Ok(ev) => ev,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) if app.is_idle() => match s.next() {
+                    Some(ev) => ev,
+                    None => break,
+                },
+                Err(TryRecvError::Empty) => match inbox.recv_timeout(SCRIPT_STALL) {
+                    Ok(ev) => ev,
+                    Err(_) => anyhow::bail!("scripted run stalled: background work never finished"),
+                },
+            }
+        } else {
+            match inbox.recv() {
+                Ok(ev) => ev,
+                Err(_) => break,
+            }
+        };
+        for e in app.update(ev) {
+            worker.run(e);
+        }
+        // Drain what queued up meanwhile, so a burst costs one frame.
+        while !app.quit {
+            match inbox.try_recv() {
+                Ok(ev) => {
+                    for e in app.update(ev) {
+                        worker.run(e);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Optional timing log (`LAYERSCOPE_LOG=FILE`): when the first frame, the root listing, the
+/// layer counts and the search index were ready, and the peak memory then. Used by the
+/// benchmark; never written to the terminal.
+#[derive(Debug)]
+pub struct Timing {
+    started: Instant,
+    file: Option<std::fs::File>,
+    root: bool,
+    summaries: bool,
+    search: bool,
+}
+
+impl Timing {
+    /// No log.
+    #[must_use]
+    pub fn off() -> Self {
+        Timing {
+            started: Instant::now(),
+            file: None,
+            root: false,
+            summaries: false,
+            search: false,
+        }
+    }
+
+    /// Logs to `$LAYERSCOPE_LOG` when set, counting from `started`.
+    #[must_use]
+    pub fn from_env(started: Instant) -> Self {
+        let file = std::env::var_os("LAYERSCOPE_LOG").and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        Timing {
+            started,
+            file,
+            ..Timing::off()
+        }
+    }
+
+    /// Writes one line: what, milliseconds since start, peak RSS in KiB.
+    pub fn mark(&mut self, what: &str) {
+        let Some(f) = &mut self.file else { return };
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().to_string())
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            f,
+            "{what} ms={:.1} peak_kib={hwm}",
+            self.started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+
+    /// Marks milestones as the app reaches them.
+    pub fn observe(&mut self, app: &App) {
+        if self.file.is_none() {
+            return;
+        }
+        let Some(ex) = &app.ex else { return };
+        if !self.root
+            && matches!(
+                ex.tree.node(tree::ROOT).map(|n| &n.children),
+                Some(tree::Children::Loaded(_))
+            )
+        {
+            self.root = true;
+            self.mark("root-listed");
+        }
+        if !self.summaries && ex.summaries.iter().all(Option::is_some) {
+            self.summaries = true;
+            self.mark("summaries-done");
+        }
+        if !self.search && ex.search.complete {
+            self.search = true;
+            let line = format!("search-indexed paths={}", ex.search.indexed);
+            self.mark(&line);
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! The merged-view tree the browser shows: nodes loaded lazily per directory, expansion,
+//! the visible rows after filtering and sorting, and the selection. Pure: no I/O, no drawing.
+
+use std::collections::HashMap;
+
+use crate::merge::{Anomaly, Entry, FileKind};
+use crate::tui::event::{DirContents, Ghost};
+
+/// What a node stands for.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// The merged root (never drawn as a row).
+    Root,
+    /// A path of the merged view.
+    Entry(Box<Entry>),
+    /// A name the merged view hides.
+    Ghost(Ghost),
+    /// A name readdir shows but lookup refuses.
+    Anomaly(Anomaly),
+}
+
+/// The state of a directory's children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Children {
+    /// Not asked for yet.
+    NotLoaded,
+    /// A listing job is running.
+    Loading,
+    /// Listed: node ids in display order.
+    Loaded(Vec<usize>),
+    /// The listing failed.
+    Failed(String),
+}
+
+/// One node.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The last component.
+    pub name: Vec<u8>,
+    /// The merged path.
+    pub path: Vec<u8>,
+    /// 0 for the root's children.
+    pub depth: usize,
+    /// The parent's id (the root is its own parent).
+    pub parent: usize,
+    /// What it is.
+    pub item: Item,
+    /// Its children, for directories.
+    pub children: Children,
+    /// Whether its children are shown.
+    pub expanded: bool,
+    /// Hidden names not loaded because there were too many.
+    pub ghosts_omitted: usize,
+    /// Whether its listing included the hidden names.
+    pub with_ghosts: bool,
+}
+
+impl Node {
+    /// Whether it can be expanded.
+    #[must_use]
+    pub fn is_dir(&self) -> bool {
+        match &self.item {
+            Item::Root => true,
+            Item::Entry(e) => e.kind == FileKind::Dir,
+            Item::Ghost(g) => g.kind == FileKind::Dir,
+            Item::Anomaly(_) => false,
+        }
+    }
+
+    /// The size shown for it.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        match &self.item {
+            Item::Entry(e) => e.meta.size,
+            _ => 0,
+        }
+    }
+}
+
+/// How siblings are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// By name bytes.
+    Name,
+    /// Largest first, then by name.
+    Size,
+}
+
+/// The tree and its visible rows.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: Vec<Option<Node>>,
+    free: Vec<usize>,
+    by_path: HashMap<Vec<u8>, usize>,
+    /// Visible node ids, top to bottom.
+    pub rows: Vec<usize>,
+    /// Index into `rows`.
+    pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
+}
+
+/// The root's id.
+pub const ROOT: usize = 0;
+
+fn last_component(path: &[u8]) -> Vec<u8> {
+    path.rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or_default()
+        .to_vec()
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// A tree with only the root, not yet listed.
+    #[must_use]
+    pub fn new() -> Self {
+        let root = Node {
+            name: Vec::new(),
+            path: b"/".to_vec(),
+            depth: 0,
+            parent: ROOT,
+            item: Item::Root,
+            children: Children::NotLoaded,
+            expanded: true,
+            ghosts_omitted: 0,
+            with_ghosts: false,
+        };
+        let mut by_path = HashMap::new();
+        by_path.insert(b"/".to_vec(), ROOT);
+        Tree {
+            nodes: vec![Some(root)],
+            free: Vec::new(),
+            by_path,
+            rows: Vec::new(),
+            selected: 0,
+            offset: 0,
+        }
+    }
+
+    /// A node by id.
+    #[must_use]
+    pub fn node(&self, id: usize) -> Option<&Node> {
+        self.nodes.get(id).and_then(Option::as_ref)
+    }
+
+    fn node_mut(&mut self, id: usize) -> Option<&mut Node> {
+        self.nodes.get_mut(id).and_then(Option::as_mut)
+    }
+
+    /// A node by merged path.
+    #[must_use]
+    pub fn find(&self, path: &[u8]) -> Option<usize> {
+        self.by_path.get(path).copied()
+    }
+
+    /// The number of live nodes (the root included).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    /// Whether only the root is there.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 1
+    }
+
+    /// The selected node's id.
+    #[must_use]
+    pub fn selected_id(&self) -> Option<usize> {
+        self.rows.get(self.selected).copied()
+    }
+
+    /// The selected node.
+    #[must_use]
+    pub fn selected_node(&self) -> Option<&Node> {
+        self.selected_id().and_then(|id| self.node(id))
+    }
+
+    /// Marks a directory as being listed.
+    pub fn set_loading(&mut self, id: usize) {
+        if let Some(n) = self.node_mut(id) {
+            n.children = Children::Loading;
+        }
+    }
+
+    /// Records a failed listing.
+    pub fn set_failed(&mut self, id: usize, why: String) {
+        if let Some(n) = self.node_mut(id) {
+            n.children = Children::Failed(why);
+        }
+    }
+
+    fn remove_subtree(&mut self, id: usize) {
+        let mut todo = vec![id];
+        while let Some(i) = todo.pop() {
+            if let Some(n) = self.nodes.get_mut(i).and_then(Option::take) {
+                if let Children::Loaded(c) = n.children {
+                    todo.extend(c);
+                }
+                if self.by_path.get(&n.path) == Some(&i) {
+                    self.by_path.remove(&n.path);
+                }
+                self.free.push(i);
+            }
+        }
+    }
+
+    fn alloc(&mut self, node: Node) -> usize {
+        let path = node.path.clone();
+        let id = if let Some(i) = self.free.pop() {
+            self.nodes[i] = Some(node);
+            i
+        } else {
+            self.nodes.push(Some(node));
+            self.nodes.len() - 1
+        };
+        self.by_path.insert(path, id);
+        id
+    }
+
+    /// Puts a listing under directory `id`, replacing what was there; children that were
+    /// expanded and are still directories keep their loaded subtrees.
+    ///
+    /// Returns the ids of new children that should be listed again because they were expanded.
+    pub fn set_children(
+        &mut self,
+        id: usize,
+        contents: DirContents,
+        with_ghosts: bool,
+        sort: Sort,
+    ) -> Vec<usize> {
+        let Some(parent) = self.node(id) else {
+            return Vec::new();
+        };
+        let depth = if id == ROOT { 0 } else { parent.depth + 1 };
+        let old = match &parent.children {
+            Children::Loaded(c) => c.clone(),
+            _ => Vec::new(),
+        };
+        // Keep subtrees of children that are still directories, by path.
+        let mut kept: HashMap<Vec<u8>, (Children, bool)> = HashMap::new();
+        for &c in &old {
+            let Some(n) = self.node(c) else { continue };
+            if n.expanded {
+                kept.insert(n.path.clone(), (Children::NotLoaded, true));
+            }
+        }
+        for c in old {
+            self.remove_subtree(c);
+        }
+        let mut items: Vec<(Vec<u8>, Item)> = Vec::new();
+        items.extend(
+            contents
+                .entries
+                .into_iter()
+                .map(|e| (e.path.clone(), Item::Entry(Box::new(e)))),
+        );
+        items.extend(
+            contents
+                .ghosts
+                .into_iter()
+                .map(|g| (g.path.clone(), Item::Ghost(g))),
+        );
+        items.extend(
+            contents
+                .anomalies
+                .into_iter()
+                .map(|a| (a.path.clone(), Item::Anomaly(a))),
+        );
+        let mut ids = Vec::with_capacity(items.len());
+        let mut relist = Vec::new();
+        for (path, item) in items {
+            let expanded = kept.get(&path).is_some_and(|k| k.1);
+            let node = Node {
+                name: last_component(&path),
+                path,
+                depth,
+                parent: id,
+                item,
+                children: Children::NotLoaded,
+                expanded: false,
+                ghosts_omitted: 0,
+                with_ghosts: false,
+            };
+            let is_dir = node.is_dir();
+            let nid = self.alloc(node);
+            if expanded
+                && is_dir
+                && let Some(n) = self.node_mut(nid)
+            {
+                n.expanded = true;
+                relist.push(nid);
+            }
+            ids.push(nid);
+        }
+        if let Some(n) = self.node_mut(id) {
+            n.children = Children::Loaded(ids);
+            n.ghosts_omitted = contents.ghosts_omitted;
+            n.with_ghosts = with_ghosts;
+        }
+        self.sort_children(id, sort);
+        relist
+    }
+
+    fn sort_children(&mut self, id: usize, sort: Sort) {
+        let Some(Children::Loaded(mut ids)) = self.node(id).map(|n| n.children.clone()) else {
+            return;
+        };
+        let key = |t: &Tree, i: usize| {
+            let n = t.node(i);
+            (
+                n.map_or(0, Node::size),
+                n.map(|n| n.name.clone()).unwrap_or_default(),
+            )
+        };
+        match sort {
+            Sort::Name => ids.sort_by_cached_key(|&i| key(self, i).1),
+            Sort::Size => ids.sort_by_cached_key(|&i| {
+                let (size, name) = key(self, i);
+                (std::cmp::Reverse(size), name)
+            }),
+        }
+        if let Some(n) = self.node_mut(id) {
+            n.children = Children::Loaded(ids);
+        }
+    }
+
+    /// Re-sorts every loaded directory.
+    pub fn sort_all(&mut self, sort: Sort) {
+        let dirs: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| matches!(self.node(i).map(|n| &n.children), Some(Children::Loaded(_))))
+            .collect();
+        for d in dirs {
+            self.sort_children(d, sort);
+        }
+    }
+
+    /// Sets whether a directory is expanded; returns true when it must be listed first.
+    pub fn set_expanded(&mut self, id: usize, expanded: bool) -> bool {
+        let Some(n) = self.node_mut(id) else {
+            return false;
+        };
+        if !n.is_dir() {
+            return false;
+        }
+        n.expanded = expanded;
+        expanded && n.children == Children::NotLoaded
+    }
+
+    /// Recomputes the visible rows, keeping the selection on the same node when it stays
+    /// visible. `keep` decides which nodes show (their subtrees go with them).
+    pub fn rebuild(&mut self, keep: &dyn Fn(&Node) -> bool) {
+        let before = self.selected_id();
+        let mut rows = Vec::new();
+        let mut stack: Vec<usize> = Vec::new();
+        if let Some(Children::Loaded(c)) = self.node(ROOT).map(|n| &n.children) {
+            stack.extend(c.iter().rev());
+        }
+        while let Some(id) = stack.pop() {
+            let Some(n) = self.node(id) else { continue };
+            if !keep(n) {
+                continue;
+            }
+            rows.push(id);
+            if n.expanded
+                && let Children::Loaded(c) = &n.children
+            {
+                stack.extend(c.iter().rev());
+            }
+        }
+        self.rows = rows;
+        self.selected = match before.and_then(|b| self.rows.iter().position(|&r| r == b)) {
+            Some(i) => i,
+            None => self.selected.min(self.rows.len().saturating_sub(1)),
+        };
+    }
+
+    /// Moves the selection by `delta` rows, clamped.
+    pub fn move_by(&mut self, delta: isize) {
+        if self.rows.is_empty() {
+            self.selected = 0;
+            return;
+        }
+        let max = self.rows.len() - 1;
+        self.selected = self.selected.saturating_add_signed(delta).min(max);
+    }
+
+    /// Selects a node when it is visible; returns whether it is.
+    pub fn select(&mut self, id: usize) -> bool {
+        match self.rows.iter().position(|&r| r == id) {
+            Some(i) => {
+                self.selected = i;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps the selection inside a viewport of `height` rows.
+    pub fn scroll_into_view(&mut self, height: usize) {
+        let height = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        let max_offset = self.rows.len().saturating_sub(height);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Every expanded directory's path.
+    #[must_use]
+    pub fn expanded_paths(&self) -> Vec<Vec<u8>> {
+        self.nodes
+            .iter()
+            .flatten()
+            .filter(|n| n.expanded && !matches!(n.item, Item::Root))
+            .map(|n| n.path.clone())
+            .collect()
+    }
+
+    /// Ids of loaded directories, the root first.
+    #[must_use]
+    pub fn loaded_dirs(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| {
+                matches!(
+                    self.node(i).map(|n| &n.children),
+                    Some(Children::Loaded(_) | Children::Failed(_))
+                )
+            })
+            .collect()
+    }
+
+    /// Whether any listing is still running.
+    #[must_use]
+    pub fn is_loading(&self) -> bool {
+        self.nodes
+            .iter()
+            .flatten()
+            .any(|n| n.children == Children::Loading)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::Meta;
+
+    fn entry(path: &str, kind: FileKind, size: u64) -> Entry {
+        Entry {
+            path: path.as_bytes().to_vec(),
+            kind,
+            layer: 0,
+            rel: path.trim_start_matches('/').as_bytes().to_vec(),
+            meta: Meta {
+                size,
+                ..Meta::default()
+            },
+            target: None,
+            data: None,
+            opaque: false,
+            redirect: None,
+            versions: Vec::new(),
+            dir: None,
+        }
+    }
+
+    fn listing(entries: Vec<Entry>) -> DirContents {
+        DirContents {
+            entries,
+            ..DirContents::default()
+        }
+    }
+
+    #[test]
+    fn expanding_lists_lazily_and_rows_follow_the_tree() {
+        let mut t = Tree::new();
+        t.set_children(
+            ROOT,
+            listing(vec![
+                entry("/bin", FileKind::Dir, 0),
+                entry("/etc", FileKind::Dir, 0),
+                entry("/z", FileKind::File, 9),
+            ]),
+            false,
+            Sort::Name,
+        );
+        t.rebuild(&|_| true);
+        assert_eq!(t.rows.len(), 3);
+        let etc = t.find(b"/etc").expect("etc");
+        assert!(
+            t.set_expanded(etc, true),
+            "an unlisted directory asks to be listed"
+        );
+        t.set_loading(etc);
+        assert!(t.is_loading());
+        t.set_children(
+            etc,
+            listing(vec![entry("/etc/passwd", FileKind::File, 3)]),
+            false,
+            Sort::Name,
+        );
+        t.select(etc);
+        t.rebuild(&|_| true);
+        assert_eq!(t.rows.len(), 4);
+        assert_eq!(
+            t.selected_node().map(|n| n.path.clone()),
+            Some(b"/etc".to_vec())
+        );
+        assert_eq!(t.node(t.rows[2]).map(|n| n.depth), Some(1));
+        // Collapse: the child goes away, the selection stays.
+        t.set_expanded(etc, false);
+        t.rebuild(&|_| true);
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(t.selected, 1);
+    }
+
+    #[test]
+    fn relisting_keeps_expanded_children_and_reuses_slots() {
+        let mut t = Tree::new();
+        t.set_children(
+            ROOT,
+            listing(vec![entry("/etc", FileKind::Dir, 0)]),
+            false,
+            Sort::Name,
+        );
+        let etc = t.find(b"/etc").expect("etc");
+        t.set_expanded(etc, true);
+        t.set_children(
+            etc,
+            listing(vec![entry("/etc/a", FileKind::File, 1)]),
+            false,
+            Sort::Name,
+        );
+        let before = t.nodes.len();
+        let relist = t.set_children(
+            ROOT,
+            listing(vec![entry("/etc", FileKind::Dir, 0)]),
+            false,
+            Sort::Name,
+        );
+        assert_eq!(relist.len(), 1, "the expanded /etc is listed again");
+        assert!(t.nodes.len() <= before, "freed slots are reused");
+        assert!(t.find(b"/etc/a").is_none());
+    }
+
+    #[test]
+    fn size_sort_puts_the_largest_first() {
+        let mut t = Tree::new();
+        t.set_children(
+            ROOT,
+            listing(vec![
+                entry("/a", FileKind::File, 1),
+                entry("/b", FileKind::File, 30),
+                entry("/c", FileKind::File, 20),
+            ]),
+            false,
+            Sort::Size,
+        );
+        t.rebuild(&|_| true);
+        let names: Vec<_> = t
+            .rows
+            .iter()
+            .filter_map(|&r| t.node(r))
+            .map(|n| n.name.clone())
+            .collect();
+        assert_eq!(names, vec![b"b".to_vec(), b"c".to_vec(), b"a".to_vec()]);
+    }
+
+    #[test]
+    fn selection_scrolls_into_view() {
+        let mut t = Tree::new();
+        let many = (0..50)
+            .map(|i| entry(&format!("/f{i:02}"), FileKind::File, 0))
+            .collect();
+        t.set_children(ROOT, listing(many), false, Sort::Name);
+        t.rebuild(&|_| true);
+        t.move_by(30);
+        t.scroll_into_view(10);
+        assert_eq!((t.selected, t.offset), (30, 21));
+        t.move_by(-100);
+        t.scroll_into_view(10);
+        assert_eq!((t.selected, t.offset), (0, 0));
+    }
+}

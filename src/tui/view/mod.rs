@@ -1,0 +1,223 @@
+//! Drawing: a pure function of the app state. Panes take `&App` and draw; no I/O, no clock,
+//! nothing that can fail. [`layout`] is shared with the mouse hit tests in `app`.
+
+mod details;
+mod help;
+mod layers;
+mod live;
+mod picker;
+mod status;
+mod tree;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::tui::app::App;
+
+pub use tree::status_text;
+
+/// Where each pane goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    /// The layer list (empty on tiny terminals).
+    pub layers: Rect,
+    /// The merged tree (or the picker, or search results).
+    pub tree: Rect,
+    /// Details and preview (empty on tiny terminals).
+    pub details: Rect,
+    /// The live pane, when there is room for it.
+    pub live: Option<Rect>,
+    /// The status bar.
+    pub status: Rect,
+}
+
+/// Splits the terminal into panes: two columns when wide, one when narrow, the tree alone
+/// when tiny.
+#[must_use]
+pub fn layout(area: Rect, app: &App) -> Areas {
+    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let nothing = Rect::new(main.x, main.y, 0, 0);
+    let layer_rows = app.ex.as_ref().map_or(3, |e| {
+        u16::try_from(e.stack.layers.len()).unwrap_or(u16::MAX)
+    });
+    if app.picker.is_some() || main.width < 50 || main.height < 14 {
+        return Areas {
+            layers: nothing,
+            tree: main,
+            details: nothing,
+            live: None,
+            status,
+        };
+    }
+    if main.width >= 100 && main.height >= 20 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(main);
+        let layers_h = (layer_rows + 2).min((left.height / 3).max(5));
+        let [layers, details] =
+            Layout::vertical([Constraint::Length(layers_h), Constraint::Min(3)]).areas(left);
+        let (tree, live) = if right.height >= 26 {
+            let [t, l] = Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(right);
+            (t, Some(l))
+        } else {
+            (right, None)
+        };
+        return Areas {
+            layers,
+            tree,
+            details,
+            live,
+            status,
+        };
+    }
+    let (layers_h, details_h) = if main.height < 20 {
+        (3, 4)
+    } else {
+        ((layer_rows + 2).min(6), (main.height / 3).max(4))
+    };
+    let [layers, tree, details] = Layout::vertical([
+        Constraint::Length(layers_h),
+        Constraint::Min(3),
+        Constraint::Length(details_h),
+    ])
+    .areas(main);
+    Areas {
+        layers,
+        tree,
+        details,
+        live: None,
+        status,
+    }
+}
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame<'_>, app: &App) {
+    let areas = layout(frame.area(), app);
+    if let Some(p) = &app.picker {
+        picker::render(frame, areas.tree, app, p);
+    } else if let Some(ex) = &app.ex {
+        if areas.layers.area() > 0 {
+            layers::render(frame, areas.layers, app, ex);
+        }
+        tree::render(frame, areas.tree, app, ex);
+        if areas.details.area() > 0 {
+            details::render(frame, areas.details, app, ex);
+        }
+        if let Some(l) = areas.live {
+            live::render(frame, l, app);
+        }
+    }
+    status::render(frame, areas.status, app);
+    if let Some(scroll) = app.help {
+        help::render(frame, frame.area(), app, scroll);
+    }
+    app.theme.strip(frame.buffer_mut());
+}
+
+/// Cuts text to `width` columns, ending with `…` when cut; wide characters never straddle
+/// the edge.
+#[must_use]
+pub fn fit(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > width - 1 {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+/// Cuts text to `width` columns from the left, starting with `…` when cut (for paths, whose
+/// end says most).
+#[must_use]
+pub fn fit_start(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut w = 0;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > width - 1 {
+            break;
+        }
+        tail.push(c);
+        w += cw;
+    }
+    let mut out = String::from("…");
+    out.extend(tail.into_iter().rev());
+    out
+}
+
+/// Pads text with spaces to `width` columns.
+#[must_use]
+pub fn pad(s: &str, width: usize) -> String {
+    let w = s.width();
+    if w >= width {
+        s.to_string()
+    } else {
+        format!("{s}{}", " ".repeat(width - w))
+    }
+}
+
+/// A UTC date and time from seconds since the epoch (`2024-05-01 12:00:00`).
+#[must_use]
+pub fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fitting_respects_wide_characters() {
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("日本語テキスト", 6), "日本…");
+        assert_eq!(fit("日本語", 6).width(), 6);
+        assert!(fit("日本語テキスト", 5).width() <= 5);
+        assert_eq!(fit_start("/a/long/path", 6), "…/path");
+        assert!(fit_start("ディレクトリ/名前", 7).width() <= 7);
+        assert_eq!(fit("", 3), "");
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
+    fn time_is_formatted_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00");
+    }
+}

@@ -1,0 +1,518 @@
+//! Scripted journeys through the real event loop (real background jobs, `TestBackend`), and
+//! one run of the real binary in a real terminal (tmux).
+
+mod common;
+mod tui_fixture;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use layerscope::merge::Merger;
+use layerscope::tui::app::{Focus, Mode};
+use layerscope::tui::event::{AppEvent, LiveBatch, LiveLine};
+use ratatui::crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use tui_fixture::{EVIL, Fixture, Run};
+
+fn fixture() -> Option<Fixture> {
+    if let Some(why) = Fixture::cannot_build() {
+        common::skip(&why);
+        return None;
+    }
+    Some(Fixture::new())
+}
+
+fn which_text(m: &Merger, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = layerscope::cli::which::run(m, path.as_bytes(), false, &mut out);
+    String::from_utf8(out)
+        .expect("utf8")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn browsing_expands_lazily_and_details_agree_with_which() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("");
+    assert_eq!(
+        run.rows().len(),
+        8,
+        "it lists only the root at first: {:?}",
+        run.rows()
+    );
+    run.keys("jl");
+    assert!(
+        run.rows().contains(&"/etc/passwd".to_string()),
+        "l on /etc lists and opens it"
+    );
+    assert!(
+        !run.rows().contains(&"/etc/motd".to_string()),
+        "the whited-out motd stays hidden until asked for"
+    );
+    run.keys("jj");
+    assert_eq!(run.selected().as_deref(), Some("/etc/passwd"));
+    let ex = run.app.ex.as_ref().expect("explorer");
+    let details = ex
+        .details
+        .data
+        .as_ref()
+        .expect("details loaded")
+        .as_ref()
+        .expect("details ok");
+    assert_eq!(
+        details.which,
+        which_text(&fx.merger(), "/etc/passwd"),
+        "the details pane prints exactly what `layerscope which` prints"
+    );
+    run.keys("h");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc"),
+        "h on a file goes to its parent"
+    );
+    run.keys("h");
+    assert!(
+        !run.rows().contains(&"/etc/passwd".to_string()),
+        "h on an open directory closes it"
+    );
+}
+
+#[test]
+fn whiteouts_and_opaque_hidden_entries_show_on_request() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("jlw");
+    assert!(
+        run.rows().contains(&"/etc/motd".to_string()),
+        "w shows the whited-out /etc/motd, and /etc stays open across the reload"
+    );
+    let details_which = which_text(&fx.merger(), "/etc/motd");
+    assert!(details_which.iter().any(|l| l.contains("whiteout")));
+    run.keys("jjjjjjljo");
+    assert_eq!(run.selected().as_deref(), Some("/opt/old"));
+    run.keys("l");
+    assert!(
+        run.rows().contains(&"/opt/old/readme".to_string()),
+        "o shows what the opaque /opt/old cuts off: {:?}",
+        run.rows()
+    );
+    run.keys("wo");
+    assert!(!run.rows().contains(&"/opt/old/readme".to_string()));
+    assert!(!run.rows().contains(&"/etc/motd".to_string()));
+}
+
+#[test]
+fn selecting_a_layer_shows_the_stack_from_there_down_in_both_modes() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("jl<btab>j");
+    let ex = run.app.ex.as_ref().expect("explorer");
+    assert_eq!(run.app.focus, Focus::Layers);
+    assert_eq!(
+        (ex.layer_sel, ex.view_base),
+        (1, 1),
+        "j in the layer pane selects L1"
+    );
+    assert!(
+        run.rows().contains(&"/etc/motd".to_string()),
+        "from L1 down, the upper's whiteout no longer applies: motd is back"
+    );
+    assert!(
+        !run.rows().iter().any(|r| r.starts_with("/evil")),
+        "upper-only files are gone"
+    );
+    run.keys("a");
+    assert_eq!(run.app.ex.as_ref().map(|e| e.mode), Some(Mode::LayerOnly));
+    let rows = run.rows();
+    assert!(
+        rows.contains(&"/etc/passwd".to_string()),
+        "L1 changes passwd: {rows:?}"
+    );
+    assert!(
+        !rows.contains(&"/etc/motd".to_string()),
+        "L1 does not touch motd"
+    );
+    assert!(!rows.contains(&"/usr".to_string()), "L1 has no /usr");
+    // Back to the top layer, this layer only: its deletion shows.
+    run.keys("k");
+    assert!(
+        run.rows().contains(&"/etc/motd".to_string()),
+        "L0 deletes motd: {:?}",
+        run.rows()
+    );
+    assert!(run.rows().contains(&"/etc/hostname".to_string()));
+    assert!(
+        !run.rows().contains(&"/etc/passwd".to_string()),
+        "L0 does not touch passwd"
+    );
+}
+
+#[test]
+fn filters_and_sorting() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("jl");
+    run.keys("1");
+    let rows = run.rows();
+    assert!(
+        !rows.contains(&"/etc/hostname".to_string()),
+        "1 hides what the top layer adds"
+    );
+    assert!(
+        rows.contains(&"/etc/passwd".to_string()),
+        "files from below stay (unchanged)"
+    );
+    run.keys("14");
+    let rows = run.rows();
+    assert!(rows.contains(&"/etc/hostname".to_string()));
+    assert!(
+        !rows.contains(&"/etc/passwd".to_string()),
+        "4 hides what the top layer leaves unchanged"
+    );
+    run.keys("4s");
+    let ex = run.app.ex.as_ref().expect("explorer");
+    let sizes: Vec<u64> = ex
+        .tree
+        .rows
+        .iter()
+        .filter_map(|&r| ex.tree.node(r))
+        .filter(|n| n.depth == 1)
+        .map(layerscope::tui::tree::Node::size)
+        .collect();
+    assert!(
+        sizes.windows(2).all(|w| w[0] >= w[1]),
+        "s sorts by size: {sizes:?}"
+    );
+}
+
+#[test]
+fn search_finds_paths_anywhere_and_enter_reveals_them() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("/boot");
+    let ex = run.app.ex.as_ref().expect("explorer");
+    assert!(ex.search.complete, "the whole tree was indexed");
+    assert_eq!(ex.search.matches, vec![b"/var/log/boot.log".to_vec()]);
+    run.keys("<bs><bs><bs>");
+    assert!(
+        run.app.ex.as_ref().expect("explorer").search.total >= 3,
+        "a shorter query matches more, incrementally"
+    );
+    run.keys("<bs>boot<enter>");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/var/log/boot.log"),
+        "Enter opens /var and /var/log and selects the match"
+    );
+    assert!(!run.app.ex.as_ref().expect("explorer").search.active);
+    run.keys("/nothing-like-this<esc>");
+    assert!(
+        !run.app.ex.as_ref().expect("explorer").search.active,
+        "Esc closes the search"
+    );
+}
+
+#[test]
+fn hostile_names_never_reach_the_terminal_raw() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("jj");
+    assert_eq!(
+        run.selected().map(String::into_bytes),
+        Some([b"/".as_slice(), EVIL].concat())
+    );
+    let screen = run.screen();
+    assert!(!screen.contains('\u{1b}'), "no escape byte on screen");
+    assert!(
+        screen.contains("evil\\x1b[31mred"),
+        "the escape shows as text"
+    );
+    assert!(
+        screen.contains("日本語の名前.txt"),
+        "wide characters are kept"
+    );
+    run.keys("j");
+    assert_eq!(
+        run.selected().map(|s| s.len()),
+        Some(256),
+        "the 255-byte name is selectable"
+    );
+    let screen = run.screen();
+    for line in screen.lines() {
+        // Every row is the terminal's width: nothing overflows.
+        // (The backend's text form quotes each row and may note wide symbols after it.)
+        let row = line.split('"').nth(1).expect("a quoted row");
+        assert_eq!(unicode_width::UnicodeWidthStr::width(row), 100);
+    }
+}
+
+#[test]
+fn live_batches_stream_into_the_live_pane_and_reload_directories() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 140, 34, true);
+    run.keys("jl");
+    std::fs::write(fx.layer(0).join("etc/created"), b"new\n").expect("write");
+    run.play(vec![AppEvent::Live(LiveBatch {
+        lines: vec![LiveLine {
+            time: "12:00:00.000".into(),
+            kind: "created".into(),
+            path: b"/etc/created".to_vec(),
+            detail: "nothing below had it".into(),
+        }],
+        changed: vec![b"/etc/created".to_vec()],
+        status: Some("watching upper".into()),
+    })]);
+    assert_eq!(run.app.live.lines.len(), 1);
+    assert!(
+        run.rows().contains(&"/etc/created".to_string()),
+        "the changed directory is listed again"
+    );
+    let screen = run.screen();
+    assert!(screen.contains("watching upper"));
+    assert!(screen.contains("/etc/created  nothing below had it"));
+    let ex = run.app.ex.as_ref().expect("explorer");
+    let s = ex.summaries[0]
+        .as_ref()
+        .expect("counted")
+        .as_ref()
+        .expect("ok");
+    assert_eq!(s.added, 5, "the upper layer's counts are recomputed");
+}
+
+#[test]
+fn focus_mouse_help_and_quit() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("<tab>");
+    assert_eq!(run.app.focus, Focus::Details);
+    run.keys("<tab><tab>");
+    assert_eq!(
+        run.app.focus,
+        Focus::Layers,
+        "Tab cycles through the live pane back to layers"
+    );
+    run.keys("<btab>");
+    assert_eq!(run.app.focus, Focus::Live);
+    let click = |col, row| {
+        AppEvent::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: col,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // The tree pane starts at column 45; its second row is /etc.
+    run.play(vec![click(60, 2)]);
+    assert_eq!(run.app.focus, Focus::Tree);
+    assert_eq!(run.selected().as_deref(), Some("/etc"));
+    run.play(vec![click(60, 2)]);
+    assert!(
+        run.rows().contains(&"/etc/passwd".to_string()),
+        "a second click opens it"
+    );
+    run.play(vec![AppEvent::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 60,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    })]);
+    assert_eq!(
+        run.selected().map(String::into_bytes),
+        Some([b"/".as_slice(), EVIL].concat()),
+        "the wheel moves three rows"
+    );
+    // A click on the layer pane's third row selects L2.
+    run.play(vec![click(5, 3)]);
+    assert_eq!(run.app.ex.as_ref().map(|e| e.layer_sel), Some(2));
+    run.keys("?");
+    assert!(run.app.help.is_some());
+    assert!(run.screen().contains("Keys (? or Esc closes)"));
+    run.keys("j<esc>");
+    assert!(run.app.help.is_none(), "Esc closes the help");
+    run.play(vec![AppEvent::Resize(60, 15)]);
+    assert!(run.screen().lines().count() == 15 || run.app.area.height == 15);
+    run.keys("<c-c>");
+    assert!(run.app.quit, "Ctrl-C quits");
+}
+
+#[test]
+fn the_picker_lists_mounted_overlays_and_opens_one() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let Some(fx) = fixture() else { return };
+    let work = fx.dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("workdir");
+    let point = fx.dir.path().join("merged");
+    let opts = format!(
+        "lowerdir={}:{},upperdir={},workdir={}",
+        fx.layer(1).display(),
+        fx.layer(2).display(),
+        fx.layer(0).display(),
+        work.display()
+    );
+    let _mount = common::Mount::new(&point, &opts).expect("mount");
+    let mut run = Run::picker(100, 30);
+    run.keys("");
+    let p = run.app.picker.as_ref().expect("picker");
+    let cands = p.candidates.as_ref().expect("discovered");
+    let want = point.display().to_string();
+    let i = cands
+        .iter()
+        .position(|c| c.title == want)
+        .expect("the overlay mount is offered");
+    let screen = run.screen();
+    assert!(screen.contains("pick a stack"));
+    run.keys(&"j".repeat(i));
+    run.keys("<enter>");
+    let ex = run.app.ex.as_ref().expect("the explorer opened");
+    assert_eq!(ex.stack.name, want);
+    assert!(run.rows().contains(&"/etc".to_string()));
+    // What the explorer shows agrees with the kernel's merged mount.
+    let mut kernel: Vec<String> = std::fs::read_dir(&point)
+        .expect("readdir")
+        .map(|e| format!("/{}", e.expect("entry").file_name().to_string_lossy()))
+        .collect();
+    kernel.sort();
+    let mut shown: Vec<String> = run
+        .rows()
+        .into_iter()
+        .map(|r| r.replace('\u{1b}', "\u{fffd}"))
+        .collect();
+    shown.sort();
+    let mut kernel_lossy: Vec<String> = kernel
+        .iter()
+        .map(|k| k.replace('\u{1b}', "\u{fffd}"))
+        .collect();
+    kernel_lossy.sort();
+    assert_eq!(shown, kernel_lossy);
+}
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for(session: &str, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let screen = tmux(&["capture-pane", "-t", session, "-p"]);
+        if screen.contains(what) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "'{what}' never appeared:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn real_terminal_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        return common::skip("tmux is not installed");
+    }
+    let Some(fx) = fixture() else { return };
+    let session = format!("layerscope-e2e-{}", std::process::id());
+    let done = fx.dir.path().join("done");
+    // With root, a real mount; the same view comes from --lowerdir without one.
+    let work = fx.dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("workdir");
+    let point = fx.dir.path().join("merged");
+    let opts = format!(
+        "lowerdir={}:{},upperdir={},workdir={}",
+        fx.layer(1).display(),
+        fx.layer(2).display(),
+        fx.layer(0).display(),
+        work.display()
+    );
+    let mount = common::cannot_mount_overlay()
+        .is_none()
+        .then(|| common::Mount::new(&point, &opts).expect("mount"));
+    let target = match &mount {
+        Some(m) => format!("'{}'", m.point.display()),
+        None => format!(
+            "--lowerdir '{}:{}' --upperdir '{}'",
+            fx.layer(1).display(),
+            fx.layer(2).display(),
+            fx.layer(0).display()
+        ),
+    };
+    let script = format!(
+        "'{}' {target}; echo EXIT=$? > '{}'; stty -a | grep -o -- '-\\?icanon' >> '{}'; sleep 30",
+        common::bin().display(),
+        done.display(),
+        done.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "35",
+        &script,
+    ]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .status();
+        }
+    }
+    let _kill = Kill(session.clone());
+    wait_for(&session, "Merged view");
+    wait_for(&session, "merged 3");
+    tmux(&["send-keys", "-t", &session, "j", "l"]);
+    let screen = wait_for(&session, "passwd");
+    assert!(screen.contains("hostname"), "{screen}");
+    tmux(&["send-keys", "-t", &session, "j", "j"]);
+    wait_for(&session, "supplies the merged entry");
+    tmux(&["send-keys", "-t", &session, "?"]);
+    wait_for(&session, "Keys (? or Esc closes)");
+    tmux(&["send-keys", "-t", &session, "Escape"]);
+    // Wait for the help to close: an Escape followed at once by q reads as Alt-q.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux(&["capture-pane", "-t", &session, "-p"]).contains("Keys (? or") {
+        assert!(Instant::now() < deadline, "Esc did not close the help");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux(&["send-keys", "-t", &session, "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "q did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let report = std::fs::read_to_string(&done).expect("report");
+    assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
+    assert!(
+        report.contains("icanon") && !report.contains("-icanon"),
+        "the terminal is back in canonical mode: {report}"
+    );
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &session, "#{alternate_on}"]).trim(),
+        "0",
+        "the alternate screen is left"
+    );
+    let after = tmux(&["capture-pane", "-t", &session, "-p"]);
+    assert!(
+        !after.contains("Merged view"),
+        "the explorer's screen is gone:\n{after}"
+    );
+}
+
+#[test]
+fn without_a_terminal_it_refuses_and_points_at_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = common::run(&[std::ffi::OsStr::new("--lowerdir"), dir.path().as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(err.contains("layerscope ls"), "{err}");
+}

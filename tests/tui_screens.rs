@@ -1,0 +1,160 @@
+//! Screens of the explorer in named states, rendered on ratatui's `TestBackend` and compared
+//! with committed insta snapshots. Temp paths are redacted; file times are fixed.
+
+mod common;
+mod tui_fixture;
+
+use tui_fixture::{Fixture, Run};
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    // Same length as what it replaces, so the layout does not move.
+    s.add_filter(r"lsfx[A-Za-z0-9]{6}", "lsfxXXXXXX");
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+fn fixture() -> Option<Fixture> {
+    if let Some(why) = Fixture::cannot_build() {
+        common::skip(&why);
+        return None;
+    }
+    Some(Fixture::new())
+}
+
+macro_rules! screen {
+    ($name:expr, $run:expr) => {{
+        let text = $run.screen();
+        settings().bind(|| insta::assert_snapshot!($name, text));
+    }};
+}
+
+#[test]
+fn startup_first_frame() {
+    let Some(fx) = fixture() else { return };
+    // The first frame, before any background work has answered.
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    screen!("startup", run);
+}
+
+#[test]
+fn loaded_stack() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("");
+    screen!("loaded", run);
+}
+
+#[test]
+fn layers_focused_on_a_lower_layer() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("<btab>j");
+    screen!("layers_focused", run);
+}
+
+#[test]
+fn tree_expanded_with_hidden_entries() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    // /etc and /opt open, whiteouts and opaque-hidden entries shown.
+    run.keys("jljjjjjlwo");
+    screen!("tree_expanded", run);
+}
+
+#[test]
+fn details_and_preview_of_a_modified_file() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 110, 34, true);
+    run.keys("jljj<tab>");
+    assert_eq!(run.selected().as_deref(), Some("/etc/passwd"));
+    screen!("details_preview", run);
+}
+
+#[test]
+fn binary_preview_is_hex() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 120, 34, true);
+    run.keys("/tool<enter>");
+    assert_eq!(run.selected().as_deref(), Some("/usr/bin/tool"));
+    screen!("details_hex", run);
+}
+
+#[test]
+fn symlink_preview_resolves_in_the_merged_view() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 120, 34, true);
+    run.keys("/usr/pw<enter>");
+    assert_eq!(run.selected().as_deref(), Some("/usr/pw"));
+    screen!("details_symlink", run);
+}
+
+#[test]
+fn layer_only_mode() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("<btab>ja<tab>jjljjl");
+    screen!("layer_only", run);
+}
+
+#[test]
+fn search_results() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 30, true);
+    run.keys("/o");
+    screen!("search", run);
+}
+
+#[test]
+fn help_open() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 100, 40, true);
+    run.keys("?");
+    screen!("help_open", run);
+}
+
+#[test]
+fn small_terminal() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 60, 15, true);
+    run.keys("jl");
+    screen!("small_terminal_60x15", run);
+    let mut tiny = Run::explorer(fx.merger(), 30, 8, true);
+    tiny.keys("jl");
+    screen!("tiny_terminal_30x8", tiny);
+}
+
+#[test]
+fn no_color_keeps_the_selection_visible() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 80, 16, false);
+    run.keys("jl");
+    run.screen();
+    let buf = run.terminal.backend().buffer().clone();
+    // Not one cell carries a colour, and the selected row is reversed.
+    assert!(
+        buf.content
+            .iter()
+            .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset)
+    );
+    let reversed = buf
+        .content
+        .iter()
+        .filter(|c| c.modifier.contains(ratatui::style::Modifier::REVERSED))
+        .count();
+    assert!(reversed > 20, "the selected row is drawn reversed");
+    settings().bind(|| insta::assert_debug_snapshot!("no_color", buf));
+}
+
+#[test]
+fn key_table_snapshot() {
+    // The one key table, as the README shows it.
+    let table = layerscope::tui::keymap::markdown_table();
+    insta::assert_snapshot!("key_table", table);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    assert!(
+        readme.contains(&table),
+        "the README's key table is out of date: copy keymap::markdown_table() into it"
+    );
+}
