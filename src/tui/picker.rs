@@ -6,7 +6,6 @@
 use crate::escape;
 use crate::stack::discover;
 use crate::stack::engine::{Found, Roots};
-use crate::stack::mountinfo;
 use crate::stack::spec::StackRequest;
 
 /// One stack the picker can open.
@@ -34,60 +33,20 @@ fn from_found(f: Found) -> Candidate {
     if let Some(image) = &f.image {
         detail.push_str(&format!(" from {}", escape::display(image.as_bytes())));
     }
-    detail.push_str(&format!(", {} layer{}", f.layers, if f.layers == 1 { "" } else { "s" }));
+    detail.push_str(&format!(
+        ", {} layer{}",
+        f.layers,
+        if f.layers == 1 { "" } else { "s" }
+    ));
     if f.mountpoint.is_some() {
         detail.push_str(", mounted");
     }
     Candidate {
         title: escape::display(f.stack.as_bytes()),
         detail,
-        request: StackRequest { stack: Some(f.stack.into()), ..StackRequest::default() },
-    }
-}
-
-/// The overlay mounts of a mountinfo text, as candidates.
-#[must_use]
-pub fn from_mountinfo(text: &[u8]) -> Vec<Candidate> {
-    let kernel = crate::stack::options::KernelDefaults::default();
-    mountinfo::parse(text)
-        .into_iter()
-        .filter(|m| m.fstype == "overlay")
-        .map(|m| {
-            let detail = match mountinfo::stack_from_entry(&m, &kernel) {
-                Ok(stack) => {
-                    let lowers = stack.tree_layers().count() - usize::from(stack.has_upper());
-                    format!(
-                        "overlay mount, {} upper, {lowers} lower layer{}",
-                        if stack.has_upper() { "1" } else { "no" },
-                        if lowers == 1 { "" } else { "s" }
-                    )
-                }
-                Err(e) => format!("overlay mount ({e})"),
-            };
-            Candidate {
-                title: escape::path(&m.mountpoint),
-                detail,
-                request: StackRequest {
-                    stack: Some(m.mountpoint.clone().into_os_string()),
-                    ..StackRequest::default()
-                },
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::from_mountinfo;
-
-    #[test]
-    fn overlay_mounts_become_candidates_and_others_do_not() {
-        let text = b"22 1 0:21 / / rw - ext4 /dev/sda1 rw\n\
-            99 22 0:50 / /mnt/m\\040x rw - overlay overlay rw,lowerdir=/l1:/l2,upperdir=/u,workdir=/w\n";
-        let c = from_mountinfo(text);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].title, "/mnt/m x");
-        assert_eq!(c[0].detail, "overlay mount, 1 upper, 2 lower layers");
-        assert_eq!(c[0].request.stack.as_deref(), Some(std::ffi::OsStr::new("/mnt/m x")));
+        request: StackRequest {
+            stack: Some(f.stack.into()),
+            ..StackRequest::default()
+        },
     }
 }
