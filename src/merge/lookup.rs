@@ -261,6 +261,7 @@ impl Merger {
                 .collect(),
             merge_dir: false,
             xwhiteouts: st.xwhiteouts,
+            impure: self.is_upper(object.layer) && object.markers.impure,
         });
         let dir = dir.map(|mut d| {
             d.merge_dir = d.layers.len() > 1 || object.markers.origin;
