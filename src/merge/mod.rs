@@ -211,7 +211,8 @@ pub enum DataSource {
         /// The path inside the layer.
         rel: Vec<u8>,
     },
-    /// A data-only layer should hold it, but none does: the kernel fails reads with EIO.
+    /// A data-only layer should hold it, but none does: stat works, and the kernel fails the
+    /// open with ENOENT (the lazy lookup `ovl_lookup_data_redirect`).
     Missing,
 }
 
@@ -392,7 +393,7 @@ impl Merger {
                 return Err(Error::Lookup {
                     path,
                     reason:
-                        "metacopy file whose data is in no data-only layer (the kernel gives EIO)"
+                        "metacopy file whose data is in no data-only layer (opening it gives ENOENT)"
                             .into(),
                 });
             }
