@@ -13,6 +13,8 @@
 mod common;
 #[path = "kernel_differential/compare.rs"]
 mod compare;
+#[path = "kernel_differential/fixture.rs"]
+mod fixture;
 #[path = "kernel_differential/kernel.rs"]
 mod kernel;
 #[path = "kernel_differential/prng.rs"]
@@ -240,4 +242,172 @@ fn random_stacks_agree_with_the_kernel_odd_seeds() {
 #[test]
 fn random_stacks_agree_with_the_kernel_even_seeds() {
     run_seeds(|s| s % 2 == 0, "even seeds");
+}
+
+// ---------------------------------------------------------------------------------------
+// Focused stacks: each engine bug the random stacks found, and the cases they reach rarely.
+
+/// Mounts a fixture (settled), compares both forms of `ls -R --json` with the kernel, and
+/// fails with the disagreements and a dump of the layers.
+fn assert_agrees(name: &str, f: &fixture::Fixture) {
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::settled_mount(&mp, &options, f.layout.upper.is_some())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut totals = Totals::default();
+    let problems = check(&f.layout, &mp, &mut totals);
+    drop(m);
+    assert!(
+        problems.is_empty(),
+        "{name}: {} disagreement(s) with the kernel\n  mount -o {options}\n{}\n{}",
+        problems.len(),
+        problems.join("\n"),
+        stackgen::describe(&f.layout)
+    );
+}
+
+/// Data-only layers (`lowerdir=L1:L2::D1::D2`): metacopy files whose absolute redirect
+/// names their data in a data-only layer, built by hand as composefs does, and the ways that
+/// goes wrong (no redirect, a relative one, missing data, a directory or a symlink where the
+/// data should be, a metacopy file that is not in the last normal layer, an upper one).
+#[test]
+fn data_only_layers_agree_with_the_kernel() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let cases: [(bool, &[&str]); 5] = [
+        (false, &[]),
+        (false, &["metacopy=on"]),
+        (false, &["redirect_dir=nofollow"]),
+        (true, &[]),
+        (true, &["redirect_dir=on", "metacopy=on"]),
+    ];
+    for (upper, options) in cases {
+        let f = fixture::Fixture::new(2, upper, 2, Ns::Trusted, options);
+        fixture::file(&f.d(1, "obj"), b"object data");
+        fixture::file(&f.d(2, "obj"), b"shadowed by D1");
+        fixture::file(&f.d(2, "obj2"), b"only in D2");
+        fixture::file(&f.d(1, "sub/f"), b"nested");
+        fixture::symlink(&f.d(1, "lsub"), "sub");
+        fixture::dir(&f.d(1, "adir"));
+        f.metacopy(&f.l(2, "e1"), Some("/obj"), 11);
+        f.metacopy(&f.l(2, "e2"), None, 4);
+        f.metacopy(&f.l(2, "e3"), Some("obj"), 4);
+        f.metacopy(&f.l(2, "e4"), Some("/missing"), 4);
+        f.metacopy(&f.l(2, "e5"), Some("/obj2"), 10);
+        f.metacopy(&f.l(2, "e6"), Some("/lsub/f"), 6);
+        f.metacopy(&f.l(2, "e7"), Some("/adir"), 1);
+        f.metacopy(&f.l(2, "d/e8"), Some("/sub/f"), 6);
+        f.metacopy(&f.l(1, "e9"), Some("/obj"), 11);
+        fixture::file(
+            &f.l(2, "e9"),
+            b"not the data: the redirect moves the lookup",
+        );
+        f.metacopy(&f.l(1, "e10"), Some("/obj"), 11);
+        f.metacopy(&f.l(2, "e10"), Some("/obj2"), 10);
+        fixture::file(&f.l(1, "plain"), b"plain file");
+        if upper {
+            f.metacopy(&f.u("e11"), Some("/obj"), 11);
+        }
+        assert_agrees(&format!("data-only layers, -o {}", options.join(",")), &f);
+    }
+}
+
+/// What a mount refuses (EPERM): a metacopy file without metacopy=on, wherever it is and
+/// whatever lies below it; a redirect with redirect_dir=nofollow, in the upper or a lower
+/// layer, even with nothing below; but not a redirect in the bottom layer, which the kernel
+/// never reads. Also invalid redirects (EINVAL) and too-short metacopy values (EIO).
+#[test]
+fn refusals_agree_with_the_kernel() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let option_sets: [&[&str]; 4] = [
+        &[],
+        &["redirect_dir=nofollow"],
+        &["redirect_dir=follow"],
+        &["redirect_dir=on", "metacopy=on"],
+    ];
+    for options in option_sets {
+        let f = fixture::Fixture::new(3, true, 0, Ns::Trusted, options);
+        for top in ["", "sub/"] {
+            let p = |s: &str| format!("{top}{s}");
+            fixture::dir(&f.l(3, &p("")));
+            fixture::dir(&f.u(&p("")));
+            f.metacopy(&f.u(&p("a")), None, 3);
+            f.metacopy(&f.u(&p("b")), None, 3);
+            fixture::file(&f.l(1, &p("b")), b"lower b");
+            f.metacopy(&f.u(&p("c")), None, 3);
+            fixture::dir(&f.l(1, &p("c")));
+            f.metacopy(&f.l(3, &p("e")), None, 3);
+            fixture::dir(&f.u(&p("r1")));
+            f.mark(&f.u(&p("r1")), "redirect", b"zz");
+            fixture::dir(&f.l(1, &p("r2")));
+            f.mark(&f.l(1, &p("r2")), "redirect", b"zz");
+            fixture::dir(&f.l(1, &p("r3")));
+            f.mark(&f.l(1, &p("r3")), "redirect", b"r3x");
+            fixture::whiteout(&f.l(1, &p("r3x")));
+            fixture::file(&f.l(2, &p("r3x/inside")), b"reached through r3");
+            fixture::dir(&f.l(3, &p("r4")));
+            f.mark(&f.l(3, &p("r4")), "redirect", b"zz");
+            fixture::dir(&f.u(&p("r5")));
+            f.mark(&f.u(&p("r5")), "redirect", b"r5");
+            fixture::file(&f.l(1, &p("r5/x")), b"x");
+            fixture::file(&f.l(1, &p("f")), b"a plain file's redirect is never read");
+            f.mark(&f.l(1, &p("f")), "redirect", b"/elsewhere");
+            for (n, v) in [("bad1", &b""[..]), ("bad2", b"a/b"), ("bad3", b"//x")] {
+                fixture::dir(&f.l(1, &p(n)));
+                f.mark(&f.l(1, &p(n)), "redirect", v);
+                fixture::dir(&f.l(2, &p(n)));
+            }
+            fixture::file(&f.l(1, &p("m2")), b"abc");
+            f.mark(&f.l(1, &p("m2")), "metacopy", b"ab");
+        }
+        assert_agrees(&format!("refusals, -o {}", options.join(",")), &f);
+    }
+}
+
+/// Impure directories (the kernel marks the parent of every merge dir it looks up on a
+/// writable mount): readdir looks their upper names up and drops those lookup does not
+/// resolve, such as xattr whiteouts or a refused metacopy file. `impure=yes` is not impure.
+/// Regular files of an `opaque=x` directory are looked up the same way.
+#[test]
+fn impure_directories_agree_with_the_kernel() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    for options in [&[][..], &["redirect_dir=on", "metacopy=on"]] {
+        let f = fixture::Fixture::new(2, true, 0, Ns::Trusted, options);
+        for (d, impure) in [
+            ("d", Some(&b"y"[..])),
+            ("e", Some(b"yes")),
+            ("f", None),
+            ("", None),
+        ] {
+            let p = |s: &str| {
+                if d.is_empty() {
+                    s.to_string()
+                } else {
+                    format!("{d}/{s}")
+                }
+            };
+            fixture::dir(&f.u(d));
+            fixture::dir(&f.l(1, d));
+            fixture::file(&f.l(2, &p("kept")), b"kept");
+            if let Some(v) = impure {
+                f.mark(&f.u(d), "impure", v);
+            }
+            f.xwhiteout(&f.u(&p("xw")));
+            f.metacopy(&f.u(&p("mc")), None, 2);
+            fixture::file(&f.u(&p("plain")), b"plain");
+        }
+        fixture::dir(&f.l(1, "x"));
+        f.mark(&f.l(1, "x"), "opaque", b"x");
+        f.mark(&f.l(1, ""), "opaque", b"x");
+        f.metacopy(&f.l(1, "x/mc"), None, 2);
+        f.xwhiteout(&f.l(1, "x/xw"));
+        fixture::file(&f.l(2, "x/xw"), b"whited out by the xattr whiteout above");
+        fixture::file(&f.l(2, "x/kept"), b"kept");
+        assert_agrees(&format!("impure, -o {}", options.join(",")), &f);
+    }
 }

@@ -102,6 +102,36 @@ pub fn parse(stdout: &[u8]) -> Listing {
     out
 }
 
+const ERRNOS: &[(i32, &str)] = &[
+    (libc::ENOENT, "ENOENT"),
+    (libc::EIO, "EIO"),
+    (libc::EPERM, "EPERM"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::ESTALE, "ESTALE"),
+    (libc::ELOOP, "ELOOP"),
+    (libc::EACCES, "EACCES"),
+    (libc::EXDEV, "EXDEV"),
+];
+
+fn errno_name(e: i32) -> String {
+    ERRNOS
+        .iter()
+        .find(|(n, _)| *n == e)
+        .map_or_else(|| format!("errno {e}"), |(_, s)| (*s).to_string())
+}
+
+/// The errno an anomaly's reason names ("... (the kernel gives EIO)"); a name lookup does not
+/// find is ENOENT.
+fn errno_named(reason: &str) -> Option<i32> {
+    if reason.contains("lookup finds nothing") {
+        return Some(libc::ENOENT);
+    }
+    ERRNOS
+        .iter()
+        .find(|(_, s)| reason.contains(&format!("gives {s}")))
+        .map(|(n, _)| *n)
+}
+
 /// Reads a file on the host without following a symlink in its last component.
 fn read_source(path: &[u8]) -> Result<Vec<u8>, String> {
     let mut f = fs::OpenOptions::new()
@@ -202,7 +232,9 @@ pub fn compare(k: &kernel::View, l: &Listing) -> Vec<String> {
                     )),
                     Err(e) => d.push(format!("{p}: {e}")),
                 },
-                (Err(errno), None) if *errno == libc::EIO => {}
+                // Data missing from the data-only layers: the kernel's lazy lookup fails the
+                // open (ENOENT; ELOOP for a symlinked directory on the way).
+                (Err(errno), None) if matches!(*errno, libc::ENOENT | libc::ELOOP) => {}
                 (Err(errno), _) => d.push(format!(
                     "{p}: the kernel cannot read it (errno {errno}), layerscope says data_source {:?}",
                     ln.data
@@ -230,6 +262,17 @@ pub fn compare(k: &kernel::View, l: &Listing) -> Vec<String> {
         }
     }
     for (path, errno) in &k.anomalies {
+        if let Some(reason) = l.anomalies.get(path) {
+            // The errno layerscope names must be the one lstat gives on the mount.
+            let named = errno_named(reason);
+            if named != Some(*errno) {
+                d.push(format!(
+                    "anomaly {}: lstat on the mount gives {}, layerscope says \"{reason}\"",
+                    display(path),
+                    errno_name(*errno)
+                ));
+            }
+        }
         if !l.anomalies.contains_key(path) {
             d.push(format!(
                 "kernel anomaly {} (readdir lists it, lstat gives errno {errno}): layerscope does not report it",
