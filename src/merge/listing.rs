@@ -97,6 +97,11 @@ impl Merger {
             names.extend(list.into_iter().map(|(n, k)| (n, pos, k)));
         }
         names.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        // An impure upper directory that is not a merge dir is listed as it is on disk, but
+        // readdir first looks up each name (ovl_dir_read_impure) and fails as a whole, with
+        // that error, when one lookup fails.
+        let lists_by_lookup = !dir.merge_dir && dir.impure && self.same_fs;
+        let mut unlistable: Option<(Vec<u8>, String)> = None;
         let mut presence: Vec<Option<Option<FileKind>>> = vec![None; npos];
         let mut start = 0;
         while start < names.len() {
@@ -127,7 +132,12 @@ impl Merger {
                         .map(|v| v.kind),
                     None,
                 ),
-                Outcome::Refused { reason, .. } => (None, Some(reason)),
+                Outcome::Refused { reason, .. } => {
+                    if lists_by_lookup && unlistable.is_none() {
+                        unlistable = Some((name.clone(), reason.clone()));
+                    }
+                    (None, Some(reason))
+                }
             };
             if self.readdir_hides(dir, layer, top_dtype, marker) {
                 continue;
@@ -142,6 +152,20 @@ impl Merger {
                 layer,
                 reason,
             });
+        }
+        if let Some((name, reason)) = unlistable {
+            out.anomalies.insert(
+                0,
+                Anomaly {
+                    path: path.to_vec(),
+                    layer: dir.layers.first().map_or(0, |d| d.layer),
+                    reason: format!(
+                        "the kernel cannot list this directory: it is impure, so readdir looks up \
+                         every name, and the lookup of '{}' fails: {reason}",
+                        crate::escape::display(&name)
+                    ),
+                },
+            );
         }
         Ok(out)
     }
