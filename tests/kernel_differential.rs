@@ -54,6 +54,18 @@ fn seeds() -> Vec<u64> {
 }
 
 /// What one seed builds: the stack's shape and options, and whether to mutate it.
+type Planner = fn(&mut Rng) -> (Plan, Option<usize>);
+
+/// A stack in the user namespace: markers under `user.overlay.*`, `-o userxattr` (which
+/// turns redirect following and metacopy off), no files of unmapped owners.
+fn userns_plan_for(rng: &mut Rng) -> (Plan, Option<usize>) {
+    let (mut plan, mutate) = plan_for(rng);
+    plan.ns = Ns::User;
+    plan.chown = false;
+    plan.options = vec!["userxattr".to_string()];
+    (plan, mutate)
+}
+
 fn plan_for(rng: &mut Rng) -> (Plan, Option<usize>) {
     let upper = rng.chance(65);
     let options: &str = if upper {
@@ -123,7 +135,7 @@ fn check(layout: &Layout, mp: &Path, totals: &mut Totals) -> Vec<String> {
             problems.push(format!("[{form}] ls exited {code}: {err}"));
             continue;
         }
-        for d in compare::compare(&kview, &compare::parse(&out)) {
+        for d in compare::compare(&kview, &compare::parse(&out), mp) {
             problems.push(format!("[{form}] {d}"));
         }
     }
@@ -131,9 +143,9 @@ fn check(layout: &Layout, mp: &Path, totals: &mut Totals) -> Vec<String> {
 }
 
 /// Builds, mounts, checks, mutates, remounts and checks one random stack.
-fn run_seed(seed: u64, totals: &mut Totals) -> Result<(), String> {
+fn run_seed(seed: u64, totals: &mut Totals, planner: Planner) -> Result<(), String> {
     let mut rng = Rng::new(seed);
-    let (plan, mutate) = plan_for(&mut rng);
+    let (plan, mutate) = planner(&mut rng);
     let tmp = tempfile::Builder::new()
         .prefix("layerscope-diff-")
         .tempdir_in("/tmp")
@@ -205,11 +217,15 @@ fn run_seeds(which: impl Fn(u64) -> bool, name: &str) {
     if let Some(why) = common::cannot_mount_overlay() {
         return common::skip(&why);
     }
+    run_seeds_with(which, name, plan_for);
+}
+
+fn run_seeds_with(which: impl Fn(u64) -> bool, name: &str, planner: Planner) {
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut failures = Vec::new();
     for seed in seeds().into_iter().filter(|s| which(*s)) {
-        if let Err(e) = run_seed(seed, &mut totals) {
+        if let Err(e) = run_seed(seed, &mut totals, planner) {
             failures.push(e);
         }
     }
@@ -401,6 +417,17 @@ fn impure_directories_agree_with_the_kernel() {
             f.metacopy(&f.u(&p("mc")), None, 2);
             fixture::file(&f.u(&p("plain")), b"plain");
         }
+        // Impure upper directories that are not merge dirs are listed as they are on disk,
+        // after a lookup of every name: one failing lookup makes the whole readdir fail.
+        for (d, refused) in [("g", true), ("h", false)] {
+            fixture::dir(&f.u(d));
+            f.mark(&f.u(d), "impure", b"y");
+            fixture::file(&f.u(&format!("{d}/plain")), b"plain");
+            f.xwhiteout(&f.u(&format!("{d}/xw")));
+            if refused {
+                f.metacopy(&f.u(&format!("{d}/mc")), None, 2);
+            }
+        }
         fixture::dir(&f.l(1, "x"));
         f.mark(&f.l(1, "x"), "opaque", b"x");
         f.mark(&f.l(1, ""), "opaque", b"x");
@@ -410,4 +437,70 @@ fn impure_directories_agree_with_the_kernel() {
         fixture::file(&f.l(2, "x/kept"), b"kept");
         assert_agrees(&format!("impure, -o {}", options.join(",")), &f);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Unprivileged: the same random stacks, in a user namespace with `-o userxattr`.
+
+/// The variable that makes [`user_namespace_inner`] run: set only by
+/// [`random_stacks_agree_with_the_kernel_in_a_user_namespace`] for the copy of this test
+/// binary it starts under `unshare -Urm`.
+const USERNS_VAR: &str = "LAYERSCOPE_DIFF_IN_USERNS";
+
+/// Random stacks built, mounted, changed and compared entirely inside an unprivileged user
+/// namespace (`unshare -Urm`): this test binary runs itself there, where
+/// [`user_namespace_inner`] does the work with `user.overlay.*` markers and
+/// `-o userxattr`, and layerscope runs unprivileged as well (no trusted.* access at all).
+#[test]
+fn random_stacks_agree_with_the_kernel_in_a_user_namespace() {
+    let probe = std::process::Command::new("unshare")
+        .args(["-Urm", "true"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            return common::skip(&format!(
+                "unshare -Urm does not work here: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
+        }
+        Err(e) => return common::skip(&format!("cannot run unshare: {e}")),
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new("unshare")
+        .arg("-Urm")
+        .arg(exe)
+        .args([
+            "--exact",
+            "user_namespace_inner",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(USERNS_VAR, "1")
+        .output()
+        .expect("run the test binary under unshare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the user-namespace run failed:\n{stdout}\n{stderr}"
+    );
+    for line in stderr.lines().filter(|l| l.starts_with("user namespace")) {
+        eprintln!("{line}");
+    }
+}
+
+/// Runs only inside the namespace that
+/// [`random_stacks_agree_with_the_kernel_in_a_user_namespace`] creates; elsewhere it does
+/// nothing.
+#[test]
+fn user_namespace_inner() {
+    if std::env::var_os(USERNS_VAR).is_none() {
+        return;
+    }
+    assert!(
+        !layerscope::fsio::can_read_trusted_xattrs(),
+        "expected to run without access to trusted.* xattrs"
+    );
+    run_seeds_with(|s| s % 3 == 0, "user namespace", userns_plan_for);
 }

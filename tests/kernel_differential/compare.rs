@@ -146,15 +146,66 @@ fn read_source(path: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Everything on which the kernel's view and layerscope's listing disagree.
-pub fn compare(k: &kernel::View, l: &Listing) -> Vec<String> {
+///
+/// A directory the kernel cannot list (its readdir fails) must be one layerscope reports as
+/// an anomaly with the same errno; what layerscope lists inside it is then checked by looking
+/// each name up on the mount (`mp`), since lookups there still work.
+pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<String> {
     let mut d: Vec<String> = l.problems.clone();
+    let is_dir = |p: &[u8]| l.nodes.get(p).is_some_and(|n| n.kind == "dir");
     for (path, errno) in &k.unreadable {
-        d.push(format!(
-            "the kernel cannot read directory {} (errno {errno}); layerscope lists it as {}",
-            display(path),
-            l.nodes.get(path).map_or("nothing", |n| n.kind.as_str())
-        ));
+        match l.anomalies.get(path) {
+            Some(reason) if is_dir(path) && errno_named(reason) == Some(*errno) => {}
+            Some(reason) => d.push(format!(
+                "the kernel cannot list directory {} ({}); layerscope says \"{reason}\"",
+                display(path),
+                errno_name(*errno)
+            )),
+            None => d.push(format!(
+                "the kernel cannot list directory {} ({}); layerscope lists it as {} without an anomaly",
+                display(path),
+                errno_name(*errno),
+                l.nodes.get(path).map_or("nothing", |n| n.kind.as_str())
+            )),
+        }
     }
+    for (path, reason) in l.anomalies.iter().filter(|(p, _)| is_dir(p)) {
+        if !k.unreadable.contains_key(path) {
+            d.push(format!(
+                "layerscope says directory {} cannot be listed (\"{reason}\"), the kernel lists it",
+                display(path)
+            ));
+        }
+    }
+    // Under a directory the kernel cannot list, look up what layerscope lists there.
+    let unlisted = |p: &[u8]| {
+        k.unreadable.keys().any(|u| {
+            let u: &[u8] = if u == b"/" { b"" } else { u };
+            p.len() > u.len() && p.starts_with(u) && p[u.len()] == b'/'
+        })
+    };
+    let mut k_nodes = k.nodes.clone();
+    let mut k_anomalies = k.anomalies.clone();
+    for path in l
+        .nodes
+        .keys()
+        .chain(l.anomalies.keys())
+        .filter(|p| unlisted(p))
+    {
+        match kernel::probe(mp, path) {
+            Ok(n) => {
+                k_nodes.insert(path.clone(), n);
+            }
+            Err(e) => {
+                k_anomalies.insert(path.clone(), e);
+            }
+        }
+    }
+    let k = kernel::View {
+        nodes: k_nodes,
+        anomalies: k_anomalies,
+        ..kernel::View::default()
+    };
     for (path, kn) in &k.nodes {
         let Some(ln) = l.nodes.get(path) else {
             let also = if l.anomalies.contains_key(path) {
@@ -280,7 +331,7 @@ pub fn compare(k: &kernel::View, l: &Listing) -> Vec<String> {
             ));
         }
     }
-    for (path, reason) in &l.anomalies {
+    for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
         if !k.anomalies.contains_key(path) {
             d.push(format!(
                 "layerscope anomaly {} ({reason}): the kernel has no such anomaly",

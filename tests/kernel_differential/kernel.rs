@@ -88,6 +88,14 @@ fn node(path: &Path, md: &fs::Metadata, read_content: bool) -> Node {
 
 use std::os::unix::ffi::OsStringExt;
 
+/// Looks one merged path up on the mount (lstat), as the walk does for a name readdir gives.
+pub fn probe(mp: &Path, merged: &[u8]) -> Result<Node, i32> {
+    let p = on_mount(mp, merged);
+    fs::symlink_metadata(&p)
+        .map(|md| node(&p, &md, true))
+        .map_err(|e| errno(&e))
+}
+
 /// Walks the mount at `mp`: readdir every directory, lstat every name.
 pub fn walk(mp: &Path, read_content: bool) -> View {
     let mut view = View::default();
