@@ -30,7 +30,7 @@ use prng::Rng;
 use stackgen::{Layout, Ns, Plan};
 
 /// Seeds of the normal run.
-const DEFAULT_SEEDS: u64 = 60;
+const DEFAULT_SEEDS: u64 = 300;
 
 fn seeds() -> Vec<u64> {
     let Ok(spec) = std::env::var("LAYERSCOPE_DIFF_SEEDS") else {
@@ -241,6 +241,10 @@ fn run_seeds_with(which: impl Fn(u64) -> bool, name: &str, planner: Planner) {
         totals.comparisons,
         started.elapsed().as_secs_f64()
     );
+    let retries = kernel::UNMOUNT_RETRIES.load(std::sync::atomic::Ordering::Relaxed);
+    if retries > 0 {
+        eprintln!("{name}: umount met EBUSY {retries} times (retried)");
+    }
     assert!(
         failures.is_empty(),
         "{} of {} stacks disagree with the kernel:\n{}",
@@ -503,4 +507,147 @@ fn user_namespace_inner() {
         "expected to run without access to trusted.* xattrs"
     );
     run_seeds_with(|s| s % 3 == 0, "user namespace", userns_plan_for);
+}
+
+/// With the upper on another filesystem (a tmpfs) and no `xino`, readdir of an impure
+/// directory does not look names up, so an upper xattr whiteout there is listed (an anomaly).
+#[test]
+fn impure_directories_on_two_filesystems_agree_with_the_kernel() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let mut f = fixture::Fixture::new(2, false, 0, Ns::Trusted, &[]);
+    let tmpfs = f.tmp.path().join("tmpfs");
+    std::fs::create_dir(&tmpfs).expect("mkdir");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&tmpfs)
+        .status()
+        .expect("mount tmpfs");
+    assert!(status.success(), "mount -t tmpfs failed");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _guard = Unmount(tmpfs.clone());
+    f.layout.upper = Some(tmpfs.join("U"));
+    f.layout.work = Some(tmpfs.join("work"));
+    fixture::dir(&f.u(""));
+    fixture::dir(f.layout.work.as_ref().expect("work"));
+    for d in ["d", ""] {
+        let p = |s: &str| {
+            if d.is_empty() {
+                s.to_string()
+            } else {
+                format!("{d}/{s}")
+            }
+        };
+        fixture::dir(&f.u(d));
+        fixture::dir(&f.l(1, d));
+        f.mark(&f.u(d), "impure", b"y");
+        f.xwhiteout(&f.u(&p("xw")));
+        fixture::file(&f.l(1, &p("kept")), b"kept");
+    }
+    assert_agrees("impure upper on a tmpfs", &f);
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernel behaviour layerscope deliberately does not model: each test shows the kernel doing
+// it (so a kernel that changes is noticed) and pins what layerscope answers instead.
+
+/// Runs `ls -R --json` on explicit layers and returns what it printed.
+fn ls_explicit(layout: &Layout) -> compare::Listing {
+    let args = layout.explicit_args();
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "ls failed: {err}");
+    compare::parse(&out)
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("readdir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Whether readdir hides a lower layer's xattr whiteout depends on the layer's
+/// `has_xwhiteouts` flag, which the kernel sets at mount time for layers whose root is marked
+/// `opaque=x`, and otherwise the first time a lookup meets one of the layer's `opaque=x`
+/// directories. So an xattr whiteout in a directory marked `x` in *another* layer is listed
+/// (as an anomaly) before that lookup, and hidden after it. layerscope answers as a kernel
+/// that has looked up a directory's names in byte order before listing the later ones
+/// (here `b` before `zz`: hidden). The random stacks avoid the ambiguity (stackgen.rs).
+#[test]
+fn kernel_quirk_xwhiteout_filter_depends_on_lookup_history() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(3, false, 0, Ns::Trusted, &[]);
+    f.mark(&f.l(2, ""), "opaque", b"x");
+    fixture::file(&f.l(2, "kept"), b"kept");
+    fixture::dir(&f.l(1, "b"));
+    f.mark(&f.l(1, "b"), "opaque", b"x");
+    f.xwhiteout(&f.l(1, "zz"));
+    fixture::file(&f.l(3, "zz"), b"whited out");
+    let mp = f.mountpoint();
+    let _m = kernel::mount(&mp, &f.layout.mount_options()).expect("mount");
+    let before = names_in(&mp);
+    std::fs::symlink_metadata(mp.join("b")).expect("lookup of b");
+    let after = names_in(&mp);
+    assert!(
+        before.contains(&"zz".to_string()) && !after.contains(&"zz".to_string()),
+        "the kernel no longer depends on lookup history here: before {before:?}, after {after:?}"
+    );
+    let l = ls_explicit(&f.layout);
+    assert!(
+        !l.anomalies.contains_key(&b"/zz"[..]) && !l.nodes.contains_key(&b"/zz"[..]),
+        "layerscope should hide /zz (it looks b up first): {:?}",
+        l.anomalies
+    );
+}
+
+/// A lower directory reachable through two merged paths (here a hand-made redirect in the
+/// upper whose origin is still visible at its own path) gives ESTALE to whichever path the
+/// kernel looks up *second* while the first is cached (`ovl_verify_inode`: "lookup of an
+/// uncovered redirect origin"). The kernel itself never writes such a redirect (a rename
+/// whites the origin out). layerscope shows both directories.
+#[test]
+fn kernel_quirk_uncovered_redirect_origin_is_estale_for_the_second_lookup() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(2, true, 0, Ns::Trusted, &["redirect_dir=on"]);
+    fixture::dir(&f.u("b"));
+    f.mark(&f.u("b"), "redirect", b"a");
+    fixture::file(&f.l(1, "a/f"), b"in a");
+    fixture::file(&f.l(2, "kept"), b"kept");
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    for (first, second) in [("a", "b"), ("b", "a")] {
+        let m = kernel::mount(&mp, &options).expect("mount");
+        std::fs::symlink_metadata(mp.join(first)).expect("first lookup");
+        let err = std::fs::symlink_metadata(mp.join(second)).expect_err("second lookup");
+        assert_eq!(
+            err.raw_os_error(),
+            Some(libc::ESTALE),
+            "looking up {first} then {second}"
+        );
+        m.unmount().expect("umount");
+    }
+    let l = ls_explicit(&f.layout);
+    for p in [&b"/a"[..], b"/b", b"/a/f", b"/b/f"] {
+        assert!(
+            l.nodes.contains_key(p),
+            "layerscope should show {}",
+            String::from_utf8_lossy(p)
+        );
+    }
 }

@@ -213,21 +213,22 @@ pub struct Mounted {
     point: Option<PathBuf>,
 }
 
-/// Mounts the overlay; the error carries the kernel's complaint.
+/// Times `umount` met EBUSY and tried again (see [`Mounted::unmount`]).
+pub static UNMOUNT_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Mounts the overlay with mount(2), the option string passed to the kernel as it is; the
+/// error carries the kernel's complaint.
 pub fn mount(point: &Path, options: &str) -> Result<Mounted, String> {
     fs::create_dir_all(point).map_err(|e| e.to_string())?;
-    let out = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", options])
-        .arg(point)
-        .output()
-        .map_err(|e| format!("running mount: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "mount -o {options} failed: {}; kernel log:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim(),
-            dmesg_tail()
-        ));
-    }
+    let data = std::ffi::CString::new(options).map_err(|e| e.to_string())?;
+    rustix::mount::mount(
+        "overlay",
+        point,
+        "overlay",
+        rustix::mount::MountFlags::empty(),
+        data.as_c_str(),
+    )
+    .map_err(|e| format!("mount -o {options}: {e}; kernel log:\n{}", dmesg_tail()))?;
     Ok(Mounted {
         point: Some(point.to_path_buf()),
     })
@@ -237,29 +238,27 @@ impl Mounted {
     /// Unmounts now (not lazily), so the layers can be mounted again.
     pub fn unmount(mut self) -> Result<(), String> {
         let point = self.point.take().expect("mounted");
-        // EBUSY can be a child another test thread is forking: it holds our open directory
+        // EBUSY can be a child another test thread is spawning: it holds copies of our open
         // fds for the moment between fork and exec. Try again shortly.
-        let mut last = String::new();
-        for attempt in 0..50 {
-            let out = Command::new("umount")
-                .arg(&point)
-                .output()
-                .map_err(|e| format!("running umount: {e}"))?;
-            if out.status.success() {
-                return Ok(());
+        for _ in 0..1000 {
+            match rustix::mount::unmount(&point, rustix::mount::UnmountFlags::empty()) {
+                Ok(()) => return Ok(()),
+                Err(rustix::io::Errno::BUSY) => {
+                    UNMOUNT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) => return Err(format!("umount {}: {e}", point.display())),
             }
-            last = String::from_utf8_lossy(&out.stderr).into_owned();
-            std::thread::sleep(std::time::Duration::from_millis(10 * (attempt + 1)));
         }
-        let _ = Command::new("umount").arg("-l").arg(&point).output();
-        Err(last)
+        let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
+        Err(format!("umount {}: still busy", point.display()))
     }
 }
 
 impl Drop for Mounted {
     fn drop(&mut self) {
         if let Some(p) = self.point.take() {
-            let _ = Command::new("umount").arg("-l").arg(&p).output();
+            let _ = rustix::mount::unmount(&p, rustix::mount::UnmountFlags::DETACH);
         }
     }
 }
