@@ -144,7 +144,7 @@ impl Merger {
             }
             let reason = match (refused, marker) {
                 (Some(reason), _) => reason,
-                (None, Some(_)) => "readdir lists this whiteout (its directory is not merged, or not marked opaque=x), but lookup finds nothing".into(),
+                (None, Some(_)) => "readdir lists this whiteout, but lookup finds nothing (readdir filters whiteouts only in merged directories: char 0/0 ones always, xattr ones in lower layers marked opaque=x and in impure upper directories)".into(),
                 (None, None) => "readdir lists it, but lookup finds nothing".into(),
             };
             out.anomalies.push(Anomaly {
