@@ -307,6 +307,13 @@ enum Op {
     Create,
     Mkdir,
     Symlink,
+    /// Rename onto an existing entry of the same kind (replacing it).
+    RenameOver,
+    /// Create something where a lower entry was removed earlier (over a whiteout: a new
+    /// directory there becomes opaque).
+    Recreate,
+    /// Set a user xattr (a metadata-only copy-up with metacopy=on).
+    SetXattr,
 }
 
 /// Changes the stack through the mount `ops` times: writes, appends, removals, `rm -rf` +
@@ -314,6 +321,7 @@ enum Op {
 /// (EXDEV without redirect_dir, ...) are the kernel's answer and only logged.
 pub fn mutate(rng: &mut Rng, mp: &Path, ops: usize) -> Vec<String> {
     let mut log = Vec::new();
+    let mut removed: Vec<Vec<u8>> = Vec::new();
     for k in 0..ops {
         let view = walk(mp, false);
         let pick = |rng: &mut Rng, f: &dyn Fn(&Node) -> bool| -> Option<Vec<u8>> {
@@ -346,6 +354,9 @@ pub fn mutate(rng: &mut Rng, mp: &Path, ops: usize) -> Vec<String> {
             (Op::Create, 6),
             (Op::Mkdir, 4),
             (Op::Symlink, 3),
+            (Op::RenameOver, 5),
+            (Op::Recreate, if removed.is_empty() { 0 } else { 8 }),
+            (Op::SetXattr, 4),
         ]);
         let fresh = |rng: &mut Rng, tag: &str| -> Vec<u8> {
             let mut n = stackgen::name(rng);
@@ -391,6 +402,7 @@ pub fn mutate(rng: &mut Rng, mp: &Path, ops: usize) -> Vec<String> {
                     return Ok("no non-dir".into());
                 };
                 fs::remove_file(on_mount(mp, &p))?;
+                removed.push(p.clone());
                 Ok(format!("rm {}", show(&p)))
             }
             Op::RmRfMkdir => {
@@ -399,6 +411,10 @@ pub fn mutate(rng: &mut Rng, mp: &Path, ops: usize) -> Vec<String> {
                 };
                 let full = on_mount(mp, &p);
                 fs::remove_dir_all(&full)?;
+                if rng.chance(25) {
+                    removed.push(p.clone());
+                    return Ok(format!("rm -rf {}", show(&p)));
+                }
                 fs::create_dir(&full)?;
                 if rng.chance(60) {
                     let n = fresh(rng, "new");
@@ -428,7 +444,47 @@ pub fn mutate(rng: &mut Rng, mp: &Path, ops: usize) -> Vec<String> {
                     &fresh(rng, "mv"),
                 );
                 fs::rename(on_mount(mp, &p), on_mount(mp, &dest))?;
+                removed.push(p.clone());
                 Ok(format!("mv {} {}", show(&p), show(&dest)))
+            }
+            Op::RenameOver => {
+                let Some(p) = pick(rng, &|n: &Node| n.kind == "file" || n.kind == "symlink") else {
+                    return Ok("no file".into());
+                };
+                let Some(q) = pick(rng, &|n: &Node| n.kind == "file" || n.kind == "symlink") else {
+                    return Ok("no file".into());
+                };
+                if p == q {
+                    return Ok("same file".into());
+                }
+                fs::rename(on_mount(mp, &p), on_mount(mp, &q))?;
+                removed.push(p.clone());
+                Ok(format!("mv {} over {}", show(&p), show(&q)))
+            }
+            Op::Recreate => {
+                let p = removed[rng.below(removed.len())].clone();
+                let full = on_mount(mp, &p);
+                if rng.chance(50) {
+                    fs::create_dir(&full)?;
+                    if rng.chance(50) {
+                        fs::write(full.join("inside"), b"inside")?;
+                    }
+                } else {
+                    fs::write(&full, rng.blob(0, 20))?;
+                }
+                Ok(format!("recreate {}", show(&p)))
+            }
+            Op::SetXattr => {
+                let Some(p) = pick(rng, &|n: &Node| n.kind == "file" || n.kind == "dir") else {
+                    return Ok("nothing".into());
+                };
+                rustix::fs::lsetxattr(
+                    on_mount(mp, &p),
+                    "user.layerscope-test",
+                    b"v",
+                    rustix::fs::XattrFlags::empty(),
+                )?;
+                Ok(format!("setxattr {}", show(&p)))
             }
             Op::Link => {
                 let Some(p) = pick(rng, &is_file) else {
