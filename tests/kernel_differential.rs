@@ -23,6 +23,7 @@ mod prng;
 mod stackgen;
 
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Instant;
 
@@ -507,6 +508,76 @@ fn user_namespace_inner() {
         "expected to run without access to trusted.* xattrs"
     );
     run_seeds_with(|s| s % 3 == 0, "user namespace", userns_plan_for);
+}
+
+/// Type changes: a directory over a file over a directory (only the top directory's names),
+/// a file over a directory, a symlink over a directory, a directory over a symlink, a fifo
+/// over a file; whiteouts over whole trees, in the bottom layer, and stray ones; `.wh.`
+/// names as plain files; every opaque value; odd names and 255-byte ones at every level.
+#[test]
+fn type_changes_and_names_agree_with_the_kernel() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(3, true, 0, Ns::Trusted, &[]);
+    fixture::file(&f.l(3, "a/deep/x"), b"cut off");
+    fixture::file(&f.l(2, "a"), b"file in the middle");
+    fixture::file(&f.l(1, "a/top"), b"only this");
+    fixture::file(&f.l(2, "b/inner"), b"hidden by a file");
+    fixture::file(&f.l(1, "b"), b"file over dir");
+    fixture::file(&f.l(2, "c/inner"), b"hidden by a symlink");
+    fixture::symlink(&f.l(1, "c"), "/a");
+    fixture::symlink(&f.l(2, "d"), "a");
+    fixture::file(&f.u("d/inner"), b"dir over symlink");
+    fixture::file(&f.l(2, "e"), b"file");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &f.l(1, "e"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+    fixture::file(&f.l(3, "tree/a/b/c"), b"whited out with its tree");
+    fixture::whiteout(&f.u("tree"));
+    fixture::whiteout(&f.l(3, "bottom-whiteout"));
+    fixture::whiteout(&f.l(1, "stray"));
+    fixture::file(&f.l(2, ".wh.a"), b"a plain file in a kernel layer");
+    fixture::file(&f.l(2, ".wh..wh..opq"), b"also plain");
+    for (i, v) in [
+        &b"y"[..],
+        b"yes",
+        b"Y",
+        b"",
+        b"y
+",
+        b"x",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let d = format!("opaque{i}");
+        fixture::file(&f.l(2, &format!("{d}/below")), b"below");
+        fixture::file(&f.l(1, &format!("{d}/above")), b"above");
+        f.mark(&f.l(1, &d), "opaque", v);
+    }
+    let long = "n".repeat(255);
+    for name in [
+        "sp ace",
+        "com,ma",
+        "co:lon",
+        "back\\slash",
+        "new\nline",
+        long.as_str(),
+    ] {
+        fixture::file(&f.l(1, &format!("{name}/{name}")), b"odd");
+        fixture::file(&f.l(2, &format!("{name}/other")), b"merged");
+    }
+    let bad = std::ffi::OsStr::from_bytes(b"bad\xff\xfe");
+    fixture::file(&f.l(1, "").join(bad).join(bad), b"not UTF-8");
+    fixture::whiteout(&f.l(1, "").join(bad).join("gone"));
+    fixture::file(&f.l(2, "").join(bad).join("gone"), b"whited out");
+    assert_agrees("type changes and names", &f);
 }
 
 /// With the upper on another filesystem (a tmpfs) and no `xino`, readdir of an impure

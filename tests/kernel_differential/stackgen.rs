@@ -73,9 +73,9 @@ pub struct Layout {
     pub ns: Ns,
 }
 
-/// Escapes a layer path for the mount syntax: `\` and `:` get a backslash.
+/// Escapes a layer path for the mount syntax: `\`, `:` and `,` get a backslash.
 pub fn escape_layer(p: &Path) -> String {
-    escape(p, &['\\', ':'])
+    escape(p, &['\\', ':', ','])
 }
 
 /// Escapes an `upperdir=`/`workdir=` path: the kernel drops every backslash (`ovl_unescape`).
@@ -260,7 +260,7 @@ pub fn build(rng: &mut Rng, base: &Path, plan: &Plan) -> io::Result<Layout> {
     // Odd characters in layer directory names, escaped in the mount options as the mount
     // syntax wants. The upper gets no backslash yet: main's mountinfo decoder does not undo
     // the kernel's `upperdir=` escapes (the `mountinfo` branch does; then use ODD for it too).
-    const ODD: &[&str] = &[":co", "\\bs", " sp", ":a\\b c"];
+    const ODD: &[&str] = &[":co", "\\bs", " sp", ":a\\b c", ",cm"];
     const ODD_UPPER: &[&str] = &[":co", " sp", ":a b"];
     let layer_name = |rng: &mut Rng, label: String, odd: &[&str]| -> String {
         if plan.odd_layer_names && rng.chance(60) {
