@@ -532,7 +532,7 @@ fn type_changes_and_names_agree_with_the_kernel() {
     fixture::file(&f.l(2, "e"), b"file");
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &f.l(1, "e"),
+        f.l(1, "e"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
