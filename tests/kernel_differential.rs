@@ -2,9 +2,17 @@
 //! changed through the mount, and `layerscope ls -R --json` (run as a user would, on the mount
 //! point and on the explicit layers) must agree with a walk of a fresh mount: same paths,
 //! types, sizes, modes, owners and symlink targets, each file's content read from its reported
-//! source equal to the mount's, and the same anomalies (names readdir lists but lstat refuses).
+//! source (or data source) equal to the mount's, and the same anomalies (names readdir lists
+//! but lstat refuses, with the same errno; directories readdir cannot list).
 //!
-//! Seeds: a fixed set by default. `LAYERSCOPE_DIFF_SEEDS=N` runs seeds 1..=N,
+//! - Random stacks (stackgen.rs): 2-5 lower layers and an optional upper, trusted.overlay.*
+//!   markers, mounted with `trusted` options; a third of them again inside an unprivileged
+//!   user namespace with `user.overlay.*` and `-o userxattr`.
+//! - Focused stacks: data-only layers, refusals, impure directories, type changes and names.
+//! - `kernel_quirk_*`: kernel behaviour layerscope deliberately does not model, shown and
+//!   pinned.
+//!
+//! Seeds: 1..=300 by default. `LAYERSCOPE_DIFF_SEEDS=N` runs seeds 1..=N,
 //! `LAYERSCOPE_DIFF_SEEDS=A..B` a range, `LAYERSCOPE_DIFF_SEEDS=7,42` a list.
 //! `LAYERSCOPE_DIFF_KEEP=1` keeps the directories of a failing stack for inspection.
 //!
