@@ -97,6 +97,11 @@ impl Merger {
             names.extend(list.into_iter().map(|(n, k)| (n, pos, k)));
         }
         names.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        // An impure upper directory that is not a merge dir is listed as it is on disk, but
+        // readdir first looks up each name (ovl_dir_read_impure) and fails as a whole, with
+        // that error, when one lookup fails.
+        let lists_by_lookup = !dir.merge_dir && dir.impure && self.same_fs;
+        let mut unlistable: Option<(Vec<u8>, String)> = None;
         let mut presence: Vec<Option<Option<FileKind>>> = vec![None; npos];
         let mut start = 0;
         while start < names.len() {
@@ -108,52 +113,90 @@ impl Merger {
             }
             let name = names[start].0.clone();
             let top = names[start].1;
+            let top_dtype = names[start].2;
             start = end;
             if top >= dir.layers.len() {
                 continue; // only in cut copies: not part of the merged directory at all
             }
             let layer = dir.layers[top].layer;
-            match self.lookup_child(path, dir, &fds, &name, Some(&presence)) {
-                Outcome::Found(e) => out.entries.push(e),
-                Outcome::Absent { versions, .. } => {
-                    let marker = versions
+            let (marker, refused) = match self.lookup_child(path, dir, &fds, &name, Some(&presence))
+            {
+                Outcome::Found(e) => {
+                    out.entries.push(e);
+                    continue;
+                }
+                Outcome::Absent { versions, .. } => (
+                    versions
                         .iter()
-                        .find(|v| v.layer == layer && v.role == VersionRole::Whiteout);
-                    if !self.readdir_hides(dir, layer, marker.map(|v| v.kind)) {
-                        out.anomalies.push(Anomaly {
-                            path: join_merged(path, &name),
-                            layer,
-                            reason: match marker {
-                                Some(_) => "readdir lists this whiteout (its directory is not merged, or not marked opaque=x), but lookup finds nothing".into(),
-                                None => "readdir lists it, but lookup finds nothing".into(),
-                            },
-                        });
-                    }
-                }
+                        .find(|v| v.layer == layer && v.role == VersionRole::Whiteout)
+                        .map(|v| v.kind),
+                    None,
+                ),
                 Outcome::Refused { reason, .. } => {
-                    out.anomalies.push(Anomaly {
-                        path: join_merged(path, &name),
-                        layer,
-                        reason,
-                    });
+                    if lists_by_lookup && unlistable.is_none() {
+                        unlistable = Some((name.clone(), reason.clone()));
+                    }
+                    (None, Some(reason))
                 }
+            };
+            if self.readdir_hides(dir, layer, top_dtype, marker) {
+                continue;
             }
+            let reason = match (refused, marker) {
+                (Some(reason), _) => reason,
+                (None, Some(_)) => "readdir lists this whiteout, but lookup finds nothing (readdir filters whiteouts only in merged directories: char 0/0 ones always, xattr ones in lower layers marked opaque=x and in impure upper directories)".into(),
+                (None, None) => "readdir lists it, but lookup finds nothing".into(),
+            };
+            out.anomalies.push(Anomaly {
+                path: join_merged(path, &name),
+                layer,
+                reason,
+            });
+        }
+        if let Some((name, reason)) = unlistable {
+            out.anomalies.insert(
+                0,
+                Anomaly {
+                    path: path.to_vec(),
+                    layer: dir.layers.first().map_or(0, |d| d.layer),
+                    reason: format!(
+                        "the kernel cannot list this directory: it is impure, so readdir looks up \
+                         every name, and the lookup of '{}' fails: {reason}",
+                        crate::escape::display(&name)
+                    ),
+                },
+            );
         }
         Ok(out)
     }
 
-    /// Whether the kernel's readdir hides a name whose topmost copy is a whiteout of `kind`
-    /// (`None`: the topmost copy is not a whiteout, so readdir shows it).
-    fn readdir_hides(&self, dir: &DirStack, layer: usize, kind: Option<FileKind>) -> bool {
-        // A directory the kernel does not treat as merged passes readdir straight through.
+    /// Whether the kernel's readdir hides a name that lookup does not resolve (absent, or
+    /// refused). `layer` holds its topmost copy, of readdir type `dtype`; `marker` is that copy's
+    /// kind when it is a whiteout.
+    ///
+    /// - A directory the kernel does not treat as merged passes readdir straight through.
+    /// - In a merge dir, a char 0/0 topmost copy is dropped (`ovl_check_whiteouts`).
+    /// - Readdir also *looks up* some names and drops every one lookup does not resolve,
+    ///   whatever the reason, even an error (`ovl_iterate_merged`, `ovl_cache_update`): the
+    ///   regular files of a layer marked `opaque=x` in a directory marked so (xattr
+    ///   whiteouts), and every upper name of an impure directory when all layers share one
+    ///   filesystem (`ovl_calc_d_ino`).
+    fn readdir_hides(
+        &self,
+        dir: &DirStack,
+        layer: usize,
+        dtype: Option<FileKind>,
+        marker: Option<FileKind>,
+    ) -> bool {
         if !dir.merge_dir {
             return false;
         }
-        match kind {
-            Some(FileKind::Char) => true,
-            // An xattr whiteout is hidden from readdir only in a directory marked opaque=x.
-            Some(_) => dir.xwhiteouts && self.layer_has_xwhiteouts(layer),
-            None => false,
+        if marker == Some(FileKind::Char) {
+            return true;
         }
+        let xwhiteout_check =
+            dtype == Some(FileKind::File) && dir.xwhiteouts && self.layer_has_xwhiteouts(layer);
+        let impure_check = dir.impure && self.same_fs && self.is_upper(layer);
+        xwhiteout_check || impure_check
     }
 }

@@ -81,7 +81,6 @@ impl Merger {
     ) -> Outcome {
         let follow = self.stack.options.redirect.follows();
         let has_data_layers = self.stack.data_layers().next().is_some();
-        let metacopy_ok = self.stack.options.metacopy || has_data_layers;
         let mut st = State {
             target: Target::Rel(name.to_vec()),
             stop: false,
@@ -96,7 +95,6 @@ impl Merger {
             object: None,
         };
         let mut items: Vec<Item> = (0..parent.layers.len()).map(Item::Pos).collect();
-        let mut upper_metacopy = false;
         let mut lower_found = 0usize;
         let mut last = false;
         let mut error = None;
@@ -108,11 +106,15 @@ impl Merger {
                 Item::Root(l) => l,
             };
             let is_upper = self.is_upper(layer);
-            // The kernel reads no opaque or redirect xattr in the last layer it searches.
-            if !follow {
-                last = i + 1 == items.len();
-            } else if st.is_dir || !has_data_layers {
-                last = layer == self.bottom;
+            // The kernel reads no opaque or redirect xattr in the last layer it searches. With
+            // data-only layers a non-directory has no last layer: the last normal layer's
+            // redirect may lead into them, even with redirect_dir=nofollow.
+            if st.is_dir || !has_data_layers {
+                last = if follow {
+                    layer == self.bottom
+                } else {
+                    i + 1 == items.len()
+                };
             }
             let found = match self
                 .lookup_in_layer(&mut st, item, parent, fds, name, presence, last, is_upper)
@@ -128,14 +130,41 @@ impl Merger {
                 continue;
             };
             let this_is_metacopy = this.is_metacopy();
-            if is_upper {
-                upper_metacopy = this_is_metacopy;
+            // ovl_check_follow_redirect (6.15+): a metacopy file or a redirect the mount does
+            // not allow is refused as soon as the lookup meets it, in the upper as in a lower,
+            // whatever lies below. The one exception is a metacopy file in the last normal
+            // lower layer whose absolute redirect points into the data-only layers: its data
+            // is looked up there lazily, with neither metacopy=on nor redirects followed.
+            let data_redirect = this_is_metacopy
+                && layer == self.bottom
+                && has_data_layers
+                && this
+                    .markers
+                    .redirect
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(b"/"));
+            let refusal = if this_is_metacopy && !self.stack.options.metacopy && !data_redirect {
+                Some(
+                    "refusing to follow a metacopy file without metacopy=on (the kernel gives EPERM)",
+                )
+            } else if st.redirected_at == Some(layer) && !follow && !data_redirect {
+                Some(
+                    "refusing to follow a redirect with redirect_dir=nofollow (the kernel gives EPERM)",
+                )
             } else {
-                if (upper_metacopy || st.metacopy) && !metacopy_ok {
-                    error = Some("refusing to follow a metacopy file without metacopy=on (the kernel gives EPERM)".into());
-                    st.consulted.push((this, VersionRole::Supplies));
-                    break;
-                }
+                None
+            };
+            if let Some(reason) = refusal {
+                error = Some(reason.into());
+                let role = if st.object.is_none() {
+                    VersionRole::Supplies
+                } else {
+                    VersionRole::MetacopyChain
+                };
+                st.consulted.push((this, role));
+                break;
+            }
+            if !is_upper {
                 lower_found += 1;
             }
             let role = match st.object {
@@ -147,10 +176,6 @@ impl Merger {
             st.consulted.push((this, role));
             if st.object.is_none() {
                 st.object = Some(st.consulted.len() - 1);
-            }
-            if !is_upper && st.redirect_set && !follow {
-                error = Some("refusing to follow a redirect with redirect_dir=nofollow (the kernel gives EPERM)".into());
-                break;
             }
             // After an absolute redirect, the layers below are searched from their roots.
             if matches!(st.target, Target::Abs(_)) && matches!(item, Item::Pos(_)) {
@@ -261,6 +286,7 @@ impl Merger {
                 .collect(),
             merge_dir: false,
             xwhiteouts: st.xwhiteouts,
+            impure: self.is_upper(object.layer) && object.markers.impure,
         });
         let dir = dir.map(|mut d| {
             d.merge_dir = d.layers.len() > 1 || object.markers.origin;

@@ -21,6 +21,8 @@ pub struct Markers {
     pub metacopy: Option<Vec<u8>>,
     /// `overlay.origin` is present (makes a lone directory a merge dir for readdir).
     pub origin: bool,
+    /// `overlay.impure` is the one byte `y` (`ovl_is_impuredir`; read on upper directories).
+    pub impure: bool,
 }
 
 impl Markers {
@@ -119,6 +121,7 @@ pub fn read_markers(dir: BorrowedFd<'_>, name: &[u8], ns: XattrNamespace) -> io:
         match short {
             b"whiteout" => m.whiteout_xattr = true,
             b"origin" => m.origin = true,
+            b"impure" => m.impure = fsio::get_xattr(dir, name, &full())?.as_deref() == Some(b"y"),
             b"opaque" => m.opaque = fsio::get_xattr(dir, name, &full())?,
             b"redirect" => m.redirect = fsio::get_xattr(dir, name, &full())?,
             b"metacopy" => m.metacopy = fsio::get_xattr(dir, name, &full())?,

@@ -11,6 +11,7 @@ mod lookup;
 pub mod markers;
 pub mod walk;
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -177,6 +178,10 @@ pub struct DirStack {
     pub merge_dir: bool,
     /// A lower copy is marked `opaque=x`: readdir hides its xattr whiteouts.
     pub xwhiteouts: bool,
+    /// The upper copy is marked `impure=y` (the kernel's `OVL_IMPURE`): readdir of a merge dir
+    /// then looks up every name whose top copy is in the upper, and drops the ones lookup does
+    /// not find (`ovl_calc_d_ino`, `ovl_cache_update` in readdir.c).
+    pub impure: bool,
 }
 
 /// File metadata, from the entry that supplies it.
@@ -208,7 +213,8 @@ pub enum DataSource {
         /// The path inside the layer.
         rel: Vec<u8>,
     },
-    /// A data-only layer should hold it, but none does: the kernel fails reads with EIO.
+    /// A data-only layer should hold it, but none does: stat works, and the kernel fails the
+    /// open with ENOENT (the lazy lookup `ovl_lookup_data_redirect`).
     Missing,
 }
 
@@ -291,6 +297,9 @@ pub struct Merger {
     bottom: usize,
     /// Per layer: it has shown an `opaque=x` directory (the kernel's `has_xwhiteouts`).
     has_xwhiteouts: Vec<AtomicBool>,
+    /// Every layer is on one filesystem (the kernel's `ovl_same_fs`): only then does readdir
+    /// of an impure directory look its upper entries up (without `xino`, the default).
+    same_fs: bool,
 }
 
 impl Merger {
@@ -315,11 +324,23 @@ impl Merger {
             .iter()
             .map(|_| AtomicBool::new(false))
             .collect();
+        let devs: Vec<Option<u64>> = roots
+            .iter()
+            .flatten()
+            .map(|r| {
+                r.open_dir(b"")
+                    .and_then(|fd| crate::fsio::lstat_at(fd.as_fd(), b"."))
+                    .ok()
+                    .map(|s| s.st_dev)
+            })
+            .collect();
+        let same_fs = devs.windows(2).all(|w| w[0] == w[1]);
         Ok(Merger {
             stack: stack.clone(),
             roots,
             bottom,
             has_xwhiteouts,
+            same_fs,
         })
     }
 
@@ -374,7 +395,7 @@ impl Merger {
                 return Err(Error::Lookup {
                     path,
                     reason:
-                        "metacopy file whose data is in no data-only layer (the kernel gives EIO)"
+                        "metacopy file whose data is in no data-only layer (opening it gives ENOENT)"
                             .into(),
                 });
             }

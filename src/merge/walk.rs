@@ -60,9 +60,7 @@ impl Merger {
         let stat = crate::fsio::lstat_at(fd.as_fd(), b".")
             .map_err(|e| Error::io("reading", root.path(), e))?;
         let ns = self.stack.options.xattr;
-        let origin = read_markers(fd.as_fd(), b"", ns)
-            .map(|m| m.origin)
-            .unwrap_or(false);
+        let top_markers = read_markers(fd.as_fd(), b"", ns).unwrap_or_default();
         // At mount time the kernel checks every lower root but the last for opaque=x.
         let mut xwhiteouts = false;
         for d in &layers {
@@ -113,10 +111,12 @@ impl Merger {
             redirect: None,
             versions,
             dir: Some(DirStack {
-                merge_dir: layers.len() > 1 || origin,
+                // "Root is always merge -> can have whiteouts" (ovl_get_root).
+                merge_dir: true,
                 layers,
                 cut: Vec::new(),
                 xwhiteouts,
+                impure: self.is_upper(top) && top_markers.impure,
             }),
         })
     }
