@@ -261,7 +261,7 @@ pub fn build(rng: &mut Rng, base: &Path, plan: &Plan) -> io::Result<Layout> {
     // syntax wants. The upper gets no backslash yet: main's mountinfo decoder does not undo
     // the kernel's `upperdir=` escapes (the `mountinfo` branch does; then use ODD for it too).
     const ODD: &[&str] = &[":co", "\\bs", " sp", ":a\\b c", ",cm"];
-    const ODD_UPPER: &[&str] = &[":co", " sp", ":a b"];
+    const ODD_UPPER: &[&str] = &[":co", "\\bs", " sp", ":a\\b c"];
     let layer_name = |rng: &mut Rng, label: String, odd: &[&str]| -> String {
         if plan.odd_layer_names && rng.chance(60) {
             format!("{label}{}", rng.pick(odd))
