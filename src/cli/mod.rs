@@ -6,6 +6,7 @@ pub mod cat;
 pub mod diff;
 pub mod layers;
 pub mod ls;
+pub mod watch;
 pub mod which;
 
 use std::ffi::OsString;
