@@ -561,7 +561,7 @@ pub fn explain(e: &LiveEvent) -> String {
             ..
         } => {
             let mut s = format!(
-                "copied up from {at}: the kernel copied its {} into the upper layer before the first write",
+                "copied up from {at}: the kernel copied its {} into the upper layer",
                 bytes(*b)
             );
             if size != b {
@@ -623,7 +623,7 @@ pub fn explain(e: &LiveEvent) -> String {
             }
             if let Some(to) = renamed_to {
                 s.push_str(&format!(
-                    "; the directory was renamed to {}, which redirects here",
+                    "; it was renamed to {}, which redirects here",
                     display(to)
                 ));
             }

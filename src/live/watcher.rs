@@ -228,6 +228,7 @@ impl LiveWatcher {
             seq: 0,
             rescan_requested: false,
             last_poll: Instant::now(),
+            last_msg: Instant::now(),
             notices,
         };
         let thread = std::thread::Builder::new()
@@ -354,8 +355,12 @@ struct Batcher<S> {
     seq: u64,
     rescan_requested: bool,
     last_poll: Instant,
+    last_msg: Instant,
     notices: Vec<LiveEvent>,
 }
+
+/// After an overflow, a rescan waits for a quiet window, but at most this many windows.
+const OVERFLOW_PATIENCE: u32 = 20;
 
 /// The result of reading one dirty path.
 struct Dirty {
@@ -455,12 +460,7 @@ impl<S: FnMut(Batch)> Batcher<S> {
 
     /// Blocks until a message arrives or something is due; never spins while idle.
     fn wait(&mut self) -> std::result::Result<Option<Msg>, RecvTimeoutError> {
-        let deadline = match (self.mode, self.pending.first) {
-            (WatchMode::Poll(iv), _) => Some(self.last_poll + iv),
-            (WatchMode::Inotify, Some(t0)) => Some(t0 + self.options.window),
-            (WatchMode::Inotify, None) => None,
-        };
-        match deadline {
+        match self.deadline() {
             None => self
                 .rx
                 .recv()
@@ -473,18 +473,35 @@ impl<S: FnMut(Batch)> Batcher<S> {
         }
     }
 
-    fn due(&self) -> bool {
-        match self.mode {
-            WatchMode::Poll(iv) => self.last_poll.elapsed() >= iv || self.rescan_requested,
-            WatchMode::Inotify => self
-                .pending
-                .first
-                .is_some_and(|t0| t0.elapsed() >= self.options.window),
+    /// When the next flush is due; `None` when nothing is pending (sleep until a message).
+    fn deadline(&self) -> Option<Instant> {
+        if self.rescan_requested {
+            return Some(Instant::now());
         }
+        match self.mode {
+            WatchMode::Poll(iv) => Some(self.last_poll + iv),
+            WatchMode::Inotify => self.pending.first.map(|t0| {
+                let window = self.options.window;
+                if self.shared.overflow.load(Ordering::Relaxed) {
+                    // After an overflow, rescan once the burst calms down rather than in the
+                    // middle of it (which would only overflow again), but never wait long.
+                    (self.last_msg + window)
+                        .max(t0 + window)
+                        .min(t0 + window * OVERFLOW_PATIENCE)
+                } else {
+                    t0 + window
+                }
+            }),
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.deadline().is_some_and(|d| Instant::now() >= d)
     }
 
     /// Takes one message; `false` to stop.
     fn handle(&mut self, m: Msg) -> bool {
+        self.last_msg = Instant::now();
         match m {
             Msg::Stop => return false,
             Msg::Raw { path, time, hint } => {
@@ -725,19 +742,21 @@ impl<S: FnMut(Batch)> Batcher<S> {
                     });
                 }
             }
-            if is_dir && !same && !rel.is_empty() {
-                if let Ok(tree) = facts::walk_upper(&self.upper, &rel, self.ns, &self.shared.stop) {
-                    for (k, f) in tree {
-                        if k == rel || after.contains_key(&k) {
-                            continue;
-                        }
-                        after.insert(k.clone(), Some(f));
-                        dirty.push(Dirty {
-                            rel: k,
-                            time: dirty[i].time,
-                            rescan: dirty[i].rescan,
-                        });
+            if is_dir
+                && !same
+                && !rel.is_empty()
+                && let Ok(tree) = facts::walk_upper(&self.upper, &rel, self.ns, &self.shared.stop)
+            {
+                for (k, f) in tree {
+                    if k == rel || after.contains_key(&k) {
+                        continue;
                     }
+                    after.insert(k.clone(), Some(f));
+                    dirty.push(Dirty {
+                        rel: k,
+                        time: dirty[i].time,
+                        rescan: dirty[i].rescan,
+                    });
                 }
             }
             i += 1;

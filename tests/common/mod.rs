@@ -41,8 +41,16 @@ pub fn bin() -> PathBuf {
 
 /// Runs the binary with arguments; returns (exit code, stdout, stderr).
 pub fn run(args: &[&std::ffi::OsStr]) -> (i32, Vec<u8>, String) {
-    let out = Command::new(bin()).args(args).env("NO_COLOR", "1").output().expect("run layerscope");
-    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run layerscope");
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// An overlay mount that is unmounted (lazily) when dropped.
@@ -54,11 +62,16 @@ impl Mount {
     /// Mounts an overlay at `point` with the given option string.
     pub fn new(point: &Path, options: &str) -> std::io::Result<Mount> {
         std::fs::create_dir_all(point)?;
-        let st = Command::new("mount").args(["-t", "overlay", "overlay", "-o", options]).arg(point).status()?;
+        let st = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", options])
+            .arg(point)
+            .status()?;
         if !st.success() {
             return Err(std::io::Error::other(format!("mount -o {options} failed")));
         }
-        Ok(Mount { point: point.to_path_buf() })
+        Ok(Mount {
+            point: point.to_path_buf(),
+        })
     }
 }
 

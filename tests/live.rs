@@ -1,0 +1,571 @@
+//! The live view against real overlay mounts: scripted writes through the mount, and the
+//! explained events they must produce, in order — through the library API and through
+//! `layerscope watch --json` — plus the overflow and polling paths.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::{Mount, cannot_mount_overlay, skip};
+use layerscope::live::{Batch, LiveKind, LiveOptions, LiveWatcher, json};
+use layerscope::stack::LayerStack;
+use layerscope::stack::spec::{StackRequest, resolve};
+use serde_json::Value;
+
+/// A two-lower overlay, mounted, in a fresh temporary directory.
+struct Lab {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    mount: Mount,
+}
+
+impl Lab {
+    fn m(&self, rel: &str) -> PathBuf {
+        self.mount.point.join(rel)
+    }
+
+    fn stack(&self) -> LayerStack {
+        resolve(&StackRequest {
+            stack: Some(self.mount.point.to_string_lossy().into_owned()),
+            ..StackRequest::default()
+        })
+        .expect("the mount names a stack")
+    }
+}
+
+fn write(p: &Path, content: &str) {
+    if let Some(parent) = p.parent() {
+        fs::create_dir_all(parent).expect("mkdir");
+    }
+    fs::write(p, content).expect("write");
+}
+
+/// l1 (top lower) and l2 (bottom):
+///   l2: f (5 bytes), d/a, deep/er/z
+///   l1: d/b, g, r/x, meta (3 bytes)
+fn lab(options: &str) -> Option<Lab> {
+    if let Some(why) = cannot_mount_overlay() {
+        skip(&why);
+        return None;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().to_path_buf();
+    for d in ["l1", "l2", "u", "w", "m"] {
+        fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    write(&root.join("l2/f"), "base\n");
+    write(&root.join("l2/d/a"), "a\n");
+    write(&root.join("l2/deep/er/z"), "z\n");
+    write(&root.join("l1/d/b"), "b\n");
+    write(&root.join("l1/g"), "hello\n");
+    write(&root.join("l1/r/x"), "rr\n");
+    write(&root.join("l1/meta"), "mm\n");
+    let opts = format!(
+        "lowerdir={}:{},upperdir={},workdir={}{options}",
+        root.join("l1").display(),
+        root.join("l2").display(),
+        root.join("u").display(),
+        root.join("w").display()
+    );
+    let mount = Mount::new(&root.join("m"), &opts).expect("mount the overlay");
+    Some(Lab {
+        _tmp: tmp,
+        root,
+        mount,
+    })
+}
+
+/// Where records come from: the library's sink or the CLI's stdout.
+trait Source {
+    fn next(&mut self, timeout: Duration) -> Option<Value>;
+}
+
+struct LibSource {
+    rx: Receiver<Batch>,
+    queue: std::collections::VecDeque<Value>,
+}
+
+impl Source for LibSource {
+    fn next(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(v) = self.queue.pop_front() {
+            return Some(v);
+        }
+        let batch = self.rx.recv_timeout(timeout).ok()?;
+        self.queue.extend(batch.events.iter().map(json::event_json));
+        self.queue.pop_front()
+    }
+}
+
+struct CliSource {
+    rx: Receiver<String>,
+}
+
+impl Source for CliSource {
+    fn next(&mut self, timeout: Duration) -> Option<Value> {
+        let line = self.rx.recv_timeout(timeout).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
+    }
+}
+
+fn kind(v: &Value) -> &str {
+    v["kind"].as_str().unwrap_or("")
+}
+
+fn path(v: &Value) -> &str {
+    v["path"].as_str().unwrap_or("")
+}
+
+/// Waits for the `watching` notice.
+fn wait_watching(src: &mut dyn Source) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(v) = src.next(Duration::from_millis(200))
+            && kind(&v) == "watching"
+        {
+            return v;
+        }
+    }
+    panic!("no watching notice");
+}
+
+/// Runs `action`, then collects change records until the last one is `last` (kind, path) and
+/// a quiet spell follows; returns them.
+fn step(src: &mut dyn Source, what: &str, last: (&str, &str), action: impl FnOnce()) -> Vec<Value> {
+    action();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut done = false;
+    while Instant::now() < deadline {
+        let wait = if done {
+            Duration::from_millis(400)
+        } else {
+            Duration::from_millis(100)
+        };
+        match src.next(wait) {
+            Some(v) => {
+                assert!(
+                    !v["warning"].as_bool().unwrap_or(false),
+                    "{what}: unexpected warning {v}"
+                );
+                if kind(&v) == "watching" {
+                    continue;
+                }
+                done = kind(&v) == last.0 && path(&v) == last.1;
+                got.push(v);
+            }
+            None if done => return got,
+            None => {}
+        }
+    }
+    panic!("{what}: never saw {last:?}; got {got:#?}");
+}
+
+fn pairs(got: &[Value]) -> Vec<(String, String)> {
+    got.iter()
+        .map(|v| (kind(v).to_string(), path(v).to_string()))
+        .collect()
+}
+
+fn p(k: &str, path: &str) -> (String, String) {
+    (k.to_string(), path.to_string())
+}
+
+/// The scripted tour; asserts every step's events and their order.
+fn scenario(lab: &Lab, src: &mut dyn Source) {
+    let w = wait_watching(src);
+    assert_eq!(w["mode"], "inotify", "{w}");
+    assert_eq!(w["entries"], 0, "{w}");
+
+    let got = step(src, "new file", ("created", "/new"), || {
+        write(&lab.m("new"), "new\n");
+        fs::set_permissions(lab.m("new"), fs::Permissions::from_mode(0o644)).expect("chmod");
+    });
+    assert_eq!(pairs(&got), [p("created", "/new")]);
+    assert_eq!(got[0]["layer"], 0);
+    assert_eq!(got[0]["type"], "file");
+
+    let got = step(src, "append to a lower file", ("copied-up", "/f"), || {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(lab.m("f"))
+            .expect("open");
+        f.write_all(b"more\n").expect("append");
+    });
+    assert_eq!(pairs(&got), [p("copied-up", "/f")]);
+    assert_eq!(got[0]["layer"], 2, "{}", got[0]);
+    assert_eq!(got[0]["bytes_copied"], 5, "{}", got[0]);
+    assert_eq!(got[0]["size"], 10, "{}", got[0]);
+    assert!(
+        got[0]["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("copied up from layer 2")),
+        "{}",
+        got[0]
+    );
+
+    let got = step(src, "rm a lower file", ("deleted", "/g"), || {
+        fs::remove_file(lab.m("g")).expect("rm");
+    });
+    assert_eq!(pairs(&got), [p("deleted", "/g")]);
+    assert_eq!(got[0]["layer"], 1);
+    assert_eq!(got[0]["hidden_type"], "file");
+
+    let got = step(src, "rm -rf + mkdir", ("opaque-dir", "/d"), || {
+        fs::remove_dir_all(lab.m("d")).expect("rm -rf");
+        fs::create_dir(lab.m("d")).expect("mkdir");
+    });
+    // One burst gives the opaque directory; should the burst be split, the deletion comes first.
+    let kinds = pairs(&got);
+    assert!(
+        kinds == [p("opaque-dir", "/d")] || kinds == [p("deleted", "/d"), p("opaque-dir", "/d")],
+        "{got:#?}"
+    );
+    let opaque = got.last().expect("an event");
+    assert_eq!(opaque["hidden"], serde_json::json!(["a", "b"]), "{opaque}");
+    assert_eq!(
+        opaque["hidden_layers"],
+        serde_json::json!([1, 2]),
+        "{opaque}"
+    );
+    assert_eq!(opaque["hidden_count"], 2);
+
+    let got = step(src, "rename a lower dir", ("redirected", "/r2"), || {
+        fs::rename(lab.m("r"), lab.m("r2")).expect("mv");
+    });
+    assert_eq!(pairs(&got), [p("deleted", "/r"), p("redirected", "/r2")]);
+    assert_eq!(got[0]["renamed_to"], "/r2");
+    assert_eq!(got[1]["from"], "/r");
+    assert_eq!(got[1]["redirect"], "r");
+    assert_eq!(got[1]["layer"], 1);
+    assert_eq!(
+        fs::read_to_string(lab.m("r2/x")).expect("read through the redirect"),
+        "rr\n"
+    );
+
+    let got = step(src, "chmod with metacopy", ("metacopy-up", "/meta"), || {
+        fs::set_permissions(lab.m("meta"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    });
+    assert_eq!(pairs(&got), [p("metacopy-up", "/meta")]);
+    assert_eq!(got[0]["layer"], 1);
+    assert_eq!(got[0]["data_layer"], 1);
+    assert_eq!(got[0]["bytes_copied"], 0);
+
+    let got = step(
+        src,
+        "write after metacopy",
+        ("data-copied-up", "/meta"),
+        || {
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(lab.m("meta"))
+                .expect("open");
+            f.write_all(b"more\n").expect("append");
+        },
+    );
+    assert_eq!(pairs(&got), [p("data-copied-up", "/meta")]);
+    assert_eq!(got[0]["layer"], 1);
+    assert_eq!(got[0]["bytes_copied"], 3);
+    assert_eq!(got[0]["size"], 8);
+
+    let got = step(src, "write deep", ("copied-up", "/deep/er/z"), || {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(lab.m("deep/er/z"))
+            .expect("open");
+        f.write_all(b"zz\n").expect("append");
+    });
+    assert_eq!(pairs(&got), [p("copied-up", "/deep/er/z")]);
+    assert_eq!(
+        got[0]["parents_copied_up"],
+        serde_json::json!(["/deep", "/deep/er"])
+    );
+
+    let got = step(src, "chmod an upper file", ("attributes", "/new"), || {
+        fs::set_permissions(lab.m("new"), fs::Permissions::from_mode(0o600)).expect("chmod");
+    });
+    assert_eq!(pairs(&got), [p("attributes", "/new")]);
+    assert_eq!(got[0]["changes"], serde_json::json!(["mode 0644 -> 0600"]));
+
+    let got = step(src, "modify an upper file", ("modified", "/new"), || {
+        write(&lab.m("new"), "newer\n");
+    });
+    assert_eq!(pairs(&got), [p("modified", "/new")]);
+    assert_eq!(got[0]["size_before"], 4);
+    assert_eq!(got[0]["size"], 6);
+
+    let got = step(src, "rm an upper-only file", ("removed", "/new"), || {
+        fs::remove_file(lab.m("new")).expect("rm");
+    });
+    assert_eq!(pairs(&got), [p("removed", "/new")]);
+
+    // The upper layer holds what the events said.
+    let u = lab.root.join("u");
+    assert!(u.join("d").is_dir() && u.join("g").exists() && u.join("r2").is_dir());
+}
+
+#[test]
+fn scripted_writes_are_explained_in_order_through_the_library() {
+    let Some(lab) = lab(",redirect_dir=on,metacopy=on") else {
+        return;
+    };
+    let (tx, rx) = channel();
+    let watcher = LiveWatcher::spawn(&lab.stack(), LiveOptions::default(), move |b| {
+        let _ = tx.send(b);
+    })
+    .expect("spawn");
+    let mut src = LibSource {
+        rx,
+        queue: Default::default(),
+    };
+    scenario(&lab, &mut src);
+    drop(watcher);
+    // Dropping the handle stops the thread: the sink's sender is gone.
+    assert!(src.rx.recv_timeout(Duration::from_secs(2)).is_err());
+}
+
+fn spawn_watch(args: &[&std::ffi::OsStr]) -> (Child, Receiver<String>) {
+    let mut child = Command::new(common::bin())
+        .arg("watch")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run layerscope watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "watch did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn scripted_writes_are_explained_in_order_by_watch_json() {
+    let Some(lab) = lab(",redirect_dir=on,metacopy=on") else {
+        return;
+    };
+    let (mut child, rx) = spawn_watch(&[lab.mount.point.as_os_str(), "--json".as_ref()]);
+    let mut src = CliSource { rx };
+    scenario(&lab, &mut src);
+    let status = interrupt(&mut child);
+    assert!(status.success(), "watch ended with {status:?}");
+}
+
+#[test]
+fn watch_text_lines_are_flushed_and_ctrl_c_ends_cleanly() {
+    let Some(lab) = lab("") else {
+        return;
+    };
+    let (mut child, rx) = spawn_watch(&[lab.mount.point.as_os_str()]);
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("a line");
+    assert!(first.contains("watching"), "{first}");
+    write(&lab.m("new\x1bname"), "x");
+    let line = rx.recv_timeout(Duration::from_secs(5)).expect("a line");
+    assert!(
+        line.contains("created") && line.contains("/new\\x1bname"),
+        "{line}"
+    );
+    assert!(!line.contains('\x1b'), "raw escape printed: {line:?}");
+    let status = interrupt(&mut child);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn watch_refuses_a_stack_without_an_upperdir() {
+    if let Some(why) = cannot_mount_overlay() {
+        return skip(&why);
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(tmp.path().join("l")).expect("mkdir");
+    let lower = tmp.path().join("l");
+    let (code, _, err) = common::run(&["watch".as_ref(), "--lowerdir".as_ref(), lower.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no upperdir"), "{err}");
+}
+
+/// Collects every record until `until` has been seen and a quiet spell follows.
+fn collect_until(src: &mut dyn Source, until: &str, limit: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + limit;
+    let mut got: Vec<Value> = Vec::new();
+    let mut seen = false;
+    while Instant::now() < deadline {
+        match src.next(Duration::from_millis(if seen { 600 } else { 200 })) {
+            Some(v) => {
+                seen |= kind(&v) == until;
+                got.push(v);
+            }
+            None if seen => return got,
+            None => {}
+        }
+    }
+    panic!("never saw {until}: {} records", got.len());
+}
+
+#[test]
+fn an_overflow_is_reported_and_the_rescan_finds_every_change() {
+    let Some(lab) = lab("") else {
+        return;
+    };
+    fs::create_dir(lab.m("burst")).expect("mkdir");
+    let (tx, rx) = channel();
+    let mut slow_once = true;
+    let options = LiveOptions {
+        channel_capacity: 4,
+        ..LiveOptions::default()
+    };
+    let watcher = LiveWatcher::spawn(&lab.stack(), options, move |b: Batch| {
+        // After the first change batch the batcher is held up, so the tiny channel overflows
+        // during the burst that follows.
+        let first_change = slow_once && b.events.iter().any(|e| !e.kind.is_notice());
+        let _ = tx.send(b);
+        if first_change {
+            slow_once = false;
+            std::thread::sleep(Duration::from_millis(1000));
+        }
+    })
+    .expect("spawn");
+    let mut src = LibSource {
+        rx,
+        queue: Default::default(),
+    };
+    wait_watching(&mut src);
+    step(&mut src, "first file", ("created", "/burst/first"), || {
+        write(&lab.m("burst/first"), "x");
+    });
+    const N: usize = 1000;
+    for i in 0..N {
+        write(&lab.m(&format!("burst/f{i:04}")), "x");
+    }
+    let got = collect_until(&mut src, "rescanned", Duration::from_secs(30));
+    let overflow = got
+        .iter()
+        .position(|v| kind(v) == "overflow")
+        .expect("an overflow warning");
+    assert_eq!(got[overflow]["warning"], true);
+    let rescanned = got
+        .iter()
+        .position(|v| kind(v) == "rescanned")
+        .expect("a rescan notice");
+    assert!(overflow < rescanned);
+    let mut created: Vec<&str> = got
+        .iter()
+        .filter(|v| kind(v) == "created")
+        .map(path)
+        .collect();
+    created.sort_unstable();
+    let want: Vec<String> = (0..N).map(|i| format!("/burst/f{i:04}")).collect();
+    assert_eq!(created, want, "every file reported exactly once");
+    let mut kinds: Vec<&str> = got.iter().map(kind).collect();
+    kinds.dedup();
+    eprintln!("{kinds:?}");
+    let found = got[overflow + 1..rescanned]
+        .iter()
+        .filter(|v| v["rescan"] == true)
+        .count();
+    assert_eq!(got[rescanned]["changes"], rescanned - overflow - 1);
+    assert!(
+        found > 0,
+        "the rescan found the changes whose events were lost"
+    );
+    eprintln!(
+        "overflow: {} records, {found} found by the rescan, {} changes in the rescan batch",
+        got.len(),
+        rescanned - overflow - 1
+    );
+    drop(watcher);
+}
+
+#[test]
+fn polling_reports_changes_too() {
+    let Some(lab) = lab("") else {
+        return;
+    };
+    let (tx, rx) = channel();
+    let options = LiveOptions {
+        poll: Some(Duration::from_millis(200)),
+        ..LiveOptions::default()
+    };
+    let watcher = LiveWatcher::spawn(&lab.stack(), options, move |b| {
+        let _ = tx.send(b);
+    })
+    .expect("spawn");
+    let mut src = LibSource {
+        rx,
+        queue: Default::default(),
+    };
+    let w = wait_watching(&mut src);
+    assert_eq!(w["mode"], "poll");
+    let got = step(&mut src, "append (polling)", ("copied-up", "/f"), || {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(lab.m("f"))
+            .expect("open");
+        f.write_all(b"more\n").expect("append");
+    });
+    assert_eq!(pairs(&got), [p("copied-up", "/f")]);
+    let got = step(&mut src, "rm (polling)", ("deleted", "/g"), || {
+        fs::remove_file(lab.m("g")).expect("rm");
+    });
+    assert_eq!(pairs(&got), [p("deleted", "/g")]);
+    drop(watcher);
+}
+
+#[test]
+fn lower_layer_changes_are_flagged_when_watched() {
+    let Some(lab) = lab("") else {
+        return;
+    };
+    let (tx, rx) = channel();
+    let options = LiveOptions {
+        watch_lowers: true,
+        ..LiveOptions::default()
+    };
+    let watcher = LiveWatcher::spawn(&lab.stack(), options, move |b| {
+        let _ = tx.send(b);
+    })
+    .expect("spawn");
+    let mut src = LibSource {
+        rx,
+        queue: Default::default(),
+    };
+    let w = wait_watching(&mut src);
+    assert_eq!(w["lowers_watched"], serde_json::json!([1, 2]));
+    write(&lab.root.join("l2/sneaky"), "x");
+    let v = src.next(Duration::from_secs(5)).expect("an event");
+    assert_eq!(kind(&v), "lower-changed", "{v}");
+    assert_eq!(path(&v), "/sneaky");
+    assert_eq!(v["layer"], 2);
+    assert_eq!(v["change"], "created");
+    assert_eq!(v["undefined_behaviour"], true);
+    assert!(
+        LiveKind::LowerChanged {
+            change: layerscope::live::LowerChange::Created
+        }
+        .is_warning()
+    );
+    drop(watcher);
+}
