@@ -569,3 +569,177 @@ fn lower_layer_changes_are_flagged_when_watched() {
     );
     drop(watcher);
 }
+
+/// A Docker container from a locally imported busybox image; removed (with the image) on drop.
+struct Container {
+    name: String,
+    image: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
+        let _ = Command::new("docker").args(["rmi", &self.image]).output();
+    }
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+fn docker_exec(c: &Container, script: &str) {
+    let out = docker(&["exec", &c.name, "/bin/busybox", "sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "docker exec {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Why a Docker container cannot be started here, if it cannot.
+fn cannot_run_docker() -> Option<String> {
+    if let Some(why) = cannot_mount_overlay() {
+        return Some(why);
+    }
+    match Command::new("docker")
+        .args(["info", "--format", "{{.Driver}}"])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let driver = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if driver != "overlay2" {
+                return Some(format!(
+                    "docker uses the {driver} storage driver, not overlay2"
+                ));
+            }
+        }
+        _ => return Some("no Docker daemon".into()),
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("no /bin/busybox (busybox-static) to build an image from".into());
+    }
+    None
+}
+
+#[test]
+fn a_docker_container_writes_are_explained() {
+    if let Some(why) = cannot_run_docker() {
+        return skip(&why);
+    }
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rootfs = tmp.path().join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("copy busybox");
+    write(&rootfs.join("etc/motd"), "welcome\n");
+    write(&rootfs.join("etc/app/a"), "a\n");
+    write(&rootfs.join("etc/app/b"), "b\n");
+    write(&rootfs.join("srv/data"), "data\n");
+    let image = format!("layerscope-live-test:{tag}");
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C '{}' -cf - . | docker import - '{image}' >/dev/null",
+            rootfs.display()
+        ))
+        .status()
+        .expect("docker import");
+    assert!(st.success(), "docker import failed");
+    let c = Container {
+        name: format!("layerscope-live-{tag}"),
+        image,
+    };
+    let out = docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        &c.name,
+        &c.image,
+        "/bin/busybox",
+        "sleep",
+        "600",
+    ]);
+    assert!(
+        out.status.success(),
+        "docker run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = docker(&["inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", &c.name]);
+    let merged = String::from_utf8_lossy(&merged.stdout).trim().to_string();
+    let stack = resolve(&StackRequest {
+        stack: Some(merged.clone()),
+        ..StackRequest::default()
+    })
+    .expect("the container's merged dir names a stack");
+    // upper, the -init layer, the image's layer
+    assert_eq!(stack.layers.len(), 3, "{stack:?}");
+
+    let (tx, rx) = channel();
+    let watcher = LiveWatcher::spawn(&stack, LiveOptions::default(), move |b| {
+        let _ = tx.send(b);
+    })
+    .expect("spawn");
+    let mut src = LibSource {
+        rx,
+        queue: Default::default(),
+    };
+    wait_watching(&mut src);
+
+    let got = step(
+        &mut src,
+        "append in a container",
+        ("copied-up", "/etc/motd"),
+        || {
+            docker_exec(&c, "echo hi >> /etc/motd");
+        },
+    );
+    let last = got.last().expect("an event");
+    assert_eq!(last["layer"], 2, "{got:#?}");
+    assert_eq!(last["bytes_copied"], 8);
+
+    let got = step(
+        &mut src,
+        "rm in a container",
+        ("deleted", "/srv/data"),
+        || {
+            docker_exec(&c, "rm /srv/data");
+        },
+    );
+    assert_eq!(got.last().expect("an event")["layer"], 2, "{got:#?}");
+
+    let got = step(
+        &mut src,
+        "rm -rf + mkdir in a container",
+        ("opaque-dir", "/etc/app"),
+        || {
+            docker_exec(&c, "rm -rf /etc/app && mkdir /etc/app");
+        },
+    );
+    let opaque = got.last().expect("an event");
+    assert_eq!(opaque["hidden"], serde_json::json!(["a", "b"]), "{opaque}");
+
+    let got = step(
+        &mut src,
+        "new file in a container",
+        ("created", "/etc/new"),
+        || {
+            docker_exec(&c, "echo x > /etc/new");
+        },
+    );
+    assert_eq!(pairs(&got), [p("created", "/etc/new")]);
+    drop(watcher);
+}

@@ -74,6 +74,7 @@ enum Msg {
     Raw {
         path: PathBuf,
         time: SystemTime,
+        at: Instant,
         hint: Hint,
     },
     Wake,
@@ -258,6 +259,7 @@ impl Drop for LiveWatcher {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.tx.try_send(Msg::Stop);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -306,11 +308,17 @@ fn start_notify(
                 _ => Hint::default(),
             };
             let time = SystemTime::now();
+            let at = Instant::now();
             for path in ev.paths {
                 if workdir.as_ref().is_some_and(|w| path.starts_with(w)) {
                     continue;
                 }
-                match tx.try_send(Msg::Raw { path, time, hint }) {
+                match tx.try_send(Msg::Raw {
+                    path,
+                    time,
+                    at,
+                    hint,
+                }) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => Shared::raise(
                         &shared.overflow,
@@ -441,8 +449,9 @@ impl<S: FnMut(Batch)> Batcher<S> {
             {
                 return;
             }
-            // Take what is queued, without blocking, until the window closes.
-            while !self.due() {
+            // Take what is queued, without blocking (at most one channel's worth, so a flood
+            // cannot hold a batch back for ever).
+            for _ in 0..self.options.channel_capacity.max(1) {
                 match self.rx.try_recv() {
                     Ok(m) => {
                         if !self.handle(m) {
@@ -468,6 +477,15 @@ impl<S: FnMut(Batch)> Batcher<S> {
                 .map_err(|_| RecvTimeoutError::Disconnected),
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
+                if self.mode == WatchMode::Inotify && self.pending.first.is_some() {
+                    // A window is open: let the burst queue up in the channel instead of
+                    // waking for every event; the loop drains it when the window closes.
+                    // (Dropping the handle unparks us.)
+                    if !left.is_zero() {
+                        std::thread::park_timeout(left);
+                    }
+                    return Err(RecvTimeoutError::Timeout);
+                }
                 self.rx.recv_timeout(left).map(Some)
             }
         }
@@ -501,10 +519,15 @@ impl<S: FnMut(Batch)> Batcher<S> {
 
     /// Takes one message; `false` to stop.
     fn handle(&mut self, m: Msg) -> bool {
-        self.last_msg = Instant::now();
         match m {
             Msg::Stop => return false,
-            Msg::Raw { path, time, hint } => {
+            Msg::Raw {
+                path,
+                time,
+                at,
+                hint,
+            } => {
+                self.last_msg = self.last_msg.max(at);
                 if let Some(t) = self.target(&path) {
                     self.pending.add(t, time, hint);
                 }
