@@ -743,3 +743,118 @@ fn a_docker_container_writes_are_explained() {
     assert_eq!(pairs(&got), [p("created", "/etc/new")]);
     drop(watcher);
 }
+
+/// Runs `watch --json` in a user namespace of its own whose inotify watch limit
+/// (`user.max_inotify_watches`) is `limit`; `None` (after a skip) when that is not possible.
+fn watch_with_watch_limit(lab: &Lab, limit: usize) -> Option<(Child, CliSource)> {
+    let probe = Command::new("unshare")
+        .args([
+            "-Ur",
+            "sh",
+            "-c",
+            "echo 3 > /proc/sys/user/max_inotify_watches",
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        skip("cannot lower the inotify watch limit in a user namespace (unshare -Ur)");
+        return None;
+    }
+    let script = format!(
+        "echo {limit} > /proc/sys/user/max_inotify_watches && exec '{}' watch '{}' --json",
+        common::bin().display(),
+        lab.mount.point.display()
+    );
+    let mut child = Command::new("unshare")
+        .args(["-Ur", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("unshare");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Some((child, CliSource { rx }))
+}
+
+#[test]
+fn watch_falls_back_to_polling_when_inotify_runs_out_of_watches() {
+    let Some(lab) = lab("") else {
+        return;
+    };
+    for d in ["a/b/c/d/e", "x/y/z"] {
+        fs::create_dir_all(lab.m(d)).expect("mkdir");
+    }
+    // The recursive watch of the upper layer's 9 directories runs out at once.
+    let Some((mut child, mut src)) = watch_with_watch_limit(&lab, 3) else {
+        return;
+    };
+    let first = src.next(Duration::from_secs(10)).expect("a line");
+    assert_eq!(kind(&first), "fallback", "{first}");
+    assert_eq!(first["warning"], true);
+    assert!(
+        first["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("user.max_inotify_watches = 3")),
+        "{first}"
+    );
+    let w = wait_watching(&mut src);
+    assert_eq!(w["mode"], "poll", "{w}");
+    // Polling still sees changes, also in directories inotify never reached.
+    let got = step(
+        &mut src,
+        "write while polling",
+        ("created", "/a/b/c/d/e/new"),
+        || {
+            write(&lab.m("a/b/c/d/e/new"), "x");
+        },
+    );
+    assert_eq!(pairs(&got), [p("created", "/a/b/c/d/e/new")]);
+    let status = interrupt(&mut child);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn running_out_of_watches_later_falls_back_and_rescans() {
+    let Some(lab) = lab("") else {
+        return;
+    };
+    let Some((mut child, mut src)) = watch_with_watch_limit(&lab, 4) else {
+        return;
+    };
+    let w = wait_watching(&mut src);
+    assert_eq!(w["mode"], "inotify", "{w}");
+    let deep = "q1/q2/q3/q4/q5/q6/q7/q8";
+    fs::create_dir_all(lab.m(deep)).expect("mkdir -p");
+    write(&lab.m(&format!("{deep}/f")), "x");
+    let got = collect_until(&mut src, "rescanned", Duration::from_secs(20));
+    let fallback = got
+        .iter()
+        .position(|v| kind(v) == "fallback")
+        .expect("a fallback warning");
+    let rescanned = got
+        .iter()
+        .position(|v| kind(v) == "rescanned")
+        .expect("a rescan");
+    assert!(fallback < rescanned);
+    let mut created: Vec<&str> = got
+        .iter()
+        .filter(|v| kind(v) == "created")
+        .map(path)
+        .collect();
+    created.sort_unstable();
+    let mut want: Vec<String> = (1..=8)
+        .map(|n| (1..=n).map(|k| format!("/q{k}")).collect::<String>())
+        .collect();
+    want.push(format!("/{deep}/f"));
+    want.sort();
+    assert_eq!(created, want, "every directory and the file, once each");
+    let status = interrupt(&mut child);
+    assert!(status.success(), "{status:?}");
+}

@@ -23,6 +23,31 @@
 //!
 //! The sink is any `FnMut(Batch) + Send`: the TUI forwards batches into its inbox, the CLI prints
 //! them (`layerscope watch`).
+//!
+//! ```no_run
+//! use std::sync::mpsc;
+//! use layerscope::live::{LiveOptions, LiveWatcher};
+//! use layerscope::stack::spec::{StackRequest, resolve};
+//!
+//! # fn main() -> layerscope::Result<()> {
+//! let stack = resolve(&StackRequest {
+//!     stack: Some("/var/lib/docker/overlay2/ID/merged".into()),
+//!     ..StackRequest::default()
+//! })?;
+//! let (tx, rx) = mpsc::channel();
+//! // The TUI would send `AppEvent::Live(batch)` into its inbox instead.
+//! let watcher = LiveWatcher::spawn(&stack, LiveOptions::default(), move |batch| {
+//!     let _ = tx.send(batch);
+//! })?;
+//! for batch in rx.iter().take(3) {
+//!     for e in &batch.events {
+//!         println!("{} {} {}", e.kind.symbol(), String::from_utf8_lossy(&e.path), e.explanation);
+//!     }
+//! }
+//! drop(watcher); // stops notify and the batcher thread; the sink is not called again
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod classify;
 pub mod facts;

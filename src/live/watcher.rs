@@ -123,10 +123,16 @@ fn is_limit(e: &notify::Error) -> bool {
 }
 
 fn limit_reason(e: &notify::Error) -> String {
-    let watches = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
-    format!("{e} (fs.inotify.max_user_watches = {watches})")
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into())
+    };
+    format!(
+        "{e}; limits: fs.inotify.max_user_watches = {}, user.max_inotify_watches = {} in this user namespace",
+        read("/proc/sys/fs/inotify/max_user_watches"),
+        read("/proc/sys/user/max_inotify_watches")
+    )
 }
 
 impl LiveWatcher {
@@ -604,6 +610,7 @@ impl<S: FnMut(Batch)> Batcher<S> {
         }
         let changes = self.process(pending, full, notice_rescan);
         let n = changes.len();
+        events.append(&mut self.notices);
         events.extend(changes);
         if notice_rescan {
             events.push(LiveEvent::notice(
@@ -864,8 +871,25 @@ impl<S: FnMut(Batch)> Batcher<S> {
         keys.len()
     }
 
-    fn read(&self, rel: &[u8]) -> Option<UpperFacts> {
-        facts::read_upper(&self.upper, rel, self.ns).ok().flatten()
+    /// Reads an upper entry now. When it exists but cannot be read, it is taken as unchanged
+    /// (so no change is invented) and a warning says so.
+    fn read(&mut self, rel: &[u8]) -> Option<UpperFacts> {
+        match facts::read_upper(&self.upper, rel, self.ns) {
+            Ok(f) => f,
+            Err(e) => {
+                let path = merged_of(rel);
+                self.notices.push(LiveEvent::notice(
+                    LiveKind::Failure {
+                        message: e.to_string(),
+                    },
+                    format!(
+                        "cannot read {} in the upper layer: {e}; its change is not shown",
+                        crate::escape::display(&path)
+                    ),
+                ));
+                self.snapshot.get(rel).cloned()
+            }
+        }
     }
 
     fn lower_change(&self, layer: usize, rel: &[u8], time: SystemTime, hint: Hint) -> LiveEvent {
