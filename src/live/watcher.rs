@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use super::classify::{self, Observed};
-use super::facts::{self, BelowReader, UpperFacts, is_under, merged_of};
+use super::facts::{self, BelowReader, UpperFacts, merged_of};
 use super::{Batch, LiveEvent, LiveKind, LiveOptions, LowerChange, WatchMode};
 use crate::error::{Error, Result};
 use crate::fsio::LayerRoot;
@@ -694,17 +694,16 @@ impl<S: FnMut(Batch)> Batcher<S> {
         let mut renamed_from: HashMap<Vec<u8>, (Vec<u8>, usize)> = HashMap::new();
         let mut consumed: HashSet<Vec<u8>> = HashSet::new();
         {
-            let vanished: Vec<(&Vec<u8>, &UpperFacts)> = dirty
-                .iter()
-                .filter_map(|d| {
-                    let b = self.snapshot.get(&d.rel).filter(|b| !b.whiteout)?;
-                    let a = after.get(&d.rel).and_then(Option::as_ref);
-                    match a {
-                        Some(a) if !a.whiteout && a.ino == b.ino => None,
-                        _ => Some((&d.rel, b)),
-                    }
-                })
-                .collect();
+            let mut vanished: HashMap<u64, Vec<(&Vec<u8>, &UpperFacts)>> = HashMap::new();
+            for d in &dirty {
+                let Some(b) = self.snapshot.get(&d.rel).filter(|b| !b.whiteout) else {
+                    continue;
+                };
+                match after.get(&d.rel).and_then(Option::as_ref) {
+                    Some(a) if !a.whiteout && a.ino == b.ino => {}
+                    _ => vanished.entry(b.ino).or_default().push((&d.rel, b)),
+                }
+            }
             let mut pairs = Vec::new();
             for d in &dirty {
                 let Some(a) = after.get(&d.rel).and_then(Option::as_ref) else {
@@ -713,9 +712,11 @@ impl<S: FnMut(Batch)> Batcher<S> {
                 if a.whiteout || self.snapshot.get(&d.rel).is_some_and(|b| b.ino == a.ino) {
                     continue;
                 }
-                if let Some((from, _)) = vanished.iter().find(|(rel, b)| {
-                    **rel != d.rel && b.ino == a.ino && b.kind == a.kind && b.mtime == a.mtime
-                }) {
+                let candidates = vanished.get(&a.ino).map_or(&[][..], Vec::as_slice);
+                if let Some((from, _)) = candidates
+                    .iter()
+                    .find(|(rel, b)| **rel != d.rel && b.kind == a.kind && b.mtime == a.mtime)
+                {
                     pairs.push(((*from).clone(), d.rel.clone(), a.kind == FileKind::Dir));
                 }
             }
@@ -754,12 +755,8 @@ impl<S: FnMut(Batch)> Batcher<S> {
                 _ => false,
             };
             if was_dir && !same {
-                let old: Vec<Vec<u8>> = self
-                    .snapshot
-                    .range(rel.clone()..)
-                    .skip(1)
-                    .take_while(|(k, _)| is_under(k, &rel))
-                    .map(|(k, _)| k.clone())
+                let old: Vec<Vec<u8>> = subtree_keys(&self.snapshot, &rel)
+                    .into_iter()
                     .filter(|k| !after.contains_key(k))
                     .collect();
                 for k in old {
@@ -854,13 +851,7 @@ impl<S: FnMut(Batch)> Batcher<S> {
 
     /// Moves the snapshot entries under `from` to under `to`; returns how many moved.
     fn move_subtree(&mut self, from: &[u8], to: &[u8]) -> usize {
-        let keys: Vec<Vec<u8>> = self
-            .snapshot
-            .range(from.to_vec()..)
-            .skip(1)
-            .take_while(|(k, _)| is_under(k, from))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let keys = subtree_keys(&self.snapshot, from);
         for k in &keys {
             if let Some(f) = self.snapshot.remove(k) {
                 let mut nk = to.to_vec();
@@ -909,5 +900,52 @@ impl<S: FnMut(Batch)> Batcher<S> {
             (true, _) => LowerChange::Modified,
         };
         classify::lower_event(&merged_of(rel), layer, change, time, &self.labels)
+    }
+}
+
+/// The snapshot keys strictly under `dir` (upper-relative; `""` is the root).
+fn subtree_keys(snapshot: &BTreeMap<Vec<u8>, UpperFacts>, dir: &[u8]) -> Vec<Vec<u8>> {
+    if dir.is_empty() {
+        return snapshot.keys().filter(|k| !k.is_empty()).cloned().collect();
+    }
+    // Everything under `dir/` sorts between `dir/` and `dir0` ('0' follows '/').
+    let mut lo = dir.to_vec();
+    lo.push(b'/');
+    let mut hi = dir.to_vec();
+    hi.push(b'0');
+    snapshot.range(lo..hi).map(|(k, _)| k.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtree_keys_skip_siblings_that_sort_between() {
+        let f = UpperFacts {
+            kind: FileKind::File,
+            size: 0,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            mtime: (0, 0),
+            ino: 0,
+            whiteout: false,
+            opaque: false,
+            redirect: None,
+            metacopy: false,
+            origin: false,
+            xattrs: Vec::new(),
+        };
+        let snap: BTreeMap<Vec<u8>, UpperFacts> =
+            ["", "a", "a-x", "a.b", "a/b", "a/b/c", "a0", "b"]
+                .iter()
+                .map(|k| (k.as_bytes().to_vec(), f.clone()))
+                .collect();
+        assert_eq!(
+            subtree_keys(&snap, b"a"),
+            vec![b"a/b".to_vec(), b"a/b/c".to_vec()]
+        );
+        assert_eq!(subtree_keys(&snap, b"").len(), 7);
     }
 }
