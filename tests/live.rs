@@ -304,6 +304,31 @@ fn scenario(lab: &Lab, src: &mut dyn Source) {
     });
     assert_eq!(pairs(&got), [p("removed", "/new")]);
 
+    let got = step(src, "new tree", ("created", "/nd/sub/f"), || {
+        write(&lab.m("nd/sub/f"), "f\n");
+    });
+    assert_eq!(
+        pairs(&got),
+        [
+            p("created", "/nd"),
+            p("created", "/nd/sub"),
+            p("created", "/nd/sub/f")
+        ]
+    );
+
+    let got = step(src, "rename an upper-only dir", ("renamed", "/nd2"), || {
+        fs::rename(lab.m("nd"), lab.m("nd2")).expect("mv");
+    });
+    assert_eq!(pairs(&got), [p("renamed", "/nd2")]);
+    assert_eq!(got[0]["from"], "/nd");
+    assert_eq!(got[0]["folded"], 2);
+
+    let got = step(src, "rm -rf an upper-only dir", ("removed", "/nd2"), || {
+        fs::remove_dir_all(lab.m("nd2")).expect("rm -rf");
+    });
+    assert_eq!(pairs(&got), [p("removed", "/nd2")]);
+    assert_eq!(got[0]["folded"], 2);
+
     // The upper layer holds what the events said.
     let u = lab.root.join("u");
     assert!(u.join("d").is_dir() && u.join("g").exists() && u.join("r2").is_dir());

@@ -740,6 +740,8 @@ impl<S: FnMut(Batch)> Batcher<S> {
 
         // New directories bring their subtree (created before the watch reached them); vanished
         // or replaced directories take their snapshot subtree away.
+        let mut times: HashMap<Vec<u8>, SystemTime> =
+            dirty.iter().map(|d| (d.rel.clone(), d.time)).collect();
         let mut i = 0;
         while i < dirty.len() {
             if self.stopping() {
@@ -778,10 +780,22 @@ impl<S: FnMut(Batch)> Batcher<S> {
                     if k == rel || after.contains_key(&k) {
                         continue;
                     }
+                    // Seen no earlier than its nearest ancestor with an event of its own, so
+                    // that a path never comes before its parent.
+                    let mut time = dirty[i].time;
+                    let mut up = facts::split_rel(&k).0;
+                    while up.len() > rel.len() {
+                        if let Some(t) = times.get(up) {
+                            time = time.max(*t);
+                            break;
+                        }
+                        up = facts::split_rel(up).0;
+                    }
+                    times.insert(k.clone(), time);
                     after.insert(k.clone(), Some(f));
                     dirty.push(Dirty {
                         rel: k,
-                        time: dirty[i].time,
+                        time,
                         rescan: dirty[i].rescan,
                     });
                 }
