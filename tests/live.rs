@@ -248,6 +248,33 @@ fn scenario(lab: &Lab, src: &mut dyn Source) {
         "rr\n"
     );
 
+    let got = step(
+        src,
+        "write under the redirect",
+        ("copied-up", "/r2/x"),
+        || {
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(lab.m("r2/x"))
+                .expect("open");
+            f.write_all(b"more\n").expect("append");
+        },
+    );
+    assert_eq!(pairs(&got), [p("copied-up", "/r2/x")]);
+    assert_eq!(got[0]["layer"], 1, "found through the redirect: {}", got[0]);
+    assert_eq!(got[0]["bytes_copied"], 3);
+
+    let got = step(
+        src,
+        "write inside the opaque dir",
+        ("created", "/d/a"),
+        || {
+            write(&lab.m("d/a"), "new a\n");
+        },
+    );
+    // The lower d/a is cut off by the opaque directory: nothing was copied.
+    assert_eq!(pairs(&got), [p("created", "/d/a")]);
+
     let got = step(src, "chmod with metacopy", ("metacopy-up", "/meta"), || {
         fs::set_permissions(lab.m("meta"), fs::Permissions::from_mode(0o600)).expect("chmod");
     });

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::fsio::{self, LayerRoot};
-use crate::merge::{DataSource, DirStack, Entry, FileKind, Merger, VersionRole};
+use crate::merge::{DataSource, FileKind, Merger, VersionRole};
 use crate::stack::XattrNamespace;
 
 /// What one upper-layer entry looks like on disk, as far as the live view cares.
@@ -271,58 +271,85 @@ pub struct RedirectSource {
     pub layer: Option<usize>,
 }
 
-/// Reads what lies below the upper layer, caching each parent directory's lower listing for
-/// one batch.
+/// Reads what lies below the upper layer.
+///
+/// The lower layers' view of a merged path is found in two lookups: the parent is resolved in
+/// the whole stack (so a redirect or an opaque directory in the upper layer counts), which
+/// names the parent's topmost lower copy; then the child is resolved under that copy in the
+/// stack of the lower layers alone — exactly the search the kernel makes below the upper layer.
+/// Parents are cached for one batch.
 #[derive(Debug)]
 pub struct BelowReader<'m> {
     merger: &'m Merger,
+    lowers: Option<&'m Merger>,
     upper: usize,
-    cache: HashMap<Vec<u8>, HashMap<Vec<u8>, Entry>>,
+    parents: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl<'m> BelowReader<'m> {
-    /// A reader over `merger`'s stack, whose layer `upper` is the upper layer.
+    /// A reader over `merger`'s stack, whose layer `upper` (0) is the upper layer; `lowers` is
+    /// the same stack without it (layer `i` there is layer `i + 1` here).
     #[must_use]
-    pub fn new(merger: &'m Merger, upper: usize) -> Self {
+    pub fn new(merger: &'m Merger, lowers: Option<&'m Merger>, upper: usize) -> Self {
         BelowReader {
             merger,
+            lowers,
             upper,
-            cache: HashMap::new(),
+            parents: HashMap::new(),
         }
     }
 
+    /// The lower layers' path of merged directory `parent`: the path of its topmost lower copy.
+    fn lower_parent(&mut self, parent: &[u8]) -> Option<Vec<u8>> {
+        if let Some(known) = self.parents.get(parent) {
+            return known.clone();
+        }
+        let found = self
+            .merger
+            .resolve(parent)
+            .ok()
+            .and_then(|r| r.entry)
+            .and_then(|e| e.dir)
+            .and_then(|d| d.layers.into_iter().find(|l| l.layer != self.upper))
+            .map(|l| merged_of(&l.rel));
+        self.parents.insert(parent.to_vec(), found.clone());
+        found
+    }
+
     /// What the lower layers show at merged `path`, as the kernel would see it if the upper
-    /// layer had nothing there: the parent is looked up in the whole stack (so redirects and
-    /// opaque directories above count), then its lower copies are listed. `children` also
-    /// lists a directory's names.
+    /// layer had nothing there. `children` also counts (and names some of) a directory's
+    /// entries.
     pub fn below(&mut self, path: &[u8], children: bool) -> Option<Below> {
         if path == b"/" {
             return None;
         }
+        let lowers = self.lowers?;
         let (parent, name) = split_merged(path);
-        if !self.cache.contains_key(parent) {
-            let listing = self.lower_listing(parent);
-            self.cache.insert(parent.to_vec(), listing);
-        }
-        let e = self.cache.get(parent)?.get(name)?;
+        let lower_parent = self.lower_parent(parent)?;
+        let e = lowers
+            .resolve(&crate::merge::join_merged(&lower_parent, name))
+            .ok()?
+            .entry?;
+        // Layer i of the lowers-only stack is layer i + 1 of the whole stack.
+        let shift = |l: usize| l + 1;
         let data_layer = match (&e.data, e.kind) {
-            (Some(DataSource::Found { layer, .. }), _) => Some(*layer),
-            (None, FileKind::File) => Some(e.layer),
+            (Some(DataSource::Found { layer, .. }), _) => Some(shift(*layer)),
+            (None, FileKind::File) => Some(shift(e.layer)),
             _ => None,
         };
         let mut b = Below {
-            layer: e.layer,
+            layer: shift(e.layer),
             kind: e.kind,
             size: e.meta.size,
             mode: e.meta.mode,
             data_layer,
             children: Vec::new(),
             children_count: 0,
-            layers: e.merged_layers(),
+            layers: e.merged_layers().into_iter().map(shift).collect(),
         };
         if children
             && e.kind == FileKind::Dir
-            && let Ok(listing) = self.merger.list(e)
+            && let Ok(listing) = lowers.list(&e)
         {
             b.children_count = listing.entries.len();
             b.children = listing
@@ -333,40 +360,6 @@ impl<'m> BelowReader<'m> {
                 .collect();
         }
         Some(b)
-    }
-
-    fn lower_listing(&self, parent: &[u8]) -> HashMap<Vec<u8>, Entry> {
-        let Some(dir) = self
-            .merger
-            .resolve(parent)
-            .ok()
-            .and_then(|r| r.entry)
-            .and_then(|e| e.dir)
-        else {
-            return HashMap::new();
-        };
-        let layers: Vec<_> = dir
-            .layers
-            .into_iter()
-            .filter(|l| l.layer != self.upper)
-            .collect();
-        if layers.is_empty() {
-            return HashMap::new();
-        }
-        let stack = DirStack {
-            merge_dir: dir.merge_dir || layers.len() > 1,
-            layers,
-            cut: dir.cut,
-            xwhiteouts: dir.xwhiteouts,
-        };
-        match self.merger.list_dir(parent, &stack) {
-            Ok(l) => l
-                .entries
-                .into_iter()
-                .map(|e| (split_merged(&e.path).1.to_vec(), e))
-                .collect(),
-            Err(_) => HashMap::new(),
-        }
     }
 
     /// Where the redirect `value` of the upper entry at `path` leads.

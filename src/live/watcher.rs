@@ -154,6 +154,12 @@ impl LiveWatcher {
             )));
         }
         let merger = Merger::open(stack)?;
+        // The same stack without its upper layer: what the kernel searches below it.
+        let lowers_merger = {
+            let mut below = stack.clone();
+            below.layers.remove(0);
+            Merger::open(&below).ok()
+        };
         // notify reports absolute paths; a layer named relative to the current directory
         // (as some mounts print them) must match them.
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
@@ -221,6 +227,7 @@ impl LiveWatcher {
             labels: stack.layers.iter().map(|l| l.label.clone()).collect(),
             ns: stack.options.xattr,
             merger,
+            lowers_merger,
             upper,
             upper_path,
             lowers: lower_roots,
@@ -355,6 +362,7 @@ struct Batcher<S> {
     labels: Vec<Option<String>>,
     ns: XattrNamespace,
     merger: Merger,
+    lowers_merger: Option<Merger>,
     upper: LayerRoot,
     upper_path: PathBuf,
     lowers: Vec<(usize, PathBuf, LayerRoot)>,
@@ -805,7 +813,7 @@ impl<S: FnMut(Batch)> Batcher<S> {
 
         // Classify against the snapshot and what lies below.
         let mut events = Vec::new();
-        let mut below = BelowReader::new(&self.merger, 0);
+        let mut below = BelowReader::new(&self.merger, self.lowers_merger.as_ref(), 0);
         for d in &dirty {
             if consumed.contains(&d.rel) {
                 continue;
