@@ -2,12 +2,14 @@
 //! to the line `layerscope watch --json` prints, and what a burst of 10,000 writes gives.
 //!
 //! Run: `sudo cargo bench --bench live` (or as root: `cargo bench --bench live`).
-//! Options (environment): `LIVE_BENCH_WRITES` (default 200), `LIVE_BENCH_BURST` (default 10000).
+//! Options (environment): `LIVE_BENCH_WRITES` (default 200), `LIVE_BENCH_BURST` (default 10000),
+//! `LIVE_BENCH_BIG_DIR` (entries of the big lower directory, default 20000).
 //!
 //! It prints the latency median, p99 and max over the writes (half new files, half appends to
-//! lower files, i.e. copy-ups), then two bursts: one with the default channel (every change
-//! should be reported one by one) and one with a 64-slot channel (an overflow notice, then a
-//! rescan that must report every file), and the CPU time `watch` used while idle.
+//! lower files, i.e. copy-ups), the CPU time `watch` used while idle, the latency of copy-ups in
+//! one big lower directory, then two bursts: one with the default channel (every change should
+//! be reported one by one) and one with a 64-slot channel (an overflow notice, then a rescan
+//! that must report every file).
 
 use std::collections::HashSet;
 use std::fs;
@@ -100,6 +102,39 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Appends to files of one big lower directory: the lookup below must not cost a listing.
+fn big_dir_latency(mount: &Path, entries: usize, writes: usize) {
+    let w = Watch::start(mount, &[]);
+    let mut lat = Vec::with_capacity(writes);
+    for i in 0..writes {
+        let k = (i * 7919) % entries;
+        let want = format!("/big/g{k:06}");
+        let t0 = Instant::now();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(mount.join(&want[1..]))
+            .expect("open");
+        f.write_all(b"more\n").expect("write");
+        drop(f);
+        loop {
+            let (at, v) = w.next(Duration::from_secs(10)).expect("an event");
+            if v["path"] == want.as_str() {
+                assert_eq!(v["kind"], "copied-up", "{v}");
+                lat.push(at - t0);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    lat.sort();
+    println!(
+        "latency over {writes} copy-ups in a {entries}-entry lower directory: median {}, max {}",
+        ms(percentile(&lat, 0.5)),
+        ms(*lat.last().expect("some writes"))
+    );
+    w.stop();
 }
 
 fn latency(mount: &Path, writes: usize) {
@@ -230,6 +265,11 @@ fn main() {
     for i in 0..writes {
         fs::write(root.join(format!("lower/lower/f{i:05}")), vec![b'l'; 4096]).expect("lower file");
     }
+    let big = env_usize("LIVE_BENCH_BIG_DIR", 20_000);
+    fs::create_dir_all(root.join("lower/big")).expect("mkdir");
+    for i in 0..big {
+        fs::write(root.join(format!("lower/big/g{i:06}")), b"g\n").expect("lower file");
+    }
     let point = root.join("merged");
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -252,6 +292,7 @@ fn main() {
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     latency(&m.point, writes);
+    big_dir_latency(&m.point, big, 20);
     burst(&m.point, "burst1", n, &[]);
     burst(&m.point, "burst2", n, &["--channel-capacity", "64"]);
 }
