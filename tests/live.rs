@@ -31,12 +31,17 @@ impl Lab {
     }
 
     fn stack(&self) -> LayerStack {
-        resolve(&StackRequest {
-            stack: Some(self.mount.point.to_string_lossy().into_owned()),
-            ..StackRequest::default()
-        })
-        .expect("the mount names a stack")
+        stack_at(&self.mount.point.to_string_lossy())
     }
+}
+
+/// The stack mounted at `point`, named as a user would name it.
+fn stack_at(point: &str) -> LayerStack {
+    resolve(&StackRequest {
+        stack: Some(point.into()),
+        ..StackRequest::default()
+    })
+    .expect("the mount point names a stack")
 }
 
 fn write(p: &Path, content: &str) {
@@ -732,11 +737,7 @@ fn a_docker_container_writes_are_explained() {
     );
     let merged = docker(&["inspect", "-f", "{{.GraphDriver.Data.MergedDir}}", &c.name]);
     let merged = String::from_utf8_lossy(&merged.stdout).trim().to_string();
-    let stack = resolve(&StackRequest {
-        stack: Some(merged.clone()),
-        ..StackRequest::default()
-    })
-    .expect("the container's merged dir names a stack");
+    let stack = stack_at(&merged);
     // upper, the -init layer, the image's layer
     assert_eq!(stack.layers.len(), 3, "{stack:?}");
 

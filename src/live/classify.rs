@@ -534,11 +534,11 @@ pub fn explain(e: &LiveEvent) -> String {
             moved_copy: true,
             ..
         } => format!(
-            "{} appeared in the upper layer: a copy-up moved here (it carries an overlay origin), no lower layer has this path",
+            "{} appeared in the upper layer: a copy-up moved here (it carries an overlay origin), no lower layer shows this path",
             kind_word(*file_kind)
         ),
         LiveKind::Created { file_kind, .. } => format!(
-            "{} created in the upper layer: no lower layer has this path",
+            "{} created in the upper layer: no lower layer shows this path",
             kind_word(*file_kind)
         ),
         LiveKind::CopiedUp {
@@ -614,7 +614,7 @@ pub fn explain(e: &LiveEvent) -> String {
                     "deleted: a whiteout in the upper layer now hides {at}'s {}",
                     kind_word(*hidden_kind)
                 ),
-                None => "a whiteout appeared, though no lower layer has this path".into(),
+                None => "a whiteout appeared, though no lower layer shows this path".into(),
             };
             if *hidden_kind == FileKind::Dir && e.layer.is_some() {
                 s.push_str(&format!(" and its {}", entries(*hidden_entries)));
@@ -644,7 +644,7 @@ pub fn explain(e: &LiveEvent) -> String {
             kind_word(*file_kind)
         ),
         LiveKind::Removed { file_kind, .. } => format!(
-            "{} removed from the upper layer; no lower layer has it, so no whiteout is needed",
+            "{} removed from the upper layer; no lower layer shows it, so no whiteout is needed",
             kind_word(*file_kind)
         ),
         LiveKind::OpaqueDir {
