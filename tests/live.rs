@@ -386,7 +386,19 @@ fn scripted_writes_are_explained_in_order_through_the_library() {
     assert!(src.rx.recv_timeout(Duration::from_secs(2)).is_err());
 }
 
-fn spawn_watch(args: &[&std::ffi::OsStr]) -> (Child, Receiver<String>) {
+/// A `watch` process, killed if a failing test leaves it running.
+struct WatchChild(Child);
+
+impl Drop for WatchChild {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn_watch(args: &[&std::ffi::OsStr]) -> (WatchChild, Receiver<String>) {
     let mut child = Command::new(common::bin())
         .arg("watch")
         .args(args)
@@ -404,10 +416,11 @@ fn spawn_watch(args: &[&std::ffi::OsStr]) -> (Child, Receiver<String>) {
             }
         }
     });
-    (child, rx)
+    (WatchChild(child), rx)
 }
 
-fn interrupt(child: &mut Child) -> std::process::ExitStatus {
+fn interrupt(child: &mut WatchChild) -> std::process::ExitStatus {
+    let child = &mut child.0;
     let pid = rustix::process::Pid::from_child(child);
     rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -799,7 +812,7 @@ fn a_docker_container_writes_are_explained() {
 
 /// Runs `watch --json` in a user namespace of its own whose inotify watch limit
 /// (`user.max_inotify_watches`) is `limit`; `None` (after a skip) when that is not possible.
-fn watch_with_watch_limit(lab: &Lab, limit: usize) -> Option<(Child, CliSource)> {
+fn watch_with_watch_limit(lab: &Lab, limit: usize) -> Option<(WatchChild, CliSource)> {
     let probe = Command::new("unshare")
         .args([
             "-Ur",
@@ -833,7 +846,7 @@ fn watch_with_watch_limit(lab: &Lab, limit: usize) -> Option<(Child, CliSource)>
             }
         }
     });
-    Some((child, CliSource { rx }))
+    Some((WatchChild(child), CliSource { rx }))
 }
 
 #[test]
