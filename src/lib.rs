@@ -17,6 +17,7 @@ pub mod diff;
 pub mod error;
 pub mod escape;
 pub mod fsio;
+pub mod live;
 pub mod merge;
 pub mod report;
 pub mod stack;

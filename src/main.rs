@@ -137,6 +137,15 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let merger = cli::open(&req)?;
             cli::layers::run(merger.stack(), json, out)
         }
+        Command::Watch {
+            args,
+            json,
+            watch,
+            stack,
+        } => {
+            let (req, _) = cli::split_positionals(&stack, &args);
+            cli::watch::run(&req, &watch, json, out)
+        }
         Command::Diff {
             args,
             layer,

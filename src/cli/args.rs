@@ -146,6 +146,19 @@ pub enum Command {
         #[command(flatten)]
         roots: EngineRoots,
     },
+    /// Stream what is written to the upper layer as it happens, explained (Ctrl-C ends).
+    Watch {
+        /// [STACK]: an overlay mount point with an upperdir.
+        #[arg(value_name = "STACK")]
+        args: Vec<OsString>,
+        /// JSON Lines, one object a line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        watch: WatchArgs,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
     /// Print a file's merged content (symlinks resolve inside the merged view).
     Cat {
         /// [STACK] PATH
@@ -154,4 +167,22 @@ pub enum Command {
         #[command(flatten)]
         stack: StackArgs,
     },
+}
+
+/// How `watch` watches.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Also watch the lower layers (the kernel calls changing them under a live mount undefined
+    /// behaviour; costs one inotify watch per lower directory).
+    #[arg(long)]
+    pub lowers: bool,
+    /// Poll the upper layer every MS milliseconds instead of using inotify.
+    #[arg(long, value_name = "MS")]
+    pub poll: Option<u64>,
+    /// Gather each burst of changes for MS milliseconds before explaining it.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub window: u64,
+    /// Capacity of the internal event channel (a full channel triggers a rescan).
+    #[arg(long, value_name = "N", default_value_t = 65_536, hide = true)]
+    pub channel_capacity: usize,
 }

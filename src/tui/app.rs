@@ -323,12 +323,14 @@ impl App {
             search: SearchState::default(),
             warning,
         });
+        let watch = stack.has_upper().then(|| Effect::Watch(Arc::clone(&stack)));
         let mut effects = vec![Effect::Summaries {
             generation: 1,
             stack,
             layers: (0..n).collect(),
         }];
         effects.extend(self.new_view(false));
+        effects.extend(watch);
         effects
     }
 

@@ -56,6 +56,8 @@ pub struct ViewRef {
 pub enum Effect {
     /// Find the host's stacks for the picker.
     Discover,
+    /// Watch the stack's upper layer and feed the live pane (real runs only).
+    Watch(Arc<LayerStack>),
     /// Open a stack picked in the picker.
     OpenStack(StackRequest),
     /// Open the view of the stack from layer `base` down.
@@ -108,6 +110,11 @@ pub enum Effect {
 pub struct Worker {
     tx: Sender<AppEvent>,
     search: Option<Sender<SearchRequest>>,
+    /// Whether `Watch` starts a real watcher (off in tests, whose screens must not depend on
+    /// when the watcher's first notice arrives).
+    live_enabled: bool,
+    /// The running watcher; replaced when another stack is opened, stopped on drop.
+    live: Option<crate::live::LiveWatcher>,
 }
 
 #[derive(Debug)]
@@ -121,12 +128,29 @@ impl Worker {
     /// A worker reporting to `tx`.
     #[must_use]
     pub fn new(tx: Sender<AppEvent>) -> Self {
-        Worker { tx, search: None }
+        Worker {
+            tx,
+            search: None,
+            live_enabled: false,
+            live: None,
+        }
+    }
+
+    /// Lets `Watch` effects start the live watcher.
+    pub fn enable_live(&mut self) {
+        self.live_enabled = true;
     }
 
     /// Starts the job for one effect; never blocks on disk.
     pub fn run(&mut self, effect: Effect) {
         match effect {
+            Effect::Watch(stack) => {
+                // The old watcher stops (and joins) before the new one starts.
+                self.live = None;
+                if self.live_enabled {
+                    self.live = super::live_feed::start(&stack, self.tx.clone());
+                }
+            }
             Effect::Discover => spawn(
                 &self.tx,
                 "discover",

@@ -15,6 +15,7 @@ pub mod app;
 pub mod event;
 pub mod job;
 pub mod keymap;
+pub mod live_feed;
 pub mod picker;
 pub mod terminal;
 pub mod theme;
@@ -101,6 +102,7 @@ fn explore(
     };
     event::spawn_input(inbox.tx.clone());
     let mut worker = Worker::new(inbox.tx.clone());
+    worker.enable_live();
     let mut timing = Timing::from_env(started);
     run_loop(
         &mut terminal,
