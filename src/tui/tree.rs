@@ -615,7 +615,11 @@ mod tests {
         t.set_loading(ROOT);
         assert!(t.is_loading() && t.is_relisting(ROOT));
         t.rebuild(&|_| true);
-        assert_eq!(t.rows.len(), 3, "nothing collapses while the root is listed");
+        assert_eq!(
+            t.rows.len(),
+            3,
+            "nothing collapses while the root is listed"
+        );
         let relist = t.set_children(ROOT, root(), false, Sort::Name);
         assert!(!t.is_relisting(ROOT));
         let usr = t.find(b"/usr").expect("usr again");
