@@ -57,7 +57,7 @@ impl TourRunner {
             .lock()
             .map_err(|_| "an earlier step crashed; restart the demo".to_string())?;
         tour.run_next(&self.demo)
-            .map(Clone::clone)
+            .cloned()
             .map_err(|e| e.to_string())
     }
 }

@@ -110,8 +110,24 @@ fn render_list(frame: &mut Frame<'_>, area: Rect, app: &App, tour: &TourState) {
     if usize::from(inner.height) > lines.len() + 1 {
         lines.push(Line::raw(""));
         lines.push(Line::styled(fit(&hint, width), t.dim()));
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(about(tour), t.dim()));
     }
-    frame.render_widget(Paragraph::new(lines), inner);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// Where the demo lives and how it is isolated.
+fn about(tour: &TourState) -> String {
+    let state = if tour.off.is_some() {
+        "built, not mounted"
+    } else {
+        "mounted for real"
+    };
+    format!(
+        "The layers are in {} (lower/, upper/), {state}: {}.",
+        safe(tour.root.trim_end_matches('/')),
+        safe(&tour.intro)
+    )
 }
 
 /// The marks of every step on one line, for a narrow pane.
@@ -176,14 +192,14 @@ fn text_lines(t: Theme, tour: &TourState, compact: bool) -> Vec<Line<'static>> {
         out.push(Line::raw(""));
     } else if tour.outcomes.is_empty() && tour.running.is_none() && tour.shown == 0 {
         let key = keymap::tour_hint().map_or_else(|| "n".to_string(), |(k, _)| k);
-        out.push(Line::styled(
-            format!(
-                "Mounted for real ({}). {key} runs each step through the merged mount; then the \
-                 panes re-read the layers and select what changed.",
-                safe(&tour.intro)
-            ),
-            t.dim(),
-        ));
+        let mut intro = format!(
+            "{key} runs each step through the merged mount; then the panes re-read the layers \
+             and select what changed."
+        );
+        if compact {
+            intro = format!("{} {intro}", about(tour));
+        }
+        out.push(Line::styled(intro, t.dim()));
         out.push(Line::raw(""));
     }
     let Some(step) = tour.steps.get(tour.shown) else {
@@ -277,12 +293,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, tour: &TourState) {
         .get(tour.shown)
         .map_or_else(String::new, |s| safe(s.title));
     let mut title_spans = vec![Span::styled(
-        format!(" Step {}/{total} ", tour.shown + 1),
+        format!(" Step {}/{total}: ", tour.shown + 1),
         t.title(),
     )];
-    if list.is_none() {
-        title_spans.push(Span::styled(format!("· {} ", progress(tour)), t.dim()));
-    }
     let head_w: usize = title_spans.iter().map(|s| s.content.width()).sum();
     let room = usize::from(text.width).saturating_sub(head_w + 4 + state.width() + 3);
     title_spans.push(Span::raw(format!("{} ", fit(&title, room))));
