@@ -11,6 +11,16 @@ fn main() -> ExitCode {
     if cli.command.is_none() {
         return explorer(cli);
     }
+    // `layerscope demo` in a terminal: the explorer with the tour (without one, the script).
+    if let Some(Command::Demo {
+        script: false,
+        pause: false,
+        no_mount,
+    }) = cli.command
+        && layerscope::tui::terminal::require_tty().is_ok()
+    {
+        return tui_exit(demo_tui(no_mount));
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = dispatch(cli, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
@@ -59,13 +69,40 @@ fn terminal_safe(msg: &str) -> String {
 }
 
 /// `layerscope [STACK]`: the interactive explorer; errors print once the terminal is restored.
+///
+/// Without a STACK it offers the host's stacks, or opens the demo when there are none, so a
+/// first run always shows something real. That is decided here, before any thread starts:
+/// finding the stacks starts none, and the demo must enter its namespaces single-threaded.
 fn explorer(cli: Cli) -> ExitCode {
     let req = cli::split_positionals(&cli.stack_args, &[]).0;
     let req = layerscope::stack::spec::StackRequest {
         stack: cli.stack,
         ..req
     };
-    match layerscope::tui::run(req) {
+    if req.stack.is_some() || req.is_explicit() {
+        return tui_exit(layerscope::tui::run(req));
+    }
+    let result = layerscope::tui::terminal::require_tty().and_then(|()| {
+        let found = layerscope::tui::picker::candidates_in(&req.roots);
+        if found.is_empty() {
+            demo_tui(false)
+        } else {
+            layerscope::tui::run_picker(found, |_| {})
+        }
+    });
+    tui_exit(result)
+}
+
+/// The demo in the explorer.
+fn demo_tui(no_mount: bool) -> anyhow::Result<()> {
+    // First, while the process has one thread: the demo enters its own namespaces.
+    let (demo, tour) = cli::demo::start(no_mount)?;
+    layerscope::tui::run_demo(demo, tour, |_| {})
+}
+
+/// The exit code of an explorer run; its error prints now that the terminal is restored.
+fn tui_exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("layerscope: {}", terminal_safe(&message(&e)));
@@ -93,9 +130,10 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         } => {
             // First, while the process has one thread: the demo enters its own namespaces.
             let (demo, mut tour) = cli::demo::start(no_mount)?;
-            if !script {
+            if !script && !pause {
+                // main opens the explorer when there is a terminal.
                 eprintln!(
-                    "layerscope: the interactive tour needs the TUI, which is not built yet; \
+                    "layerscope: no terminal (stdin and stdout must be a TTY), so no explorer: \
                      showing the scripted tour (`demo --script`)"
                 );
             }

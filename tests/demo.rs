@@ -513,7 +513,7 @@ fn after_sigkill_the_next_demo_removes_the_on_disk_stack() {
 }
 
 #[test]
-fn without_script_it_says_the_tui_is_not_there_yet_and_runs_the_tour() {
+fn without_a_terminal_demo_says_so_and_prints_the_scripted_tour() {
     let who = if is_root() {
         As::Root
     } else {
@@ -522,7 +522,10 @@ fn without_script_it_says_the_tui_is_not_there_yet_and_runs_the_tour() {
     let tmp = tmpdir();
     let out = command(who, tmp.path(), &[]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("showing the scripted tour"), "{stderr}");
+    assert!(
+        stderr.contains("no terminal") && stderr.contains("showing the scripted tour"),
+        "{stderr}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("== Step 1/7"));
     assert_nothing_left(tmp.path(), None);
 }

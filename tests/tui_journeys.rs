@@ -516,3 +516,184 @@ fn without_a_terminal_it_refuses_and_points_at_the_cli() {
     assert!(err.contains("needs a terminal"), "{err}");
     assert!(err.contains("layerscope ls"), "{err}");
 }
+
+/// A tmux session killed when dropped.
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+/// Starts `script` (a shell script file) in a detached 130x36 tmux session.
+fn tmux_script(name: &str, script: &std::path::Path) -> Session {
+    let session = format!("layerscope-{name}-{}", std::process::id());
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "130",
+        "-y",
+        "36",
+        &format!("sh '{}'", script.display()),
+    ]);
+    Session(session)
+}
+
+/// Waits for `done` to hold the exit line the script writes, and returns it.
+fn wait_done(done: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(done)
+            && s.contains('\n')
+        {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "the program did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asserts that no mount names `tmp` and that `tmp` is empty.
+fn nothing_left(tmp: &std::path::Path) {
+    let text = tmp.to_string_lossy().into_owned();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mountinfo.contains(&text),
+        "a mount remains under {text}:\n{mountinfo}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .expect("tmpdir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "files remain in {text}: {left:?}");
+}
+
+#[test]
+fn demo_tour_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        return common::skip("tmux is not installed");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .expect("chmod");
+    let done = dir.path().join("done");
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "TMPDIR='{}' '{}' demo\necho EXIT=$? > '{}'\nsleep 30\n",
+            tmp.display(),
+            common::bin().display(),
+            done.display()
+        ),
+    )
+    .expect("script");
+    let s = tmux_script("demo", &script);
+    let screen = wait_for(&s.0, "Tour ·");
+    if screen.contains("live tour off") {
+        tmux(&["send-keys", "-t", &s.0, "q"]);
+        wait_done(&done);
+        return common::skip("the demo cannot mount here");
+    }
+    assert!(screen.contains("Step 1/7: Read a lower file"), "{screen}");
+    assert!(screen.contains("n next step"), "the footer shows the key");
+    for (n, title) in [
+        (1, "Read a lower file"),
+        (2, "Append to it: copy-up"),
+        (3, "Delete a lower file: a whiteout"),
+    ] {
+        tmux(&["send-keys", "-t", &s.0, "n"]);
+        let screen = wait_for(&s.0, &format!("Tour · {n}/7 run"));
+        assert!(screen.contains(&format!("Step {n}/7: {title}")), "{screen}");
+    }
+    let screen = wait_for(&s.0, "whited out at L0");
+    assert!(
+        screen.contains("Evidence, read from the layer directories")
+            && screen.contains("✓ the deletion, recorded in the upper layer")
+            && screen.contains("upper/usr/bin/curl is a character device 0/0"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("✗ curl") && screen.contains("deleted @L0"),
+        "{screen}"
+    );
+    tmux(&["send-keys", "-t", &s.0, "q"]);
+    let report = wait_done(&done);
+    assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
+    nothing_left(&tmp);
+}
+
+#[test]
+fn without_a_stack_on_the_host_layerscope_opens_the_demo() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        return common::skip("tmux is not installed");
+    }
+    if !common::is_root() {
+        return common::skip("hiding the host's overlay mounts needs root (unshare -m)");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = dir.path().join("tmp");
+    let empty = dir.path().join("no-engine");
+    std::fs::create_dir(&tmp).expect("tmp");
+    std::fs::create_dir(&empty).expect("empty");
+    let done = dir.path().join("done");
+    let inner = dir.path().join("inner.sh");
+    // In a private mount namespace without any overlay mount, and engine roots that hold
+    // nothing, the host has no stack.
+    std::fs::write(
+        &inner,
+        format!(
+            "awk '{{for (i = 7; i < NF; i++) if ($i == \"-\") {{ if ($(i+1) == \"overlay\") print $5; break }}}}' \
+             /proc/self/mountinfo | sort -r | while read -r m; do umount -l \"$m\"; done\n\
+             export TMPDIR='{tmp}' HOME='{empty}'\n\
+             exec '{bin}' --docker-root '{empty}' --podman-root '{empty}' --containerd-root '{empty}'\n",
+            tmp = tmp.display(),
+            empty = empty.display(),
+            bin = common::bin().display()
+        ),
+    )
+    .expect("inner script");
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "unshare -m --propagation private sh '{}'\necho EXIT=$? > '{}'\nsleep 30\n",
+            inner.display(),
+            done.display()
+        ),
+    )
+    .expect("script");
+    let s = tmux_script("nostack", &script);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let screen = loop {
+        let screen = tmux(&["capture-pane", "-t", &s.0, "-p"]);
+        assert!(
+            !screen.contains("pick a stack"),
+            "the picker opened instead of the demo:\n{screen}"
+        );
+        if screen.contains("Tour ·") {
+            break screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo never appeared:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(screen.contains("layerscope demo"), "{screen}");
+    tmux(&["send-keys", "-t", &s.0, "n"]);
+    wait_for(&s.0, "Tour · 1/7 run");
+    tmux(&["send-keys", "-t", &s.0, "q"]);
+    let report = wait_done(&done);
+    assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
+    nothing_left(&tmp);
+}

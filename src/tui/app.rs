@@ -18,6 +18,7 @@ use crate::tui::job::{Effect, ViewRef};
 use crate::tui::keymap::{self, Action, Scope};
 use crate::tui::picker::Candidate;
 use crate::tui::theme::Theme;
+use crate::tui::tour::TourState;
 use crate::tui::tree::{Children, Item, Node, ROOT, Sort, Tree};
 use crate::tui::view;
 
@@ -35,15 +36,20 @@ pub enum Focus {
     Details,
     /// Live events.
     Live,
+    /// The demo's tour.
+    Tour,
 }
 
 impl Focus {
-    fn scope(self) -> Scope {
+    /// The key scope of the pane.
+    #[must_use]
+    pub fn scope(self) -> Scope {
         match self {
             Focus::Layers => Scope::Layers,
             Focus::Tree => Scope::Tree,
             Focus::Details => Scope::Details,
             Focus::Live => Scope::Live,
+            Focus::Tour => Scope::Tour,
         }
     }
 }
@@ -199,6 +205,8 @@ pub struct Explorer {
     pub tree: Tree,
     /// A path to select once its directories are listed.
     pub reveal: Option<Vec<u8>>,
+    /// Whether the revealed path, when it is a directory, opens too.
+    pub reveal_open: bool,
     /// Directories to expand again after a view change.
     pub restore_expanded: HashSet<Vec<u8>>,
     /// The path to select again after a view change.
@@ -251,6 +259,8 @@ pub struct App {
     pub ex: Option<Explorer>,
     /// The live pane.
     pub live: LiveState,
+    /// The demo's guided tour, when the explorer shows the demo.
+    pub tour: Option<TourState>,
     /// Something changed since the last frame.
     pub dirty: bool,
 }
@@ -267,6 +277,7 @@ impl App {
             picker: None,
             ex: None,
             live: LiveState::default(),
+            tour: None,
             dirty: true,
         }
     }
@@ -279,12 +290,46 @@ impl App {
         (app, effects)
     }
 
+    /// The explorer on the demo's stack with its guided tour, and the effects that start
+    /// loading it. The tour pane has the keyboard; the tree shows the first step's path.
+    #[must_use]
+    pub fn demo(
+        merger: Arc<Merger>,
+        tour: TourState,
+        theme: Theme,
+        area: Rect,
+    ) -> (Self, Vec<Effect>) {
+        let first = tour
+            .steps
+            .get(tour.shown)
+            .and_then(|s| s.paths.first())
+            .map(|p| p.as_bytes().to_vec());
+        let (mut app, effects) = App::explorer(merger, theme, area);
+        app.tour = Some(tour);
+        app.focus = Focus::Tour;
+        if let Some(ex) = &mut app.ex {
+            ex.reveal = first;
+        }
+        (app, effects)
+    }
+
     /// The picker of the host's stacks, and the effect that finds them.
     #[must_use]
     pub fn picker(theme: Theme, area: Rect) -> (Self, Vec<Effect>) {
         let mut app = App::base(theme, area);
         app.picker = Some(PickerState::default());
         (app, vec![Effect::Discover])
+    }
+
+    /// The picker on stacks already found (no discovery runs).
+    #[must_use]
+    pub fn picker_with(candidates: Vec<Candidate>, theme: Theme, area: Rect) -> Self {
+        let mut app = App::base(theme, area);
+        app.picker = Some(PickerState {
+            candidates: Some(candidates),
+            ..PickerState::default()
+        });
+        app
     }
 
     fn open(&mut self, merger: Arc<Merger>) -> Vec<Effect> {
@@ -312,6 +357,7 @@ impl App {
             view: None,
             tree: Tree::new(),
             reveal: None,
+            reveal_open: false,
             restore_expanded: HashSet::new(),
             restore_selected: None,
             view_ghosts: false,
@@ -340,6 +386,9 @@ impl App {
     pub fn is_idle(&self) -> bool {
         if let Some(p) = &self.picker {
             return p.candidates.is_some() && !p.opening;
+        }
+        if self.tour.as_ref().is_some_and(|t| t.running.is_some()) {
+            return false;
         }
         let Some(ex) = &self.ex else { return true };
         let view_busy = ex.view.is_none() || ex.tree.is_loading() || ex.reveal.is_some();
@@ -413,6 +462,16 @@ impl App {
         {
             return self.search_edit(Some(c));
         }
+        // The tour's "next step" key works from every pane.
+        if self.tour.is_some()
+            && matches!(
+                scope,
+                Scope::Layers | Scope::Tree | Scope::Details | Scope::Live
+            )
+            && keymap::lookup(Scope::Tour, &k) == Some(Action::NextStep)
+        {
+            return self.tour_action(Action::NextStep);
+        }
         // Ctrl-C quits whatever the scope (raw mode turns it into a key).
         if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
             self.quit = true;
@@ -457,6 +516,7 @@ impl App {
                 }
                 Vec::new()
             }
+            (Scope::Tour, a) => self.tour_action(a),
             (Scope::Layers, a) => self.layers_action(a),
             (Scope::Tree, a) => self.tree_action(a),
             (Scope::Details, a) => {
@@ -473,8 +533,12 @@ impl App {
 
     fn cycle_focus(&self, forward: bool) -> Focus {
         let mut order = vec![Focus::Layers, Focus::Tree, Focus::Details];
-        if view::layout(self.area, self).live.is_some() {
+        let l = view::layout(self.area, self);
+        if l.live.is_some() {
             order.push(Focus::Live);
+        }
+        if l.tour.is_some() {
+            order.push(Focus::Tour);
         }
         let i = order.iter().position(|f| *f == self.focus).unwrap_or(1);
         let n = order.len();
@@ -735,6 +799,175 @@ impl App {
         }
     }
 
+    fn tour_action(&mut self, action: Action) -> Vec<Effect> {
+        let page = view::layout(self.area, self)
+            .tour
+            .map_or(5, |r| r.height.saturating_sub(3).max(1));
+        let Some(t) = &mut self.tour else {
+            return Vec::new();
+        };
+        let last = t.steps.len().saturating_sub(1);
+        match action {
+            Action::NextStep => return self.next_step(),
+            Action::Up => {
+                t.shown = t.shown.saturating_sub(1);
+                t.scroll = 0;
+            }
+            Action::Down => {
+                t.shown = (t.shown + 1).min(last);
+                t.scroll = 0;
+            }
+            Action::PageUp => t.scroll = t.scroll.saturating_sub(page),
+            Action::PageDown => t.scroll = t.scroll.saturating_add(page),
+            other => return self.global_action(other),
+        }
+        Vec::new()
+    }
+
+    /// Starts the tour's next step in the background, or says why not.
+    fn next_step(&mut self) -> Vec<Effect> {
+        let Some(t) = &mut self.tour else {
+            return Vec::new();
+        };
+        let refuse = |text: String, error: bool| Some(Message { text, error });
+        let why_not = if let Some(i) = t.running {
+            refuse(format!("step {} is still running", i + 1), false)
+        } else if let Some(why) = &t.off {
+            refuse(
+                format!("the live tour is off: {why}; browse the stack as it was built"),
+                true,
+            )
+        } else if t.next_index().is_none() {
+            refuse(
+                "the tour is over: every step has run (q quits; the demo's mounts and files go \
+                 away)"
+                    .into(),
+                false,
+            )
+        } else {
+            None
+        };
+        if why_not.is_some() {
+            self.message = why_not;
+            return Vec::new();
+        }
+        let (Some(i), Some(runner)) = (t.next_index(), t.runner.clone()) else {
+            return Vec::new();
+        };
+        t.running = Some(i);
+        t.shown = i;
+        t.scroll = 0;
+        vec![Effect::TourStep { index: i, runner }]
+    }
+
+    /// A step ran: keep its outcome, then show what it changed.
+    fn step_done(
+        &mut self,
+        index: usize,
+        outcome: Result<crate::teach::StepOutcome, String>,
+    ) -> Vec<Effect> {
+        let Some(t) = &mut self.tour else {
+            return Vec::new();
+        };
+        t.running = None;
+        let o = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.message = Some(Message {
+                    text: format!("step {}: {e}", index + 1),
+                    error: true,
+                });
+                return Vec::new();
+            }
+        };
+        let total = t.steps.len();
+        let found = o.checks.iter().filter(|c| c.ok).count();
+        let checks = o.checks.len();
+        let ok = o.all_ok();
+        let step = t.steps.get(o.index).cloned();
+        t.shown = o.index;
+        t.scroll = 0;
+        let i = o.index;
+        t.outcomes.push(o);
+        self.message = Some(Message {
+            text: if ok {
+                format!(
+                    "step {}/{total} done: {found} of {checks} pieces of evidence found",
+                    i + 1
+                )
+            } else {
+                format!(
+                    "step {}/{total} done, but {} of {checks} pieces of evidence are MISSING",
+                    i + 1,
+                    checks - found
+                )
+            },
+            error: !ok,
+        });
+        step.map(|s| self.after_step(&s)).unwrap_or_default()
+    }
+
+    /// Re-reads what a step changed: the upper layer's counts, the loaded directories (from
+    /// the root down, so every ancestor's provenance is fresh), and the details of the step's
+    /// first path, which gets selected. Deletions and replaced directories turn on the hidden
+    /// entries they create, and the view goes back to the top layer, where the changes are.
+    fn after_step(&mut self, step: &crate::teach::Step) -> Vec<Effect> {
+        use crate::teach::StepKind;
+        let Some(ex) = &mut self.ex else {
+            return Vec::new();
+        };
+        match step.kind {
+            StepKind::Delete | StepKind::RenameDir => ex.show_whiteouts = true,
+            StepKind::ReplaceDir => {
+                ex.show_whiteouts = true;
+                ex.show_opaque = true;
+            }
+            _ => {}
+        }
+        let fresh_view = ex.layer_sel != 0 || (Self::wants_ghosts(ex) && !ex.view_ghosts);
+        let mut effects = self.recount_upper();
+        let Some(ex) = &mut self.ex else {
+            return effects;
+        };
+        if fresh_view {
+            ex.layer_sel = 0;
+            effects.extend(self.new_view(true));
+        } else {
+            ex.details.path = None;
+            effects.extend(Self::list_effect(ex, ROOT));
+        }
+        let Some(ex) = &mut self.ex else {
+            return effects;
+        };
+        ex.restore_selected = None;
+        ex.reveal = step.paths.first().map(|p| p.as_bytes().to_vec());
+        ex.reveal_open = true;
+        effects.extend(self.continue_reveal());
+        effects
+    }
+
+    /// Counts the upper layer again (it is the only one that changes under a mount); layers
+    /// whose counts are still being computed are asked again too, since the answers of the
+    /// older generation are dropped.
+    fn recount_upper(&mut self) -> Vec<Effect> {
+        let Some(ex) = &mut self.ex else {
+            return Vec::new();
+        };
+        if !ex.stack.has_upper() {
+            return Vec::new();
+        }
+        ex.summary_gen += 1;
+        let layers: Vec<usize> = (0..ex.summaries.len())
+            .filter(|&i| i == 0 || ex.summaries[i].is_none())
+            .collect();
+        ex.summaries[0] = None;
+        vec![Effect::Summaries {
+            generation: ex.summary_gen,
+            stack: Arc::clone(&ex.stack),
+            layers,
+        }]
+    }
+
     fn picker_action(&mut self, action: Action) -> Vec<Effect> {
         let Some(p) = &mut self.picker else {
             return Vec::new();
@@ -773,6 +1006,7 @@ impl App {
                 ex.search.active = false;
                 if let Some(target) = ex.search.matches.get(ex.search.selected).cloned() {
                     ex.reveal = Some(target);
+                    ex.reveal_open = false;
                     self.focus = Focus::Tree;
                     return self.continue_reveal();
                 }
@@ -826,6 +1060,8 @@ impl App {
         let mut path = b"/".to_vec();
         for (i, part) in parts.iter().enumerate() {
             match ex.tree.node(id).map(|n| n.children.clone()) {
+                // Listed again: wait for the new listing, the old nodes are about to go.
+                Some(Children::Loaded(_)) if ex.tree.is_relisting(id) => return Vec::new(),
                 Some(Children::Loaded(_)) => {}
                 Some(Children::Loading) => return Vec::new(),
                 Some(Children::NotLoaded) => {
@@ -858,8 +1094,15 @@ impl App {
                 let Some(ex) = &mut self.ex else {
                     return effects;
                 };
+                let open = std::mem::take(&mut ex.reveal_open)
+                    && ex.tree.node(child).is_some_and(
+                        |n| matches!(&n.item, Item::Entry(e) if e.kind == FileKind::Dir),
+                    );
                 if ex.tree.select(child) {
                     effects.extend(self.details_effect());
+                    if open {
+                        effects.extend(self.expand(child, true));
+                    }
                 } else {
                     self.message = Some(Message {
                         text: format!(
@@ -986,6 +1229,7 @@ impl App {
                 }
             },
             JobResult::ViewReady { view, merger } => self.view_ready(view, merger),
+            JobResult::TourStep { index, outcome } => self.step_done(index, outcome),
             JobResult::Listed {
                 view,
                 path,
@@ -1167,21 +1411,8 @@ impl App {
                 ex.details.path = None;
                 effects.extend(self.details_effect());
             }
-            let Some(ex) = &mut self.ex else {
-                return effects;
-            };
             // Live changes land in the upper layer: only its counts can move.
-            if ex.stack.has_upper() {
-                ex.summary_gen += 1;
-                let gen_ = ex.summary_gen;
-                // Other layers keep their counts under the new generation.
-                ex.summaries[0] = None;
-                effects.push(Effect::Summaries {
-                    generation: gen_,
-                    stack: Arc::clone(&ex.stack),
-                    layers: vec![0],
-                });
-            }
+            effects.extend(self.recount_upper());
         }
         effects
     }
@@ -1217,10 +1448,14 @@ impl App {
         ]
         .into_iter()
         .chain(l.live.map(|r| (r, Focus::Live)))
+        .chain(l.tour.map(|r| (r, Focus::Tour)))
         .find(|(r, _)| r.contains(at));
         let Some((rect, focus)) = pane else {
             return Vec::new();
         };
+        if focus == Focus::Tour {
+            return self.tour_mouse(m, rect);
+        }
         let scope = focus.scope();
         match m.kind {
             MouseEventKind::ScrollDown => {
@@ -1250,6 +1485,31 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The tour pane: a click shows a step (in its list), the wheel scrolls the step's text.
+    fn tour_mouse(&mut self, m: MouseEvent, rect: Rect) -> Vec<Effect> {
+        let Some(t) = &mut self.tour else {
+            return Vec::new();
+        };
+        match m.kind {
+            MouseEventKind::ScrollDown => t.scroll = t.scroll.saturating_add(3),
+            MouseEventKind::ScrollUp => t.scroll = t.scroll.saturating_sub(3),
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.focus = Focus::Tour;
+                if let Some(list) = view::tour_list_area(rect)
+                    && list.contains(Position::new(m.column, m.row))
+                {
+                    let i = usize::from(m.row - list.y);
+                    if i < t.steps.len() && i != t.shown {
+                        t.shown = i;
+                        t.scroll = 0;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     fn click_row(&mut self, focus: Focus, row: usize) -> Vec<Effect> {
@@ -1286,7 +1546,7 @@ impl App {
                 }
                 self.details_effect()
             }
-            Focus::Details | Focus::Live => Vec::new(),
+            Focus::Details | Focus::Live | Focus::Tour => Vec::new(),
         }
     }
 

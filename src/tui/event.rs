@@ -167,6 +167,13 @@ pub enum JobResult {
         /// The details, or why not.
         details: Result<Box<DetailsData>, String>,
     },
+    /// A step of the demo's tour ran.
+    TourStep {
+        /// The step's index.
+        index: usize,
+        /// What it did and the evidence checked, or why it could not run.
+        outcome: Result<crate::teach::StepOutcome, String>,
+    },
     /// Matches of a search query.
     Search {
         /// The view generation.

@@ -94,6 +94,13 @@ pub enum Effect {
         /// The merged path.
         path: Vec<u8>,
     },
+    /// Run the demo tour's next step (step `index`) through the merged mount.
+    TourStep {
+        /// The step expected to run.
+        index: usize,
+        /// The demo and its tour.
+        runner: Arc<crate::tui::tour::TourRunner>,
+    },
     /// Search the whole merged tree of a view.
     Search {
         /// The view.
@@ -197,6 +204,18 @@ impl Worker {
                 stack,
                 layers,
             } => self.summaries(generation, stack, layers),
+            Effect::TourStep { index, runner } => spawn(
+                &self.tx,
+                "tour",
+                move || JobResult::TourStep {
+                    index,
+                    outcome: runner.run_next(),
+                },
+                move |why| JobResult::TourStep {
+                    index,
+                    outcome: Err(why),
+                },
+            ),
             Effect::Details { view, path } => {
                 let gen_ = view.view;
                 spawn(

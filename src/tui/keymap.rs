@@ -16,6 +16,8 @@ pub enum Scope {
     Details,
     /// The live events pane.
     Live,
+    /// The guided tour of `layerscope demo`.
+    Tour,
     /// The stack picker.
     Picker,
     /// While typing a `/` search.
@@ -34,6 +36,7 @@ impl Scope {
             Scope::Tree => "Merged view",
             Scope::Details => "Details pane",
             Scope::Live => "Live pane",
+            Scope::Tour => "Tour pane (demo)",
             Scope::Picker => "Stack picker",
             Scope::Search => "Search (/)",
             Scope::Help => "Help",
@@ -92,6 +95,8 @@ pub enum Action {
     Reload,
     /// Pause or follow the live pane.
     TogglePause,
+    /// Tour: run the next step through the merged mount.
+    NextStep,
     /// Search: jump to the selected match.
     Accept,
     /// Search or popup: close it.
@@ -222,6 +227,12 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Live, UP, Action::Up, "older events (pauses following)", Some("scroll")),
     b(Scope::Live, DOWN, Action::Down, "newer events", None),
     b(Scope::Live, BOTTOM, Action::Bottom, "newest event, follow again", None),
+    // The demo's tour: `n` runs the next step from every pane (see `tour_hint`).
+    b(Scope::Tour, &[c('n'), k(KeyCode::Enter)], Action::NextStep, "run the next step through the merged mount (n works in every pane)", Some("next step")),
+    b(Scope::Tour, UP, Action::Up, "show the previous step", Some("step")),
+    b(Scope::Tour, DOWN, Action::Down, "show the next step", None),
+    b(Scope::Tour, PGUP, Action::PageUp, "scroll the step's text up", None),
+    b(Scope::Tour, PGDN, Action::PageDown, "scroll the step's text down", None),
 ];
 
 impl Key {
@@ -329,6 +340,16 @@ pub fn hints(scope: Scope) -> Vec<(String, &'static str)> {
     own.chain(global).collect()
 }
 
+/// The tour's "next step" key and hint, shown in every pane's status bar while a tour runs
+/// (the key works from every pane, not only the tour's).
+#[must_use]
+pub fn tour_hint() -> Option<(String, &'static str)> {
+    BINDINGS
+        .iter()
+        .find(|b| b.scope == Scope::Tour && b.action == Action::NextStep)
+        .and_then(|b| Some((b.keys.first()?.label(), b.hint?)))
+}
+
 /// The scopes in the order the help popup and the README list them.
 pub const HELP_ORDER: &[Scope] = &[
     Scope::Global,
@@ -336,6 +357,7 @@ pub const HELP_ORDER: &[Scope] = &[
     Scope::Tree,
     Scope::Details,
     Scope::Live,
+    Scope::Tour,
     Scope::Search,
     Scope::Picker,
 ];

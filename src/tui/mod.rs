@@ -7,6 +7,10 @@
 //! loop draws only when something changed, at most every 16 ms ([`run_loop`]). Nothing on the
 //! UI thread waits on disk.
 //!
+//! The demo ([`run_demo`]) is the explorer on the demo's stack with a tour pane
+//! ([`tour::TourState`]): each step runs on a background job, then the panes re-read what it
+//! changed.
+//!
 //! Connecting more sources: engine discovery returns more [`picker::Candidate`]s from
 //! [`picker::candidates`]; the live watcher sends [`event::AppEvent::Live`] batches into
 //! [`event::Inbox::tx`] (see [`run_with`]).
@@ -19,6 +23,7 @@ pub mod live_feed;
 pub mod picker;
 pub mod terminal;
 pub mod theme;
+pub mod tour;
 pub mod tree;
 pub mod view;
 
@@ -67,7 +72,7 @@ pub fn run_with(req: StackRequest, connect: impl FnOnce(Sender<AppEvent>)) -> an
         let stack = resolve(&req)?;
         Some(Arc::new(Merger::open(&stack)?))
     };
-    explore(merger, connect, started)
+    explore(Start::from(merger), connect, started)
 }
 
 /// The explorer on an already opened stack (the demo's, say), or the picker with `None`;
@@ -81,11 +86,64 @@ pub fn run_merger(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     terminal::require_tty()?;
-    explore(merger, connect, started)
+    explore(Start::from(merger), connect, started)
+}
+
+/// The picker on stacks already found (by [`picker::candidates_in`], say), without finding
+/// them again; `connect` as in [`run_with`].
+///
+/// # Errors
+/// No terminal, or the terminal fails.
+pub fn run_picker(
+    candidates: Vec<picker::Candidate>,
+    connect: impl FnOnce(Sender<AppEvent>),
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    terminal::require_tty()?;
+    explore(Start::Picker(Some(candidates)), connect, started)
+}
+
+/// `layerscope demo`: the explorer on the demo's stack with the guided tour in its own pane.
+/// Start the demo with [`crate::cli::demo::start`] first, while the process has one thread.
+/// The demo's mounts and files are gone when this returns, however the explorer ends.
+///
+/// # Errors
+/// No terminal, a layer of the demo cannot be opened, or the terminal fails.
+pub fn run_demo(
+    demo: crate::teach::Demo,
+    tour: crate::teach::Tour,
+    connect: impl FnOnce(Sender<AppEvent>),
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let runner = Arc::new(tour::TourRunner::new(demo, tour));
+    let result = terminal::require_tty()
+        .and_then(|()| Ok(Arc::new(runner.demo().merger()?)))
+        .and_then(|merger| explore(Start::Demo(merger, Arc::clone(&runner)), connect, started));
+    // A step still running in a background job holds a reference: clean up now anyway.
+    if Arc::try_unwrap(runner).is_err() {
+        crate::teach::sandbox::cleanup();
+    }
+    result
+}
+
+/// What the explorer opens on.
+enum Start {
+    Stack(Arc<Merger>),
+    Picker(Option<Vec<picker::Candidate>>),
+    Demo(Arc<Merger>, Arc<tour::TourRunner>),
+}
+
+impl Start {
+    fn from(merger: Option<Arc<Merger>>) -> Self {
+        match merger {
+            Some(m) => Start::Stack(m),
+            None => Start::Picker(None),
+        }
+    }
 }
 
 fn explore(
-    merger: Option<Arc<Merger>>,
+    start: Start,
     connect: impl FnOnce(Sender<AppEvent>),
     started: Instant,
 ) -> anyhow::Result<()> {
@@ -96,9 +154,11 @@ fn explore(
     let _guard = terminal::Guard;
     let size = terminal.size()?;
     let area = Rect::new(0, 0, size.width, size.height);
-    let (mut app, effects) = match merger {
-        Some(m) => App::explorer(m, theme, area),
-        None => App::picker(theme, area),
+    let (mut app, effects) = match start {
+        Start::Stack(m) => App::explorer(m, theme, area),
+        Start::Picker(None) => App::picker(theme, area),
+        Start::Picker(Some(c)) => (App::picker_with(c, theme, area), Vec::new()),
+        Start::Demo(m, runner) => App::demo(m, tour::TourState::new(runner), theme, area),
     };
     event::spawn_input(inbox.tx.clone());
     let mut worker = Worker::new(inbox.tx.clone());

@@ -21,9 +21,18 @@ pub struct Candidate {
 
 /// Every stack on the host the picker should offer, in display order: containers, images
 /// and snapshots from the engines' own files, then overlay mounts no engine claims.
+///
+/// Starts no thread (`layerscope` decides between the picker and the demo with it before the
+/// demo enters its namespaces, which needs a single-threaded process).
 #[must_use]
 pub fn candidates() -> Vec<Candidate> {
-    let (found, _notes) = discover::list(&Roots::default());
+    candidates_in(&Roots::default())
+}
+
+/// [`candidates`], with the engines' roots given (`--docker-root`, ...).
+#[must_use]
+pub fn candidates_in(roots: &Roots) -> Vec<Candidate> {
+    let (found, _notes) = discover::list(roots);
     found.into_iter().map(from_found).collect()
 }
 

@@ -1,7 +1,7 @@
 //! The merged-view tree the browser shows: nodes loaded lazily per directory, expansion,
 //! the visible rows after filtering and sorting, and the selection. Pure: no I/O, no drawing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::merge::{Anomaly, Entry, FileKind};
 use crate::tui::event::{DirContents, Ghost};
@@ -98,6 +98,11 @@ pub struct Tree {
     pub selected: usize,
     /// First visible row.
     pub offset: usize,
+    /// Loaded directories being listed again: they keep their rows until the new listing.
+    relisting: HashSet<usize>,
+    /// Directories to expand again when a listing brings them back (expanded descendants of
+    /// a directory that was listed again).
+    reexpand: HashSet<Vec<u8>>,
 }
 
 /// The root's id.
@@ -140,6 +145,8 @@ impl Tree {
             rows: Vec::new(),
             selected: 0,
             offset: 0,
+            relisting: HashSet::new(),
+            reexpand: HashSet::new(),
         }
     }
 
@@ -183,15 +190,34 @@ impl Tree {
         self.selected_id().and_then(|id| self.node(id))
     }
 
-    /// Marks a directory as being listed.
+    /// Marks a directory as being listed. A directory already listed keeps its children (and
+    /// its rows) until the new listing replaces them.
     pub fn set_loading(&mut self, id: usize) {
         if let Some(n) = self.node_mut(id) {
-            n.children = Children::Loading;
+            if matches!(n.children, Children::Loaded(_)) {
+                self.relisting.insert(id);
+            } else {
+                n.children = Children::Loading;
+            }
         }
+    }
+
+    /// Whether a listed directory is being listed again.
+    #[must_use]
+    pub fn is_relisting(&self, id: usize) -> bool {
+        self.relisting.contains(&id)
     }
 
     /// Records a failed listing.
     pub fn set_failed(&mut self, id: usize, why: String) {
+        self.relisting.remove(&id);
+        let old = match self.node(id).map(|n| &n.children) {
+            Some(Children::Loaded(c)) => c.clone(),
+            _ => Vec::new(),
+        };
+        for c in old {
+            self.remove_subtree(c);
+        }
         if let Some(n) = self.node_mut(id) {
             n.children = Children::Failed(why);
         }
@@ -200,6 +226,7 @@ impl Tree {
     fn remove_subtree(&mut self, id: usize) {
         let mut todo = vec![id];
         while let Some(i) = todo.pop() {
+            self.relisting.remove(&i);
             if let Some(n) = self.nodes.get_mut(i).and_then(Option::take) {
                 if let Children::Loaded(c) = n.children {
                     todo.extend(c);
@@ -225,8 +252,8 @@ impl Tree {
         id
     }
 
-    /// Puts a listing under directory `id`, replacing what was there; children that were
-    /// expanded and are still directories keep their loaded subtrees.
+    /// Puts a listing under directory `id`, replacing what was there; directories that were
+    /// expanded below it (at any depth) and are still directories open again.
     ///
     /// Returns the ids of new children that should be listed again because they were expanded.
     pub fn set_children(
@@ -244,12 +271,19 @@ impl Tree {
             Children::Loaded(c) => c.clone(),
             _ => Vec::new(),
         };
-        // Keep subtrees of children that are still directories, by path.
-        let mut kept: HashMap<Vec<u8>, (Children, bool)> = HashMap::new();
-        for &c in &old {
-            let Some(n) = self.node(c) else { continue };
+        self.relisting.remove(&id);
+        // Remember every expanded directory below, by path: they open again as the listings
+        // bring them back.
+        let mut todo = old.clone();
+        while let Some(c) = todo.pop() {
+            let Some(n) = self.nodes.get(c).and_then(Option::as_ref) else {
+                continue;
+            };
             if n.expanded {
-                kept.insert(n.path.clone(), (Children::NotLoaded, true));
+                self.reexpand.insert(n.path.clone());
+            }
+            if let Children::Loaded(k) = &n.children {
+                todo.extend(k.iter().copied());
             }
         }
         for c in old {
@@ -277,7 +311,7 @@ impl Tree {
         let mut ids = Vec::with_capacity(items.len());
         let mut relist = Vec::new();
         for (path, item) in items {
-            let expanded = kept.get(&path).is_some_and(|k| k.1);
+            let expanded = self.reexpand.remove(&path);
             let node = Node {
                 name: last_component(&path),
                 path,
@@ -442,10 +476,12 @@ impl Tree {
     /// Whether any listing is still running.
     #[must_use]
     pub fn is_loading(&self) -> bool {
-        self.nodes
-            .iter()
-            .flatten()
-            .any(|n| n.children == Children::Loading)
+        !self.relisting.is_empty()
+            || self
+                .nodes
+                .iter()
+                .flatten()
+                .any(|n| n.children == Children::Loading)
     }
 }
 
@@ -550,6 +586,60 @@ mod tests {
         assert_eq!(relist.len(), 1, "the expanded /etc is listed again");
         assert!(t.nodes.len() <= before, "freed slots are reused");
         assert!(t.find(b"/etc/a").is_none());
+    }
+
+    #[test]
+    fn relisting_keeps_rows_until_the_listing_and_reopens_nested_directories() {
+        let mut t = Tree::new();
+        let root = || listing(vec![entry("/usr", FileKind::Dir, 0)]);
+        t.set_children(ROOT, root(), false, Sort::Name);
+        let usr = t.find(b"/usr").expect("usr");
+        t.set_expanded(usr, true);
+        t.set_children(
+            usr,
+            listing(vec![entry("/usr/bin", FileKind::Dir, 0)]),
+            false,
+            Sort::Name,
+        );
+        let bin = t.find(b"/usr/bin").expect("bin");
+        t.set_expanded(bin, true);
+        t.set_children(
+            bin,
+            listing(vec![entry("/usr/bin/sh", FileKind::File, 1)]),
+            false,
+            Sort::Name,
+        );
+        t.rebuild(&|_| true);
+        assert_eq!(t.rows.len(), 3);
+        // The root is listed again: its rows stay until the listing comes back.
+        t.set_loading(ROOT);
+        assert!(t.is_loading() && t.is_relisting(ROOT));
+        t.rebuild(&|_| true);
+        assert_eq!(
+            t.rows.len(),
+            3,
+            "nothing collapses while the root is listed"
+        );
+        let relist = t.set_children(ROOT, root(), false, Sort::Name);
+        assert!(!t.is_relisting(ROOT));
+        let usr = t.find(b"/usr").expect("usr again");
+        assert_eq!(relist, vec![usr]);
+        assert!(t.node(usr).is_some_and(|n| n.expanded));
+        t.set_loading(usr);
+        let relist = t.set_children(
+            usr,
+            listing(vec![entry("/usr/bin", FileKind::Dir, 0)]),
+            false,
+            Sort::Name,
+        );
+        let bin = t.find(b"/usr/bin").expect("bin again");
+        assert_eq!(relist, vec![bin], "/usr/bin opens again, two levels down");
+        assert!(t.node(bin).is_some_and(|n| n.expanded));
+        // A failed relisting drops the old children instead of leaking them.
+        t.set_loading(usr);
+        t.set_failed(usr, "gone".into());
+        assert!(t.find(b"/usr/bin").is_none());
+        assert!(!t.is_relisting(usr));
     }
 
     #[test]

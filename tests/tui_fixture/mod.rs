@@ -192,6 +192,11 @@ impl Run {
         Run::with(app, effects, width, height)
     }
 
+    /// Any app (the demo's, say) with the effects that start it; nothing has run yet.
+    pub fn from_app(app: App, effects: Vec<Effect>, width: u16, height: u16) -> Run {
+        Run::with(app, effects, width, height)
+    }
+
     fn with(app: App, effects: Vec<Effect>, width: u16, height: u16) -> Run {
         let inbox = Inbox::new();
         let worker = Worker::new(inbox.tx.clone());

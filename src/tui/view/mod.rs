@@ -7,6 +7,7 @@ mod layers;
 mod live;
 mod picker;
 mod status;
+mod tour;
 mod tree;
 
 use ratatui::Frame;
@@ -15,6 +16,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::tui::app::App;
 
+pub use tour::list_area as tour_list_area;
 pub use tree::status_text;
 
 /// Where each pane goes.
@@ -28,12 +30,14 @@ pub struct Areas {
     pub details: Rect,
     /// The live pane, when there is room for it.
     pub live: Option<Rect>,
+    /// The demo's tour pane, a band across the bottom, when a tour runs and there is room.
+    pub tour: Option<Rect>,
     /// The status bar.
     pub status: Rect,
 }
 
 /// Splits the terminal into panes: two columns when wide, one when narrow, the tree alone
-/// when tiny.
+/// when tiny; the demo's tour takes a band across the bottom.
 #[must_use]
 pub fn layout(area: Rect, app: &App) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
@@ -47,10 +51,29 @@ pub fn layout(area: Rect, app: &App) -> Areas {
             tree: main,
             details: nothing,
             live: None,
+            tour: None,
             status,
         };
     }
-    if main.width >= 100 && main.height >= 20 {
+    let wide = main.width >= 100 && main.height >= 20;
+    let (main, tour) = match &app.tour {
+        Some(_) => {
+            let h = if wide {
+                (main.height / 2).clamp(9, 20)
+            } else {
+                (main.height / 3).clamp(5, 12)
+            };
+            if main.height.saturating_sub(h) >= 10 {
+                let [top, band] =
+                    Layout::vertical([Constraint::Min(1), Constraint::Length(h)]).areas(main);
+                (top, Some(band))
+            } else {
+                (main, None)
+            }
+        }
+        None => (main, None),
+    };
+    if wide {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(main);
@@ -68,6 +91,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
             tree,
             details,
             live,
+            tour,
             status,
         };
     }
@@ -87,6 +111,7 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         tree,
         details,
         live: None,
+        tour,
         status,
     }
 }
@@ -106,6 +131,9 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
         }
         if let Some(l) = areas.live {
             live::render(frame, l, app);
+        }
+        if let (Some(r), Some(t)) = (areas.tour, &app.tour) {
+            tour::render(frame, r, app, t);
         }
     }
     status::render(frame, areas.status, app);

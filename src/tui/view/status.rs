@@ -8,7 +8,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::fit;
 use crate::escape;
-use crate::tui::app::{App, Focus, Mode};
+use crate::tui::app::{App, Mode};
 use crate::tui::keymap::{self, Scope};
 
 /// Draws the status bar.
@@ -21,12 +21,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else if app.ex.as_ref().is_some_and(|e| e.search.active) {
         Scope::Search
     } else {
-        match app.focus {
-            Focus::Layers => Scope::Layers,
-            Focus::Tree => Scope::Tree,
-            Focus::Details => Scope::Details,
-            Focus::Live => Scope::Live,
-        }
+        app.focus.scope()
     };
     let (left, left_style) = if let Some(m) = &app.message {
         (
@@ -51,8 +46,19 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         ("layerscope".to_string(), t.dim())
     };
+    let mut hints = keymap::hints(scope);
+    // The tour's key works in every pane: its hint comes first wherever the keyboard is.
+    if app.tour.is_some()
+        && matches!(
+            scope,
+            Scope::Layers | Scope::Tree | Scope::Details | Scope::Live
+        )
+        && let Some(h) = keymap::tour_hint()
+    {
+        hints.insert(0, h);
+    }
     let mut hint_spans = Vec::new();
-    for (key, word) in keymap::hints(scope) {
+    for (key, word) in hints {
         hint_spans.push(Span::styled(key, t.key()));
         hint_spans.push(Span::raw(format!(" {word}  ")));
     }
