@@ -103,6 +103,9 @@ pub struct Tree {
     /// Directories to expand again when a listing brings them back (expanded descendants of
     /// a directory that was listed again).
     reexpand: HashSet<Vec<u8>>,
+    /// The selected path when a listing replaced the selected node: the next rebuild selects
+    /// the new node at that path (a live change or a tour step lists a directory again).
+    reselect: Option<Vec<u8>>,
 }
 
 /// The root's id.
@@ -147,6 +150,7 @@ impl Tree {
             offset: 0,
             relisting: HashSet::new(),
             reexpand: HashSet::new(),
+            reselect: None,
         }
     }
 
@@ -272,6 +276,9 @@ impl Tree {
             _ => Vec::new(),
         };
         self.relisting.remove(&id);
+        if self.reselect.is_none() {
+            self.reselect = self.selected_node().map(|n| n.path.clone());
+        }
         // Remember every expanded directory below, by path: they open again as the listings
         // bring them back.
         let mut todo = old.clone();
@@ -410,7 +417,16 @@ impl Tree {
             }
         }
         self.rows = rows;
-        self.selected = match before.and_then(|b| self.rows.iter().position(|&r| r == b)) {
+        let reselect = self.reselect.take();
+        let same_node = before.and_then(|b| self.rows.iter().position(|&r| r == b));
+        let same_path = || {
+            let path = reselect.as_ref()?;
+            self.rows
+                .iter()
+                .position(|&r| self.node(r).is_some_and(|n| &n.path == path))
+        };
+        // Ids of replaced nodes are reused, so after a listing the path decides.
+        self.selected = match same_path().or(same_node) {
             Some(i) => i,
             None => self.selected.min(self.rows.len().saturating_sub(1)),
         };
@@ -418,6 +434,7 @@ impl Tree {
 
     /// Moves the selection by `delta` rows, clamped.
     pub fn move_by(&mut self, delta: isize) {
+        self.reselect = None;
         if self.rows.is_empty() {
             self.selected = 0;
             return;
@@ -430,6 +447,7 @@ impl Tree {
     pub fn select(&mut self, id: usize) -> bool {
         match self.rows.iter().position(|&r| r == id) {
             Some(i) => {
+                self.reselect = None;
                 self.selected = i;
                 true
             }
@@ -514,6 +532,37 @@ mod tests {
             entries,
             ..DirContents::default()
         }
+    }
+
+    #[test]
+    fn listing_a_directory_again_keeps_the_selected_path() {
+        let mut t = Tree::new();
+        let three = || {
+            listing(vec![
+                entry("/a", FileKind::File, 1),
+                entry("/b", FileKind::File, 2),
+                entry("/c", FileKind::File, 3),
+            ])
+        };
+        t.set_children(ROOT, three(), false, Sort::Name);
+        t.rebuild(&|_| true);
+        assert!(t.select(t.find(b"/c").expect("c")));
+        // A live change: /a is gone and the root is listed again; /c keeps the selection
+        // although its node was replaced and its row moved.
+        t.set_children(
+            ROOT,
+            listing(vec![
+                entry("/b", FileKind::File, 2),
+                entry("/c", FileKind::File, 3),
+            ]),
+            false,
+            Sort::Name,
+        );
+        t.rebuild(&|_| true);
+        assert_eq!(
+            t.selected_node().map(|n| n.path.clone()),
+            Some(b"/c".to_vec())
+        );
     }
 
     #[test]
