@@ -42,6 +42,11 @@ fn main() {
         println!("test {NAME} ... ignored (needs root)");
         return;
     }
+    // The demo mounts a private tmpfs over $TMPDIR, which hides a checkout that lives under
+    // it (CI may clone into /tmp): keep the snapshot directory reachable through a descriptor.
+    let snapshots = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"))
+        .expect("tests/snapshots");
+    let _ = SNAPSHOTS.set(snapshots);
     // The demo's directory is part of the details pane's text: fix it for the snapshots.
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("TMPDIR", "/tmp") };
@@ -67,9 +72,16 @@ fn settings() -> insta::Settings {
         "YYYY-MM-DD hh:mm:ss",
     );
     s.set_prepend_module_to_snapshot(false);
-    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"));
+    let dir = SNAPSHOTS.get().expect("opened in main");
+    s.set_snapshot_path(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(dir)
+    ));
     s
 }
+
+/// The snapshot directory, opened before the demo's tmpfs can hide it.
+static SNAPSHOTS: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
 
 fn which_text(m: &Merger, path: &str) -> Vec<String> {
     let mut out = Vec::new();
