@@ -469,7 +469,7 @@ impl Store {
             } else {
                 LayerRole::Lower
             };
-            check_dir(&path)?;
+            engine::check_layer_dir("snapshot directory", &path)?;
             let label = labels.get(ck).cloned().unwrap_or_else(|| {
                 if role == LayerRole::Upper {
                     format!("snapshot {ck} (read-write)")
@@ -852,21 +852,6 @@ fn short_key(key: &str) -> String {
     match key.strip_prefix("sha256:") {
         Some(hex) => format!("sha256:{}", &hex[..hex.len().min(12)]),
         None => key.to_string(),
-    }
-}
-
-fn check_dir(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::BadInput(format!(
-            "snapshot directory '{}' is not a directory",
-            path.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(engine::gone(&format!(
-            "snapshot directory '{}'",
-            path.display()
-        ))),
-        Err(e) => Err(engine::file_error(path, e)),
     }
 }
 

@@ -319,7 +319,7 @@ impl Store {
                     e
                 }
             })?;
-            check_layer_dir(&path)?;
+            engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {
                 role: LayerRole::Lower,
                 path,
@@ -382,7 +382,7 @@ impl Store {
         let parent = read_text(&mounts_dir.join("parent")).ok();
         let base = self.layer_dir().join(&mount_id);
         let upper = base.join("diff");
-        check_layer_dir(&upper)?;
+        engine::check_layer_dir("layer directory", &upper)?;
         let mut layers = vec![Layer {
             role: LayerRole::Upper,
             path: upper.clone(),
@@ -390,7 +390,7 @@ impl Store {
         }];
         if let Some(init) = init_id.filter(|i| !i.is_empty() && !i.contains('/')) {
             let path = self.layer_dir().join(init).join("diff");
-            check_layer_dir(&path)?;
+            engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {
                 role: LayerRole::Lower,
                 path,
@@ -431,7 +431,7 @@ impl Store {
                     e
                 }
             })?;
-            check_layer_dir(&path)?;
+            engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {
                 role: LayerRole::Lower,
                 path,
@@ -583,21 +583,6 @@ impl Store {
 #[must_use]
 pub fn short(id: &str) -> String {
     hex_of(id).chars().take(12).collect()
-}
-
-fn check_layer_dir(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::BadInput(format!(
-            "layer '{}' is not a directory",
-            path.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(engine::gone(&format!(
-            "layer directory '{}'",
-            path.display()
-        ))),
-        Err(e) => Err(engine::file_error(path, e)),
-    }
 }
 
 /// Resolves `docker:NAME` against every Docker data-root (and Docker's containerd image store).

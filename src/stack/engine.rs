@@ -573,6 +573,26 @@ pub fn dir_size(path: &Path) -> Option<u64> {
     Some(total)
 }
 
+/// Checks that a layer directory an engine's records name is there and is a directory; `what`
+/// names it in the message ("layer directory", "snapshot directory"). A missing one is a layer
+/// removed while we read (a prune), which [`gone`] explains.
+///
+/// # Errors
+/// Missing, not a directory, or unreadable.
+pub fn check_layer_dir(what: &str, path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::BadInput(format!(
+            "{what} '{}' is not a directory",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(gone(&format!("{what} '{}'", path.display())))
+        }
+        Err(e) => Err(file_error(path, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

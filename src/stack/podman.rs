@@ -367,7 +367,7 @@ impl Store {
             return Err(Error::BadInput(format!("'{id}' is not a layer ID")));
         }
         let base = home.join("overlay").join(id);
-        check_dir(&base.join("diff"))?;
+        engine::check_layer_dir("layer directory", &base.join("diff"))?;
         let mut out = vec![base.join("diff")];
         for n in 1.. {
             let d = base.join(format!("diff{n}"));
@@ -480,7 +480,7 @@ impl Store {
                 let (_, home) = &chain[0];
                 let base = home.join("overlay").join(&c.layer);
                 let upper = base.join("diff");
-                check_dir(&upper)?;
+                engine::check_layer_dir("layer directory", &upper)?;
                 let mut layers = vec![Layer {
                     role: LayerRole::Upper,
                     path: upper.clone(),
@@ -581,21 +581,6 @@ impl Store {
             }
         }
         out
-    }
-}
-
-fn check_dir(path: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(Error::BadInput(format!(
-            "layer '{}' is not a directory",
-            path.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(engine::gone(&format!(
-            "layer directory '{}'",
-            path.display()
-        ))),
-        Err(e) => Err(engine::file_error(path, e)),
     }
 }
 
