@@ -20,11 +20,14 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let start = merger.entry(path)?;
+    let mut line = Vec::with_capacity(1024);
     let mut visit = |v: Visit<'_>| -> anyhow::Result<()> {
         match (v, json) {
             (Visit::Entry(e), true) => {
-                serde_json::to_writer(&mut *out, &report::entry_json(merger, e))?;
-                out.write_all(b"\n")?;
+                line.clear();
+                report::write_entry_json(&mut line, merger, e);
+                line.push(b'\n');
+                out.write_all(&line)?;
             }
             (Visit::Entry(e), false) => writeln!(out, "{}", text_line(e))?,
             (Visit::Anomaly(a), true) => {
