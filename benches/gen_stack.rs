@@ -51,23 +51,132 @@ impl Rng {
     fn pct(&mut self, p: usize) -> bool {
         self.below(100) < p
     }
+    fn word(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.below(items.len())]
+    }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
 }
 
 const WORDS: &[&str] = &[
-    "core", "util", "net", "http", "json", "xml", "crypto", "ssl", "zlib", "bz2", "lzma", "sql",
-    "db", "cache", "log", "conf", "init", "sys", "proc", "io", "os", "path", "shell", "term",
-    "color", "font", "image", "png", "jpeg", "gif", "audio", "video", "codec", "stream", "buffer",
-    "queue", "thread", "async", "event", "signal", "timer", "clock", "date", "time", "locale",
-    "intl", "text", "string", "regex", "parse", "lexer", "token", "ast", "compile", "build", "test",
-    "bench", "doc", "man", "help", "info", "python3", "perl5", "ruby", "node", "java", "gcc",
-    "llvm", "rust", "go", "lua", "tcl", "boost", "qt5", "gtk3", "glib", "dbus", "udev", "systemd",
-    "pam", "krb5", "ldap", "curl", "wget", "git", "svn", "vim", "emacs", "nano", "less", "grep",
-    "sed", "awk", "tar", "gzip", "xz", "zstd", "openssh", "gnupg", "ca-certificates", "tzdata",
-    "site-packages", "dist-packages", "include", "share", "lib", "bin", "etc", "plugins",
-    "modules", "extensions", "themes", "icons", "locale", "templates", "static", "assets",
+    "core",
+    "util",
+    "net",
+    "http",
+    "json",
+    "xml",
+    "crypto",
+    "ssl",
+    "zlib",
+    "bz2",
+    "lzma",
+    "sql",
+    "db",
+    "cache",
+    "log",
+    "conf",
+    "init",
+    "sys",
+    "proc",
+    "io",
+    "os",
+    "path",
+    "shell",
+    "term",
+    "color",
+    "font",
+    "image",
+    "png",
+    "jpeg",
+    "gif",
+    "audio",
+    "video",
+    "codec",
+    "stream",
+    "buffer",
+    "queue",
+    "thread",
+    "async",
+    "event",
+    "signal",
+    "timer",
+    "clock",
+    "date",
+    "time",
+    "locale",
+    "intl",
+    "text",
+    "string",
+    "regex",
+    "parse",
+    "lexer",
+    "token",
+    "ast",
+    "compile",
+    "build",
+    "test",
+    "bench",
+    "doc",
+    "man",
+    "help",
+    "info",
+    "python3",
+    "perl5",
+    "ruby",
+    "node",
+    "java",
+    "gcc",
+    "llvm",
+    "rust",
+    "go",
+    "lua",
+    "tcl",
+    "boost",
+    "qt5",
+    "gtk3",
+    "glib",
+    "dbus",
+    "udev",
+    "systemd",
+    "pam",
+    "krb5",
+    "ldap",
+    "curl",
+    "wget",
+    "git",
+    "svn",
+    "vim",
+    "emacs",
+    "nano",
+    "less",
+    "grep",
+    "sed",
+    "awk",
+    "tar",
+    "gzip",
+    "xz",
+    "zstd",
+    "openssh",
+    "gnupg",
+    "ca-certificates",
+    "tzdata",
+    "site-packages",
+    "dist-packages",
+    "include",
+    "share",
+    "lib",
+    "bin",
+    "etc",
+    "plugins",
+    "modules",
+    "extensions",
+    "themes",
+    "icons",
+    "locale",
+    "templates",
+    "static",
+    "assets",
 ];
 const EXTS: &[&str] = &[
     "", "", ".py", ".pyc", ".h", ".c", ".so", ".so.1", ".a", ".txt", ".md", ".json", ".xml",
@@ -148,17 +257,17 @@ impl Model {
 
     fn fresh_name(&mut self, parent: usize, dir: bool) -> Vec<u8> {
         loop {
-            let mut n = (*self.rng.pick(WORDS)).to_string();
+            let mut n = self.rng.word(WORDS).to_string();
             if self.rng.pct(60) {
                 n.push(if self.rng.pct(50) { '-' } else { '_' });
-                n.push_str(*self.rng.pick(WORDS));
+                n.push_str(self.rng.word(WORDS));
             }
             if self.rng.pct(30) {
                 self.counter += 1;
                 n.push_str(&format!("{}", self.counter % 1000));
             }
             if !dir {
-                n.push_str(*self.rng.pick(EXTS));
+                n.push_str(self.rng.word(EXTS));
             }
             let name = n.into_bytes();
             if !self.nodes[parent].children.contains_key(&name) {
