@@ -246,29 +246,39 @@ mod xattrat {
         Some(Err(rustix::io::Errno::from_raw_os_error(errno)))
     }
 
+    /// Calls `f` with `name` as a NUL-terminated C string, on the stack when it is short.
+    fn with_cstr<T>(name: &[u8], f: impl FnOnce(*const libc::c_char) -> T) -> Option<T> {
+        let mut stack = [0u8; 256];
+        if name.len() < stack.len() && !name.contains(&0) {
+            stack[..name.len()].copy_from_slice(name);
+            return Some(f(stack.as_ptr().cast()));
+        }
+        CString::new(name).ok().map(|c| f(c.as_ptr()))
+    }
+
     /// `listxattrat(dir, name, AT_SYMLINK_NOFOLLOW, buf)`.
     pub(super) fn list(
         dir: BorrowedFd<'_>,
         name: &[u8],
         buf: &mut [u8],
     ) -> Option<Result<usize, rustix::io::Errno>> {
-        let Ok(name) = CString::new(name) else {
-            return Some(Err(rustix::io::Errno::INVAL));
-        };
-        call(|| {
-            // SAFETY: every pointer is valid for the stated length for the whole call; the
-            // kernel writes at most `buf.len()` bytes into `buf`.
-            unsafe {
-                libc::syscall(
-                    SYS_LISTXATTRAT,
-                    dir.as_raw_fd(),
-                    name.as_ptr(),
-                    libc::AT_SYMLINK_NOFOLLOW,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                )
-            }
+        with_cstr(name, |name| {
+            call(|| {
+                // SAFETY: `name` is NUL-terminated and `buf` is valid for `buf.len()` bytes for
+                // the whole call; the kernel writes at most that many.
+                unsafe {
+                    libc::syscall(
+                        SYS_LISTXATTRAT,
+                        dir.as_raw_fd(),
+                        name,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                    )
+                }
+            })
         })
+        .unwrap_or(Some(Err(rustix::io::Errno::INVAL)))
     }
 
     /// `getxattrat(dir, name, AT_SYMLINK_NOFOLLOW, attr, {buf})`.
@@ -427,4 +437,81 @@ pub fn can_read_trusted_xattrs() -> bool {
 #[must_use]
 pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xattrs_by_name_match_the_procfs_path_and_never_follow_symlinks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x").expect("write");
+        let set = |attr: &str, value: &[u8]| {
+            rustix::fs::lsetxattr(&file, attr, value, rustix::fs::XattrFlags::empty())
+        };
+        if set("user.a", b"1").is_err() {
+            eprintln!("SKIPPED: the temp filesystem has no user xattrs");
+            return;
+        }
+        set("user.long", &[7u8; 3000]).expect("setxattr");
+        std::os::unix::fs::symlink("f", tmp.path().join("link")).expect("symlink");
+        let dir = LayerRoot::open(tmp.path()).expect("open");
+        let fd = dir.open_dir(b"").expect("open dir");
+        let mut names = list_xattrs(fd.as_fd(), b"f").expect("list");
+        names.sort();
+        let mut via_proc = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let n = rustix::fs::llistxattr(proc_path(fd.as_fd(), b"f"), &mut buf).expect("llistxattr");
+        via_proc.extend(
+            buf[..n]
+                .split(|&b| b == 0)
+                .filter(|s| !s.is_empty() && s.starts_with(b"user."))
+                .map(<[u8]>::to_vec),
+        );
+        via_proc.sort();
+        names.retain(|n| n.starts_with(b"user."));
+        assert_eq!(names, via_proc);
+        assert_eq!(names, vec![b"user.a".to_vec(), b"user.long".to_vec()]);
+        assert_eq!(
+            get_xattr(fd.as_fd(), b"f", "user.a").expect("get"),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            get_xattr(fd.as_fd(), b"f", "user.long").expect("get"),
+            Some(vec![7u8; 3000])
+        );
+        assert_eq!(get_xattr(fd.as_fd(), b"f", "user.none").expect("get"), None);
+        // Through the symlink: the link's own (no user.*) xattrs, never the target's.
+        let on_link = list_xattrs(fd.as_fd(), b"link").expect("list link");
+        assert!(
+            !on_link.iter().any(|n| n.starts_with(b"user.")),
+            "{on_link:?}"
+        );
+        assert_eq!(get_xattr(fd.as_fd(), b"link", "user.a").expect("get"), None);
+        assert!(list_xattrs(fd.as_fd(), b"missing").is_err());
+    }
+
+    #[test]
+    fn read_dir_lists_every_name_of_a_large_directory_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut want = Vec::new();
+        for i in 0..1000 {
+            // Long names so that several getdents64 buffers are needed.
+            let name = format!("{i:04}-{}", "n".repeat(200));
+            std::fs::write(tmp.path().join(&name), b"").expect("write");
+            want.push(name.into_bytes());
+        }
+        std::fs::create_dir(tmp.path().join("sub")).expect("mkdir");
+        want.push(b"sub".to_vec());
+        let dir = LayerRoot::open(tmp.path()).expect("open");
+        let fd = dir.open_dir(b"").expect("open dir");
+        let mut got = read_dir(fd.as_fd()).expect("read_dir");
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort();
+        assert_eq!(got.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), want);
+        let sub = got.iter().find(|(n, _)| n == b"sub").expect("sub");
+        assert_eq!(sub.1, Some(FileKind::Dir));
+    }
 }
