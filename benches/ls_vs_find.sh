@@ -5,9 +5,11 @@
 # hyperfine, GNU time (/usr/bin/time) and jq.
 #
 #   benches/ls_vs_find.sh [--dir DIR] [--seed N] [--layers N] [--paths N] [--runs N] [--no-cold]
+#                         [--bin PATH]
 #
 # The stack is generated once per (seed, layers, paths) under DIR (default /var/tmp/layerscope-bench)
-# and reused. Targets (issue 2, item 8): layerscope's time <= 1.0x find's, and peak RSS <= 200
+# and reused. --bin times another layerscope binary (e.g. an older build) instead of this tree's
+# release build. Targets (issue 2, item 8): layerscope's time <= 1.0x find's, and peak RSS <= 200
 # bytes per merged path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ layers=20
 paths=200000
 runs=10
 cold=1
+bin=
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
@@ -26,7 +29,8 @@ while [ $# -gt 0 ]; do
     --paths) paths=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --no-cold) cold=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --bin) bin=$(realpath "$2"); shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -36,9 +40,11 @@ for tool in hyperfine jq /usr/bin/time; do
 done
 [ "$(id -u)" = 0 ] || { echo "needs root: mknod, trusted.* xattrs, mount, drop_caches" >&2; exit 2; }
 
-echo "== build"
-cargo build --release --quiet
-bin=$PWD/target/release/layerscope
+if [ -z "$bin" ]; then
+  echo "== build"
+  cargo build --release --quiet
+  bin=$PWD/target/release/layerscope
+fi
 
 stack=$dir/stack-s$seed-l$layers-p$paths
 mnt=$dir/mnt-s$seed-l$layers-p$paths
@@ -66,6 +72,7 @@ echo "find: $n_find paths; layerscope: $n_ls lines ($n_anom anomalies)"
 [ "$n_find" = "$n_ls" ] || echo "WARNING: the counts differ" >&2
 
 out=$(mktemp -d)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 drop='sync; echo 3 > /proc/sys/vm/drop_caches'
 
 # hyperfine discards the commands' output (--output=null, the same as > /dev/null).
@@ -103,6 +110,8 @@ row() {
 
 echo
 echo "== summary"
+echo "binary: $bin"
+echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, Linux $(uname -r), $(findmnt -no FSTYPE -T "$stack") under $stack"
 echo "stack: $layers layers, $n_find merged paths (seed $seed); on disk: $(find "$stack" -mindepth 2 | wc -l) entries"
 echo

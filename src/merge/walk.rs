@@ -210,7 +210,7 @@ impl Merger {
     /// Walks the merged tree under `start` (not included), parents before children, siblings
     /// in name order; each directory's anomalies come before its entries.
     ///
-    /// A recursive walk lists directories on worker threads (one per CPU) ahead of `visit`,
+    /// A recursive walk lists directories on worker threads ahead of `visit`,
     /// which still sees everything in that order on the calling thread; see
     /// [`Merger::walk_with_threads`].
     ///
@@ -265,12 +265,18 @@ impl Merger {
 /// being listed at that moment): bounds its memory whatever the tree's size.
 pub const LOOK_AHEAD: usize = 8192;
 
-/// Listing threads for a recursive walk: `LAYERSCOPE_THREADS` when set, else one per CPU.
+/// Listing threads for a recursive walk: `LAYERSCOPE_THREADS` when set, else one per CPU and at
+/// least four (with a cold cache the walk waits on the disk, and more requests in flight help),
+/// at most 16.
 fn walk_threads() -> usize {
     std::env::var("LAYERSCOPE_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .clamp(4, 16)
+        })
         .min(64)
 }
 
