@@ -356,7 +356,16 @@ mod parallel {
 
         /// Lists one directory and files the result, with tasks for its subdirectories.
         fn run(&self, task: Task) {
-            let result = self.merger.list_dir(&task.path, &task.dir);
+            // A panic must not leave the printer waiting for this task forever.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.merger.list_dir(&task.path, &task.dir)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::BadInput(format!(
+                    "internal error: listing '{}' panicked",
+                    crate::escape::display(&task.path)
+                )))
+            });
             let mut tasks = Vec::new();
             let result = result.map(|listing| {
                 let children = listing
@@ -513,7 +522,13 @@ mod parallel {
         }));
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                scope.spawn(|| shared.worker());
+                // Without workers the printer lists every directory itself.
+                let spawned = std::thread::Builder::new()
+                    .name("layerscope-walk".into())
+                    .spawn_scoped(scope, || shared.worker());
+                if spawned.is_err() {
+                    break;
+                }
             }
             let result = shared.print(0, visit);
             shared.finish();
@@ -637,7 +652,7 @@ mod tests {
             Ok(())
         };
         let dir = root.dir.as_ref().expect("root is a dir");
-        if threads > 1 {
+        if threads != 1 {
             parallel::walk(m, &root.path, dir, threads, look_ahead, &mut visit).expect("walk");
         } else {
             m.walk_with_threads(&root, true, 1, &mut visit)
@@ -652,7 +667,8 @@ mod tests {
         let m = Merger::open(&stack(tmp.path())).expect("open");
         let want = walk_lines(&m, 1, 0);
         assert!(want.len() > 100, "{} entries", want.len());
-        for (threads, look_ahead) in [(2, LOOK_AHEAD), (4, 1), (3, 7), (8, 0)] {
+        // 0 workers: the printer lists everything itself (as when no thread can be spawned).
+        for (threads, look_ahead) in [(0, 5), (2, LOOK_AHEAD), (4, 1), (3, 7), (8, 0)] {
             assert_eq!(
                 walk_lines(&m, threads, look_ahead),
                 want,
