@@ -219,11 +219,19 @@ fn write_source(out: &mut Vec<u8>, root: &std::path::Path, rel: &[u8]) {
         write_bytes_field(out, "source", root);
         return;
     }
+    let sep: &[u8] = if root.ends_with(b"/") { b"" } else { b"/" };
+    // UTF-8 on both sides of an ASCII '/' is UTF-8 as a whole: no need to join first.
+    if let (Ok(r), Ok(l)) = (std::str::from_utf8(root), std::str::from_utf8(rel)) {
+        out.extend_from_slice(b"\"source\":\"");
+        write_json_fragment(out, r);
+        out.extend_from_slice(sep);
+        write_json_fragment(out, l);
+        out.push(b'"');
+        return;
+    }
     let mut p = Vec::with_capacity(root.len() + 1 + rel.len());
     p.extend_from_slice(root);
-    if !root.ends_with(b"/") {
-        p.push(b'/');
-    }
+    p.extend_from_slice(sep);
     p.extend_from_slice(rel);
     write_bytes_field(out, "source", &p);
 }
@@ -252,34 +260,55 @@ fn write_bytes_field(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
 
 /// A JSON string with serde_json's escaping.
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
     out.push(b'"');
+    write_json_fragment(out, s);
+    out.push(b'"');
+}
+
+/// Which bytes serde_json escapes, and how: `u` for `\u00XX`, else the letter after `\`.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b'u';
+        b += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// The inside of a JSON string: `s` with serde_json's escaping, no quotes.
+fn write_json_fragment(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+        let esc = ESCAPE[usize::from(b)];
+        if esc == 0 {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
+        if esc == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
         } else {
-            out.extend_from_slice(esc);
+            out.extend_from_slice(&[b'\\', esc]);
         }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// The record of a name readdir shows but lookup refuses.
