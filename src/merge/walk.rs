@@ -226,8 +226,8 @@ impl Merger {
         self.walk_with_threads(start, recursive, threads, visit)
     }
 
-    /// [`Merger::walk`] with `threads` listing threads besides the caller (0 or 1: list on the
-    /// calling thread only).
+    /// [`Merger::walk`] with `threads` listing threads, the calling thread included (0 or 1: list
+    /// on the calling thread only).
     ///
     /// The output is the same for any number of threads: the workers list directories in the
     /// order the walk will print them (a priority queue keyed by position in the tree), at
@@ -245,7 +245,7 @@ impl Merger {
     ) -> std::result::Result<(), E> {
         let Some(dir) = &start.dir else { return Ok(()) };
         if recursive && threads > 1 {
-            return parallel::walk(self, &start.path, dir, threads, LOOK_AHEAD, visit);
+            return parallel::walk(self, &start.path, dir, threads - 1, LOOK_AHEAD, visit);
         }
         let listing = self.list_dir(&start.path, dir)?;
         for a in &listing.anomalies {
@@ -393,13 +393,19 @@ mod parallel {
             if let Ok(done) = &result {
                 st.buffered += done.listing.entries.len();
             }
-            let wake_workers = !tasks.is_empty() && st.idle > 0;
+            // Wake no more idle workers than there are new tasks, and none held back by the
+            // look-ahead.
+            let wake_workers = if st.buffered < st.look_ahead {
+                tasks.len().min(st.idle)
+            } else {
+                0
+            };
             st.pending.extend(tasks.into_iter().map(Reverse));
             let wake_printer = st.waiting == Some(task.id);
             st.done.insert(task.id, result);
             drop(st);
-            if wake_workers {
-                self.work.notify_all();
+            for _ in 0..wake_workers {
+                self.work.notify_one();
             }
             if wake_printer {
                 self.ready.notify_one();
@@ -429,32 +435,42 @@ mod parallel {
             }
         }
 
-        /// The listing of task `id`, listing it here when no worker has started it.
+        /// The listing of task `id`. While it is not ready, the printer lists directories
+        /// itself: this one when no worker has started it, else the next ones queued.
         fn take(&self, id: u64) -> Result<Done> {
             let mut st = self.lock();
             loop {
                 if let Some(result) = st.done.remove(&id) {
                     if let Ok(done) = &result {
+                        let before = st.buffered;
                         st.buffered -= done.listing.entries.len();
-                        if st.idle > 0 && st.buffered < st.look_ahead {
+                        // Workers held back by the look-ahead go on once half of it is printed
+                        // (not after every directory: that would wake them per directory).
+                        let low = st.look_ahead / 2;
+                        if st.idle > 0
+                            && before >= low
+                            && st.buffered < low
+                            && !st.pending.is_empty()
+                        {
                             self.work.notify_all();
                         }
                     }
                     return result;
                 }
                 // Every task before this one in print order is printed, so when this one is
-                // still queued it comes first.
-                if st.pending.peek().is_some_and(|t| t.0.id == id) {
-                    let Some(Reverse(task)) = st.pending.pop() else {
-                        unreachable!("peeked")
-                    };
+                // still queued it comes first. Rather than wait while a worker lists it, list
+                // the next one (within the look-ahead): blocking here costs more than it saves.
+                let mine = st.pending.peek().is_some_and(|t| t.0.id == id);
+                if (mine || st.buffered < st.look_ahead)
+                    && let Some(Reverse(task)) = st.pending.pop()
+                {
                     drop(st);
                     self.run(task);
                     st = self.lock();
                     continue;
                 }
                 st.waiting = Some(id);
-                if st.idle > 0 {
+                if st.idle > 0 && !st.pending.is_empty() {
                     self.work.notify_all();
                 }
                 st = self
