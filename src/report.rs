@@ -352,7 +352,7 @@ mod tests {
                 uid: 1000,
                 gid: 0,
                 mtime: -5,
-                rdev: (0, 0),
+                ..Meta::default()
             },
             target: None,
             data: None,
