@@ -614,7 +614,7 @@ fn set_opaque(p: &Path) {
 }
 
 struct Args {
-    out: PathBuf,
+    out: Option<PathBuf>,
     seed: u64,
     layers: usize,
     paths: usize,
@@ -642,7 +642,7 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    let out = out.ok_or("usage: gen_stack --out DIR [--seed N] [--layers N] [--paths N]")?;
+
     if layers < 2 {
         return Err("--layers must be at least 2".into());
     }
@@ -662,14 +662,21 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if args.out.exists() {
+    // `cargo bench` and `cargo test --all-targets` run every bench without arguments.
+    let Some(out) = args.out.clone() else {
+        eprintln!(
+            "gen_stack: nothing to do; usage: cargo bench --bench gen_stack -- --out DIR [--seed N] [--layers N] [--paths N]"
+        );
+        return;
+    };
+    if out.exists() {
         eprintln!(
             "gen_stack: {} exists; remove it or pick another directory",
-            args.out.display()
+            out.display()
         );
         std::process::exit(2);
     }
-    fs::create_dir_all(&args.out).expect("create output directory");
+    fs::create_dir_all(&out).expect("create output directory");
     let mut m = Model {
         nodes: vec![Node {
             kind: Kind::Dir,
@@ -692,7 +699,7 @@ fn main() {
     ));
     summary.push_str("layer  dirs  files  symlinks  copy-ups  whiteouts(dirs)  opaque  type-changes  merged-paths-after\n");
     for k in 0..args.layers {
-        m.layer_dir = args.out.join(format!("L{k:02}"));
+        m.layer_dir = out.join(format!("L{k:02}"));
         fs::create_dir(&m.layer_dir).expect("create layer directory");
         m.stats = Stats::default();
         if k == 0 {
@@ -743,14 +750,14 @@ fn main() {
     }
     let lowerdir: Vec<String> = (0..args.layers)
         .rev()
-        .map(|k| args.out.join(format!("L{k:02}")).display().to_string())
+        .map(|k| out.join(format!("L{k:02}")).display().to_string())
         .collect();
-    fs::write(args.out.join("lowerdir"), lowerdir.join(":")).expect("write lowerdir");
+    fs::write(out.join("lowerdir"), lowerdir.join(":")).expect("write lowerdir");
     summary.push_str(&format!(
         "merged paths (model, root included): {}\n",
         m.live
     ));
-    fs::write(args.out.join("summary.txt"), &summary).expect("write summary");
+    fs::write(out.join("summary.txt"), &summary).expect("write summary");
     let mut o = std::io::stdout();
     let _ = o.write_all(summary.as_bytes());
 }
