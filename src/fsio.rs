@@ -127,30 +127,41 @@ impl LayerRoot {
 /// Reads all names in an open directory (without `.` and `..`), with the type readdir reports
 /// (`None` when the filesystem does not say).
 ///
+/// Reads from the descriptor's current position with `getdents64` straight into a reused
+/// buffer (no duplicate descriptor): pass a freshly opened directory, as every caller does.
+///
 /// # Errors
 /// The directory cannot be read.
 pub fn read_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Option<FileKind>)>> {
-    let mut out = Vec::new();
-    let mut reader = rustix::fs::Dir::read_from(dir)?;
-    while let Some(entry) = reader.read() {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let ty = match entry.file_type() {
-            rustix::fs::FileType::Directory => Some(FileKind::Dir),
-            rustix::fs::FileType::CharacterDevice => Some(FileKind::Char),
-            rustix::fs::FileType::RegularFile => Some(FileKind::File),
-            rustix::fs::FileType::Symlink => Some(FileKind::Symlink),
-            rustix::fs::FileType::Fifo => Some(FileKind::Fifo),
-            rustix::fs::FileType::Socket => Some(FileKind::Socket),
-            rustix::fs::FileType::BlockDevice => Some(FileKind::Block),
-            rustix::fs::FileType::Unknown => None,
-        };
-        out.push((name.to_vec(), ty));
+    use std::cell::RefCell;
+    use std::mem::MaybeUninit;
+    thread_local! {
+        static BUF: RefCell<Vec<MaybeUninit<u8>>> =
+            RefCell::new(vec![MaybeUninit::uninit(); 64 * 1024]);
     }
-    Ok(out)
+    BUF.with_borrow_mut(|buf| {
+        let mut out = Vec::new();
+        let mut reader = rustix::fs::RawDir::new(dir, &mut buf[..]);
+        while let Some(entry) = reader.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let ty = match entry.file_type() {
+                rustix::fs::FileType::Directory => Some(FileKind::Dir),
+                rustix::fs::FileType::CharacterDevice => Some(FileKind::Char),
+                rustix::fs::FileType::RegularFile => Some(FileKind::File),
+                rustix::fs::FileType::Symlink => Some(FileKind::Symlink),
+                rustix::fs::FileType::Fifo => Some(FileKind::Fifo),
+                rustix::fs::FileType::Socket => Some(FileKind::Socket),
+                rustix::fs::FileType::BlockDevice => Some(FileKind::Block),
+                rustix::fs::FileType::Unknown => None,
+            };
+            out.push((name.to_vec(), ty));
+        }
+        Ok(out)
+    })
 }
 
 /// `lstat` of `name` inside an open directory.
@@ -183,18 +194,181 @@ fn proc_path(dir: BorrowedFd<'_>, name: &[u8]) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(&p))
 }
 
+/// `listxattrat(2)` and `getxattrat(2)` (Linux 6.13): xattrs of a name relative to a directory
+/// descriptor, without the `/proc/self/fd` path walk. The numbers are the same on every
+/// architecture listed (the unified syscall table).
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )
+))]
+mod xattrat {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SYS_GETXATTRAT: libc::c_long = 464;
+    const SYS_LISTXATTRAT: libc::c_long = 465;
+
+    /// `struct xattr_args` of `getxattrat(2)`.
+    #[repr(C)]
+    struct XattrArgs {
+        value: u64,
+        size: u32,
+        flags: u32,
+    }
+
+    /// Set once the kernel answers ENOSYS (older than 6.13, or filtered by seccomp).
+    static MISSING: AtomicBool = AtomicBool::new(false);
+
+    /// `None` when the system call is not available: use the procfs path instead.
+    fn call(f: impl FnOnce() -> libc::c_long) -> Option<Result<usize, rustix::io::Errno>> {
+        if MISSING.load(Ordering::Relaxed) {
+            return None;
+        }
+        let r = f();
+        if r >= 0 {
+            return Some(Ok(usize::try_from(r).unwrap_or(0)));
+        }
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if errno == libc::ENOSYS {
+            MISSING.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(Err(rustix::io::Errno::from_raw_os_error(errno)))
+    }
+
+    /// Calls `f` with `name` as a NUL-terminated C string, on the stack when it is short.
+    fn with_cstr<T>(name: &[u8], f: impl FnOnce(*const libc::c_char) -> T) -> Option<T> {
+        let mut stack = [0u8; 256];
+        if name.len() < stack.len() && !name.contains(&0) {
+            stack[..name.len()].copy_from_slice(name);
+            return Some(f(stack.as_ptr().cast()));
+        }
+        CString::new(name).ok().map(|c| f(c.as_ptr()))
+    }
+
+    /// `listxattrat(dir, name, AT_SYMLINK_NOFOLLOW, buf)`.
+    pub(super) fn list(
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        buf: &mut [u8],
+    ) -> Option<Result<usize, rustix::io::Errno>> {
+        with_cstr(name, |name| {
+            call(|| {
+                // SAFETY: `name` is NUL-terminated and `buf` is valid for `buf.len()` bytes for
+                // the whole call; the kernel writes at most that many.
+                unsafe {
+                    libc::syscall(
+                        SYS_LISTXATTRAT,
+                        dir.as_raw_fd(),
+                        name,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                        buf.as_mut_ptr(),
+                        buf.len(),
+                    )
+                }
+            })
+        })
+        .unwrap_or(Some(Err(rustix::io::Errno::INVAL)))
+    }
+
+    /// `getxattrat(dir, name, AT_SYMLINK_NOFOLLOW, attr, {buf})`.
+    pub(super) fn get(
+        dir: BorrowedFd<'_>,
+        name: &[u8],
+        attr: &str,
+        buf: &mut [u8],
+    ) -> Option<Result<usize, rustix::io::Errno>> {
+        let (Ok(name), Ok(attr)) = (CString::new(name), CString::new(attr)) else {
+            return Some(Err(rustix::io::Errno::INVAL));
+        };
+        let mut args = XattrArgs {
+            value: buf.as_mut_ptr() as u64,
+            size: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            flags: 0,
+        };
+        call(|| {
+            // SAFETY: as for `list`; `args` points at `buf` and lives across the call.
+            unsafe {
+                libc::syscall(
+                    SYS_GETXATTRAT,
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                    attr.as_ptr(),
+                    std::ptr::from_mut(&mut args),
+                    std::mem::size_of::<XattrArgs>(),
+                )
+            }
+        })
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "loongarch64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )
+)))]
+mod xattrat {
+    use std::os::fd::BorrowedFd;
+    pub(super) fn list(
+        _: BorrowedFd<'_>,
+        _: &[u8],
+        _: &mut [u8],
+    ) -> Option<Result<usize, rustix::io::Errno>> {
+        None
+    }
+    pub(super) fn get(
+        _: BorrowedFd<'_>,
+        _: &[u8],
+        _: &str,
+        _: &mut [u8],
+    ) -> Option<Result<usize, rustix::io::Errno>> {
+        None
+    }
+}
+
 /// The xattr names of `name` in `dir` (of `dir` itself when `name` is empty), never following
 /// a symlink. Filesystems without xattrs give an empty list.
+///
+/// Uses `listxattrat(2)` where the kernel has it (one cheap call, no allocation for the common
+/// empty list), else `llistxattr(2)` on the `/proc/self/fd` path.
 ///
 /// # Errors
 /// As `llistxattr(2)`.
 pub fn list_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<Vec<u8>>> {
-    let mut buf = vec![0u8; 256];
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
     loop {
-        let r = if name.is_empty() {
-            rustix::fs::flistxattr(dir, &mut buf[..])
+        let buf: &mut [u8] = if heap.is_empty() {
+            &mut stack
         } else {
-            rustix::fs::llistxattr(proc_path(dir, name), &mut buf[..])
+            &mut heap
+        };
+        let r = if name.is_empty() {
+            rustix::fs::flistxattr(dir, &mut *buf)
+        } else {
+            match xattrat::list(dir, name, buf) {
+                Some(r) => r,
+                None => rustix::fs::llistxattr(proc_path(dir, name), &mut *buf),
+            }
         };
         match r {
             Ok(n) => {
@@ -204,7 +378,10 @@ pub fn list_xattrs(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<Vec<u8>>>
                     .map(<[u8]>::to_vec)
                     .collect());
             }
-            Err(rustix::io::Errno::RANGE) => buf.resize(buf.len() * 4, 0),
+            Err(rustix::io::Errno::RANGE) => {
+                let len = (buf.len() * 4).max(1024);
+                heap.resize(len, 0);
+            }
             Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         }
@@ -222,7 +399,10 @@ pub fn get_xattr(dir: BorrowedFd<'_>, name: &[u8], attr: &str) -> io::Result<Opt
         let r = if name.is_empty() {
             rustix::fs::fgetxattr(dir, attr, &mut buf[..])
         } else {
-            rustix::fs::lgetxattr(proc_path(dir, name), attr, &mut buf[..])
+            match xattrat::get(dir, name, attr, &mut buf[..]) {
+                Some(r) => r,
+                None => rustix::fs::lgetxattr(proc_path(dir, name), attr, &mut buf[..]),
+            }
         };
         match r {
             Ok(n) => {
@@ -257,4 +437,81 @@ pub fn can_read_trusted_xattrs() -> bool {
 #[must_use]
 pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xattrs_by_name_match_the_procfs_path_and_never_follow_symlinks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x").expect("write");
+        let set = |attr: &str, value: &[u8]| {
+            rustix::fs::lsetxattr(&file, attr, value, rustix::fs::XattrFlags::empty())
+        };
+        if set("user.a", b"1").is_err() {
+            eprintln!("SKIPPED: the temp filesystem has no user xattrs");
+            return;
+        }
+        set("user.long", &[7u8; 3000]).expect("setxattr");
+        std::os::unix::fs::symlink("f", tmp.path().join("link")).expect("symlink");
+        let dir = LayerRoot::open(tmp.path()).expect("open");
+        let fd = dir.open_dir(b"").expect("open dir");
+        let mut names = list_xattrs(fd.as_fd(), b"f").expect("list");
+        names.sort();
+        let mut via_proc = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let n = rustix::fs::llistxattr(proc_path(fd.as_fd(), b"f"), &mut buf).expect("llistxattr");
+        via_proc.extend(
+            buf[..n]
+                .split(|&b| b == 0)
+                .filter(|s| !s.is_empty() && s.starts_with(b"user."))
+                .map(<[u8]>::to_vec),
+        );
+        via_proc.sort();
+        names.retain(|n| n.starts_with(b"user."));
+        assert_eq!(names, via_proc);
+        assert_eq!(names, vec![b"user.a".to_vec(), b"user.long".to_vec()]);
+        assert_eq!(
+            get_xattr(fd.as_fd(), b"f", "user.a").expect("get"),
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            get_xattr(fd.as_fd(), b"f", "user.long").expect("get"),
+            Some(vec![7u8; 3000])
+        );
+        assert_eq!(get_xattr(fd.as_fd(), b"f", "user.none").expect("get"), None);
+        // Through the symlink: the link's own (no user.*) xattrs, never the target's.
+        let on_link = list_xattrs(fd.as_fd(), b"link").expect("list link");
+        assert!(
+            !on_link.iter().any(|n| n.starts_with(b"user.")),
+            "{on_link:?}"
+        );
+        assert_eq!(get_xattr(fd.as_fd(), b"link", "user.a").expect("get"), None);
+        assert!(list_xattrs(fd.as_fd(), b"missing").is_err());
+    }
+
+    #[test]
+    fn read_dir_lists_every_name_of_a_large_directory_once() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut want = Vec::new();
+        for i in 0..1000 {
+            // Long names so that several getdents64 buffers are needed.
+            let name = format!("{i:04}-{}", "n".repeat(200));
+            std::fs::write(tmp.path().join(&name), b"").expect("write");
+            want.push(name.into_bytes());
+        }
+        std::fs::create_dir(tmp.path().join("sub")).expect("mkdir");
+        want.push(b"sub".to_vec());
+        let dir = LayerRoot::open(tmp.path()).expect("open");
+        let fd = dir.open_dir(b"").expect("open dir");
+        let mut got = read_dir(fd.as_fd()).expect("read_dir");
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort();
+        assert_eq!(got.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), want);
+        let sub = got.iter().find(|(n, _)| n == b"sub").expect("sub");
+        assert_eq!(sub.1, Some(FileKind::Dir));
+    }
 }

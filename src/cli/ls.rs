@@ -20,16 +20,19 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let start = merger.entry(path)?;
+    // JSON lines are gathered in chunks of about CHUNK bytes: one write per chunk.
+    const CHUNK: usize = 64 * 1024;
+    let mut chunk: Vec<u8> = Vec::with_capacity(if json { CHUNK + 4096 } else { 0 });
     let mut visit = |v: Visit<'_>| -> anyhow::Result<()> {
         match (v, json) {
             (Visit::Entry(e), true) => {
-                serde_json::to_writer(&mut *out, &report::entry_json(merger, e))?;
-                out.write_all(b"\n")?;
+                report::write_entry_json(&mut chunk, merger, e);
+                chunk.push(b'\n');
             }
             (Visit::Entry(e), false) => writeln!(out, "{}", text_line(e))?,
             (Visit::Anomaly(a), true) => {
-                serde_json::to_writer(&mut *out, &report::anomaly_json(a))?;
-                out.write_all(b"\n")?;
+                serde_json::to_writer(&mut chunk, &report::anomaly_json(a))?;
+                chunk.push(b'\n');
             }
             (Visit::Anomaly(a), false) => {
                 eprintln!(
@@ -40,17 +43,26 @@ pub fn run(
                 );
             }
         }
+        if chunk.len() >= CHUNK {
+            out.write_all(&chunk)?;
+            chunk.clear();
+        }
         Ok(())
     };
     // A directory lists its children (like ls); with -R the directory itself comes first.
     let is_dir = start.kind == FileKind::Dir;
+    let mut result = Ok(());
     if !is_dir || recursive {
-        visit(Visit::Entry(&start))?;
+        result = visit(Visit::Entry(&start));
     }
-    if is_dir {
-        merger.walk::<anyhow::Error>(&start, recursive, &mut visit)?;
+    if is_dir && result.is_ok() {
+        result = merger.walk::<anyhow::Error>(&start, recursive, &mut visit);
     }
-    Ok(())
+    // What was printed before an error still goes out, as with unbuffered lines; the walk's
+    // error wins over a failure to write it.
+    let flushed = out.write_all(&chunk);
+    result?;
+    Ok(flushed?)
 }
 
 /// One line of text: type and mode, size, supplying layer, path, and what it hides.

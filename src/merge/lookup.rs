@@ -254,7 +254,7 @@ impl Merger {
             });
         }
         let target = if object.kind == FileKind::Symlink {
-            self.read_link(object).ok()
+            self.read_link_in(parent, fds, object).ok()
         } else {
             None
         };
@@ -573,6 +573,30 @@ impl Merger {
             }
         }
         DataSource::Missing
+    }
+
+    /// Reads a symlink's target through the parent directory already open in `fds` when the
+    /// link sits directly in one of them (the common case: no redirect), else from its layer.
+    fn read_link_in(
+        &self,
+        parent: &DirStack,
+        fds: &ParentFds,
+        e: &OnDisk,
+    ) -> std::io::Result<Vec<u8>> {
+        let (dir, base) = match e.rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&e.rel[..i], &e.rel[i + 1..]),
+            None => (&b""[..], e.rel.as_slice()),
+        };
+        let open = parent
+            .layers
+            .iter()
+            .zip(fds)
+            .find(|(d, _)| d.layer == e.layer && d.rel == dir)
+            .and_then(|(_, fd)| fd.as_ref());
+        match open {
+            Some(fd) => fsio::read_link_at(fd.as_fd(), base),
+            None => self.read_link(e),
+        }
     }
 
     /// Reads a symlink's target from its layer.

@@ -211,6 +211,10 @@ impl Merger {
     /// Walks the merged tree under `start` (not included), parents before children, siblings
     /// in name order; each directory's anomalies come before its entries.
     ///
+    /// A recursive walk lists directories on worker threads ahead of `visit`,
+    /// which still sees everything in that order on the calling thread; see
+    /// [`Merger::walk_with_threads`].
+    ///
     /// # Errors
     /// A layer directory cannot be read, or `visit` fails.
     pub fn walk<E: From<Error>>(
@@ -219,7 +223,31 @@ impl Merger {
         recursive: bool,
         visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
+        let threads = if recursive { walk_threads() } else { 1 };
+        self.walk_with_threads(start, recursive, threads, visit)
+    }
+
+    /// [`Merger::walk`] with `threads` listing threads, the calling thread included (0 or 1: list
+    /// on the calling thread only).
+    ///
+    /// The output is the same for any number of threads: the workers list directories in the
+    /// order the walk will print them (a priority queue keyed by position in the tree), at
+    /// most about [`LOOK_AHEAD`] entries ahead of `visit`, and the caller lists a directory
+    /// itself when it needs one no worker has started.
+    ///
+    /// # Errors
+    /// As [`Merger::walk`]: the first error in walk order.
+    pub fn walk_with_threads<E: From<Error>>(
+        &self,
+        start: &Entry,
+        recursive: bool,
+        threads: usize,
+        visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let Some(dir) = &start.dir else { return Ok(()) };
+        if recursive && threads > 1 {
+            return parallel::walk(self, &start.path, dir, threads - 1, LOOK_AHEAD, visit);
+        }
         let listing = self.list_dir(&start.path, dir)?;
         for a in &listing.anomalies {
             visit(Visit::Anomaly(a))?;
@@ -227,10 +255,302 @@ impl Merger {
         for e in &listing.entries {
             visit(Visit::Entry(e))?;
             if recursive && e.kind == FileKind::Dir {
-                self.walk(e, true, visit)?;
+                self.walk_with_threads(e, true, 1, visit)?;
             }
         }
         Ok(())
+    }
+}
+
+/// How many entries a parallel walk lists ahead of its visitor, at most (plus the directories
+/// being listed at that moment): bounds its memory whatever the tree's size.
+pub const LOOK_AHEAD: usize = 8192;
+
+/// Listing threads for a recursive walk: `LAYERSCOPE_THREADS` when set, else one per CPU and at
+/// least four (with a cold cache the walk waits on the disk, and more requests in flight help),
+/// at most 16.
+fn walk_threads() -> usize {
+    std::env::var("LAYERSCOPE_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .clamp(4, 16)
+        })
+        .min(64)
+}
+
+/// The parallel walk: workers list directories in print order, the caller prints.
+mod parallel {
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, HashMap};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Condvar, Mutex, MutexGuard};
+
+    use super::super::{DirStack, FileKind, Listing, Merger};
+    use super::Visit;
+    use crate::error::{Error, Result};
+
+    /// A directory to list. `key` is its position in the tree (child indexes from the start),
+    /// so that keys in order are the walk's print order.
+    struct Task {
+        key: Vec<u32>,
+        id: u64,
+        path: Vec<u8>,
+        dir: DirStack,
+    }
+
+    impl PartialEq for Task {
+        fn eq(&self, other: &Self) -> bool {
+            self.key == other.key
+        }
+    }
+    impl Eq for Task {}
+    impl PartialOrd for Task {
+        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Task {
+        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+            self.key.cmp(&other.key)
+        }
+    }
+
+    /// A listed directory and, per entry, the task id of its listing when it is a directory.
+    struct Done {
+        listing: Listing,
+        children: Vec<Option<u64>>,
+    }
+
+    #[derive(Default)]
+    struct State {
+        pending: BinaryHeap<Reverse<Task>>,
+        done: HashMap<u64, Result<Done>>,
+        /// Entries listed and not yet taken by the printer.
+        buffered: usize,
+        /// The most entries listed ahead of the printer, unless the printer waits.
+        look_ahead: usize,
+        /// The task the printer is blocked on.
+        waiting: Option<u64>,
+        idle: usize,
+        stop: bool,
+    }
+
+    struct Shared<'m> {
+        merger: &'m Merger,
+        state: Mutex<State>,
+        /// Signalled when there is work (or the walk ends).
+        work: Condvar,
+        /// Signalled when the task the printer waits for is done.
+        ready: Condvar,
+        next_id: AtomicU64,
+    }
+
+    impl Shared<'_> {
+        fn lock(&self) -> MutexGuard<'_, State> {
+            self.state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        /// Lists one directory and files the result, with tasks for its subdirectories.
+        fn run(&self, task: Task) {
+            // A panic must not leave the printer waiting for this task forever.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.merger.list_dir(&task.path, &task.dir)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::BadInput(format!(
+                    "internal error: listing '{}' panicked",
+                    crate::escape::display(&task.path)
+                )))
+            });
+            let mut tasks = Vec::new();
+            let result = result.map(|listing| {
+                let children = listing
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let dir = e.dir.as_ref().filter(|_| e.kind == FileKind::Dir)?;
+                        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                        let mut key = Vec::with_capacity(task.key.len() + 1);
+                        key.extend_from_slice(&task.key);
+                        key.push(u32::try_from(i).unwrap_or(u32::MAX));
+                        tasks.push(Task {
+                            key,
+                            id,
+                            path: e.path.clone(),
+                            dir: dir.clone(),
+                        });
+                        Some(id)
+                    })
+                    .collect();
+                Done { listing, children }
+            });
+            let mut st = self.lock();
+            if let Ok(done) = &result {
+                st.buffered += done.listing.entries.len();
+            }
+            // Wake no more idle workers than there are new tasks, and none held back by the
+            // look-ahead.
+            let wake_workers = if st.buffered < st.look_ahead {
+                tasks.len().min(st.idle)
+            } else {
+                0
+            };
+            st.pending.extend(tasks.into_iter().map(Reverse));
+            let wake_printer = st.waiting == Some(task.id);
+            st.done.insert(task.id, result);
+            drop(st);
+            for _ in 0..wake_workers {
+                self.work.notify_one();
+            }
+            if wake_printer {
+                self.ready.notify_one();
+            }
+        }
+
+        fn worker(&self) {
+            let mut st = self.lock();
+            loop {
+                if st.stop {
+                    return;
+                }
+                if (st.buffered < st.look_ahead || st.waiting.is_some())
+                    && let Some(Reverse(task)) = st.pending.pop()
+                {
+                    drop(st);
+                    self.run(task);
+                    st = self.lock();
+                    continue;
+                }
+                st.idle += 1;
+                st = self
+                    .work
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.idle -= 1;
+            }
+        }
+
+        /// The listing of task `id`. While it is not ready, the printer lists directories
+        /// itself: this one when no worker has started it, else the next ones queued.
+        fn take(&self, id: u64) -> Result<Done> {
+            let mut st = self.lock();
+            loop {
+                if let Some(result) = st.done.remove(&id) {
+                    if let Ok(done) = &result {
+                        let before = st.buffered;
+                        st.buffered -= done.listing.entries.len();
+                        // Workers held back by the look-ahead go on once half of it is printed
+                        // (not after every directory: that would wake them per directory).
+                        let low = st.look_ahead / 2;
+                        if st.idle > 0
+                            && before >= low
+                            && st.buffered < low
+                            && !st.pending.is_empty()
+                        {
+                            self.work.notify_all();
+                        }
+                    }
+                    return result;
+                }
+                // Every task before this one in print order is printed, so when this one is
+                // still queued it comes first. Rather than wait while a worker lists it, list
+                // the next one (within the look-ahead): blocking here costs more than it saves.
+                let mine = st.pending.peek().is_some_and(|t| t.0.id == id);
+                if (mine || st.buffered < st.look_ahead)
+                    && let Some(Reverse(task)) = st.pending.pop()
+                {
+                    drop(st);
+                    self.run(task);
+                    st = self.lock();
+                    continue;
+                }
+                st.waiting = Some(id);
+                if st.idle > 0 && !st.pending.is_empty() {
+                    self.work.notify_all();
+                }
+                st = self
+                    .ready
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.waiting = None;
+            }
+        }
+
+        /// Prints directory `id` and everything under it.
+        fn print<E: From<Error>>(
+            &self,
+            id: u64,
+            visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
+        ) -> std::result::Result<(), E> {
+            let done = self.take(id)?;
+            for a in &done.listing.anomalies {
+                visit(Visit::Anomaly(a))?;
+            }
+            for (e, child) in done.listing.entries.iter().zip(&done.children) {
+                visit(Visit::Entry(e))?;
+                if let Some(child) = child {
+                    self.print(*child, visit)?;
+                }
+            }
+            Ok(())
+        }
+
+        fn finish(&self) {
+            let mut st = self.lock();
+            st.stop = true;
+            st.pending.clear();
+            st.done.clear();
+            drop(st);
+            self.work.notify_all();
+        }
+    }
+
+    /// Walks `dir` (at merged path `path`) with `threads` workers, at most about `look_ahead`
+    /// entries ahead of `visit`.
+    pub(super) fn walk<E: From<Error>>(
+        merger: &Merger,
+        path: &[u8],
+        dir: &DirStack,
+        threads: usize,
+        look_ahead: usize,
+        visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let shared = Shared {
+            merger,
+            state: Mutex::new(State {
+                look_ahead,
+                ..State::default()
+            }),
+            work: Condvar::new(),
+            ready: Condvar::new(),
+            next_id: AtomicU64::new(1),
+        };
+        shared.lock().pending.push(Reverse(Task {
+            key: Vec::new(),
+            id: 0,
+            path: path.to_vec(),
+            dir: dir.clone(),
+        }));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                // Without workers the printer lists every directory itself.
+                let spawned = std::thread::Builder::new()
+                    .name("layerscope-walk".into())
+                    .spawn_scoped(scope, || shared.worker());
+                if spawned.is_err() {
+                    break;
+                }
+            }
+            let result = shared.print(0, visit);
+            shared.finish();
+            result
+        })
     }
 }
 
@@ -290,5 +610,151 @@ impl Merger {
             }
         }
         self.entry(&merged_path(&done))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace};
+
+    /// A three-layer stack of plain files, directories and symlinks (no markers: no root
+    /// needed), with type changes between the layers.
+    fn stack(root: &Path) -> LayerStack {
+        let mut layers = Vec::new();
+        for l in 0..3u32 {
+            let top = root.join(format!("l{l}"));
+            for d in 0..6u32 {
+                for s in 0..(d + l) % 4 {
+                    let dir = top.join(format!("d{d}/s{s}/deep{}", (d * s) % 3));
+                    fs::create_dir_all(&dir).expect("mkdir");
+                    for f in 0..(3 + d * s + l) {
+                        fs::write(dir.join(format!("f{f}")), vec![b'x'; f as usize])
+                            .expect("write");
+                    }
+                    std::os::unix::fs::symlink("../target", dir.join("link")).expect("symlink");
+                }
+            }
+            // A directory over a file over a directory.
+            match l {
+                0 | 2 => fs::create_dir_all(top.join("tc/inner")).expect("mkdir"),
+                _ => fs::write(top.join("tc"), b"file").expect("write"),
+            }
+            layers.push(top);
+        }
+        LayerStack::from_dirs(
+            "t".into(),
+            None,
+            layers,
+            Vec::new(),
+            MountOptions {
+                xattr: XattrNamespace::User,
+                redirect: RedirectMode::On,
+                metacopy: false,
+            },
+        )
+    }
+
+    fn walk_lines(m: &Merger, threads: usize, look_ahead: usize) -> Vec<String> {
+        let root = m.root().expect("root");
+        let mut lines = Vec::new();
+        let mut visit = |v: Visit<'_>| -> Result<()> {
+            lines.push(match v {
+                Visit::Entry(e) => format!("{:?}", e),
+                Visit::Anomaly(a) => format!("{:?}", a),
+            });
+            Ok(())
+        };
+        let dir = root.dir.as_ref().expect("root is a dir");
+        if threads != 1 {
+            parallel::walk(m, &root.path, dir, threads, look_ahead, &mut visit).expect("walk");
+        } else {
+            m.walk_with_threads(&root, true, 1, &mut visit)
+                .expect("walk");
+        }
+        lines
+    }
+
+    #[test]
+    fn parallel_walk_prints_what_the_sequential_walk_prints() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let m = Merger::open(&stack(tmp.path())).expect("open");
+        let want = walk_lines(&m, 1, 0);
+        assert!(want.len() > 100, "{} entries", want.len());
+        // 0 workers: the printer lists everything itself (as when no thread can be spawned).
+        for (threads, look_ahead) in [(0, 5), (2, LOOK_AHEAD), (4, 1), (3, 7), (8, 0)] {
+            assert_eq!(
+                walk_lines(&m, threads, look_ahead),
+                want,
+                "{threads} threads, look-ahead {look_ahead}"
+            );
+        }
+    }
+
+    #[test]
+    fn parallel_walk_stops_at_the_first_visit_error() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let m = Merger::open(&stack(tmp.path())).expect("open");
+        let root = m.root().expect("root");
+        for threads in [1, 2, 4] {
+            let mut seen = 0;
+            let r = m.walk_with_threads(&root, true, threads, &mut |_| -> Result<()> {
+                seen += 1;
+                if seen == 40 {
+                    return Err(Error::BadInput("stop".into()));
+                }
+                Ok(())
+            });
+            assert!(matches!(r, Err(Error::BadInput(_))), "{threads} threads");
+            assert_eq!(seen, 40);
+        }
+    }
+
+    #[test]
+    fn a_layer_directory_that_vanishes_mid_walk_is_an_error_in_walk_order() {
+        // Paths only: the copies are made at different times.
+        let path_of = |v: Visit<'_>| match v {
+            Visit::Entry(e) => e.path.clone(),
+            Visit::Anomaly(a) => a.path.clone(),
+        };
+        let full = {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let m = Merger::open(&stack(tmp.path())).expect("open");
+            let mut all = Vec::new();
+            m.walk_with_threads(&m.root().expect("root"), true, 1, &mut |v| -> Result<()> {
+                all.push(path_of(v));
+                Ok(())
+            })
+            .expect("walk");
+            all
+        };
+        for threads in [1, 2, 4] {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let m = Merger::open(&stack(tmp.path())).expect("open");
+            let root = m.root().expect("root");
+            let mut printed = Vec::new();
+            // /d5 is removed from every layer once /d3 is printed: a sequential walk has
+            // looked /d5 up but not listed it yet; workers ahead may or may not have.
+            let r = m.walk_with_threads(&root, true, threads, &mut |v| -> Result<()> {
+                let is_d3 = matches!(v, Visit::Entry(e) if e.path == b"/d3");
+                printed.push(path_of(v));
+                if is_d3 {
+                    for l in 0..3 {
+                        let _ = fs::remove_dir_all(tmp.path().join(format!("l{l}/d5")));
+                    }
+                }
+                Ok(())
+            });
+            // Whatever was printed is the start of the full walk, in order.
+            assert_eq!(printed[..], full[..printed.len()], "{threads} threads");
+            match r {
+                Err(Error::Io { .. }) => {}
+                Ok(()) => assert!(threads > 1, "the sequential walk must fail"),
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 }
