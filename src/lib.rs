@@ -2,11 +2,14 @@
 //!
 //! The model on one page:
 //! - [`stack`] names a stack: its layers top-down (upper, lowers, data-only) and the mount
-//!   options that change the merge, from a mount point or explicit directories.
+//!   options that change the merge, from a mount point, explicit directories, or an engine's
+//!   own files (`docker:`, `podman:`, `containerd:`), with human labels for the layers.
 //! - [`fsio`] is the only code that touches layer files: read-only, never following a symlink,
 //!   never crossing a mount point.
 //! - [`merge`] applies the kernel's rules (whiteouts, opaque directories, redirects, metacopy)
 //!   to compute the merged view and, for every path, which layer supplies it and what it hides.
+//! - [`diff`] says what one layer changes relative to the layers below (`docker diff`'s rules).
+//! - [`live`] watches the upper layer and explains each change in overlay's terms.
 //! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
 //! - [`teach`] builds a sample stack, mounts it in a private namespace, and tours copy-on-write.
 //! - [`tui`] is the interactive explorer, equally thin: background jobs call the modules above
