@@ -260,6 +260,8 @@ fn live_batches_stream_into_the_live_pane_and_reload_directories() {
             kind: "created".into(),
             path: b"/etc/created".to_vec(),
             detail: "nothing below had it".into(),
+            symbol: '+',
+            tone: layerscope::live::Tone::Added,
         }],
         changed: vec![b"/etc/created".to_vec()],
         status: Some("watching upper".into()),

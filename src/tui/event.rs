@@ -45,6 +45,10 @@ pub struct LiveLine {
     pub path: Vec<u8>,
     /// The explanation ("copied up from layer 3, RUN apt-get install ...").
     pub detail: String,
+    /// The kind's symbol (`+` created, `↑` copied up, `✗` deleted, ...).
+    pub symbol: char,
+    /// The kind's colour group.
+    pub tone: crate::live::Tone,
 }
 
 /// A batch from the live watcher.

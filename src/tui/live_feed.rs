@@ -35,6 +35,8 @@ pub fn to_pane(batch: &Batch) -> LiveBatch {
                 kind: e.kind.name().into(),
                 path: e.path.clone(),
                 detail: e.explanation.clone(),
+                symbol: e.kind.symbol(),
+                tone: e.kind.tone(),
             })
             .collect(),
         changed: batch.changed_paths().map(<[u8]>::to_vec).collect(),

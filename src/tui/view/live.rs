@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::fit;
 use crate::escape;
+use crate::live::Tone;
 use crate::tui::app::{App, Focus};
 
 /// Draws the live pane.
@@ -47,11 +48,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .lines
         .range(start..end)
         .map(|l| {
-            let symbol = l.kind.chars().next().unwrap_or('•').to_ascii_uppercase();
-            let style = match symbol {
-                'D' | 'W' => t.deleted(),
-                'C' | 'M' | 'O' | 'R' => t.modified(),
-                _ => t.added(),
+            let symbol = l.symbol;
+            let style = match l.tone {
+                Tone::Deleted | Tone::Warning => t.deleted(),
+                Tone::Copied | Tone::Changed | Tone::Structure => t.modified(),
+                Tone::Added | Tone::Info => t.added(),
             };
             let rest = format!(
                 " {}  {}",
