@@ -485,6 +485,19 @@ fn real_terminal_in_tmux() {
         assert!(Instant::now() < deadline, "Esc did not close the help");
         std::thread::sleep(Duration::from_millis(100));
     }
+    if let Some(m) = &mount {
+        // The live pane: writes through the mount stream in as they happen, explained.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(m.point.join("etc/passwd"))
+            .expect("open through the mount");
+        std::io::Write::write_all(&mut f, b"live:x:1:1::/:/bin/sh\n").expect("append");
+        drop(f);
+        std::fs::write(m.point.join("fresh"), b"new\n").expect("create");
+        let screen = wait_for(&session, "copied-up");
+        assert!(screen.contains("/etc/passwd"), "{screen}");
+        wait_for(&session, "/fresh");
+    }
     tmux(&["send-keys", "-t", &session, "q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done.exists() {
