@@ -52,7 +52,6 @@ struct State {
     is_dir: bool,
     metacopy: bool,
     absolute_redirect: bool,
-    redirect_set: bool,
     redirected_at: Option<usize>,
     xwhiteouts: bool,
     stop_cause: Option<HiddenReason>,
@@ -87,7 +86,6 @@ impl Merger {
             is_dir: false,
             metacopy: false,
             absolute_redirect: false,
-            redirect_set: false,
             redirected_at: None,
             xwhiteouts: false,
             stop_cause: None,
@@ -197,19 +195,7 @@ impl Merger {
         }
         let Some(obj) = st.object else {
             let ghost = DirStack {
-                cut: versions
-                    .iter()
-                    .filter_map(|v| match v.role {
-                        VersionRole::Hidden(r) if v.kind == FileKind::Dir => Some((
-                            LayerDir {
-                                layer: v.layer,
-                                rel: v.rel.clone(),
-                            },
-                            r,
-                        )),
-                        _ => None,
-                    })
-                    .collect(),
+                cut: hidden_dirs(&versions),
                 ..DirStack::default()
             };
             return Outcome::Absent { versions, ghost };
@@ -258,8 +244,8 @@ impl Merger {
         } else {
             None
         };
-        let dir = (object.kind == FileKind::Dir).then(|| DirStack {
-            layers: st
+        let dir = (object.kind == FileKind::Dir).then(|| {
+            let layers: Vec<LayerDir> = st
                 .consulted
                 .iter()
                 .filter(|(d, r)| {
@@ -270,27 +256,14 @@ impl Merger {
                     layer: d.layer,
                     rel: d.rel.clone(),
                 })
-                .collect(),
-            cut: versions
-                .iter()
-                .filter_map(|v| match v.role {
-                    VersionRole::Hidden(r) if v.kind == FileKind::Dir => Some((
-                        LayerDir {
-                            layer: v.layer,
-                            rel: v.rel.clone(),
-                        },
-                        r,
-                    )),
-                    _ => None,
-                })
-                .collect(),
-            merge_dir: false,
-            xwhiteouts: st.xwhiteouts,
-            impure: self.is_upper(object.layer) && object.markers.impure,
-        });
-        let dir = dir.map(|mut d| {
-            d.merge_dir = d.layers.len() > 1 || object.markers.origin;
-            d
+                .collect();
+            DirStack {
+                merge_dir: layers.len() > 1 || object.markers.origin,
+                layers,
+                cut: hidden_dirs(&versions),
+                xwhiteouts: st.xwhiteouts,
+                impure: self.is_upper(object.layer) && object.markers.impure,
+            }
         });
         let s = &object.stat;
         Outcome::Found(Entry {
@@ -343,12 +316,11 @@ impl Merger {
                     probe(fd.as_fd(), &n, dir.layer, join_rel(&dir.rel, &n), ns).map_err(io_err)?;
                 self.single(st, e, true, last, is_upper, &[], &[])
             }
-            (Item::Pos(p), Target::Abs(parts)) | (Item::Root(p), Target::Abs(parts)) => {
+            (_, Target::Abs(parts)) => {
                 let layer = match item {
                     Item::Pos(p) => parent.layers[p].layer,
                     Item::Root(l) => l,
                 };
-                let _ = p;
                 let root = self.root_of(layer);
                 let mut rel: Vec<u8> = Vec::new();
                 for (k, comp) in parts.iter().enumerate() {
@@ -474,7 +446,6 @@ impl Merger {
                     };
                 }
             }
-            st.redirect_set = true;
             st.redirected_at = Some(e.layer);
         }
         Ok(Some(e))
@@ -499,7 +470,6 @@ impl Merger {
                 role: *role,
             })
             .collect();
-        let stop_layer = st.stop_cause.map(HiddenReason::layer);
         let positions = parent
             .layers
             .iter()
@@ -513,19 +483,11 @@ impl Merger {
             {
                 continue;
             }
-            let kind = match presence {
-                Some(pr) => match pr[pos] {
-                    None => continue,
-                    Some(Some(k)) => k,
-                    Some(None) => match fds[pos]
-                        .as_ref()
-                        .and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok())
-                    {
-                        Some(s) => FileKind::from_mode(s.st_mode),
-                        None => continue,
-                    },
-                },
-                None => match fds[pos]
+            // Readdir's type when it gave one; lstat when it did not, or was not read.
+            let kind = match presence.map(|pr| pr[pos]) {
+                Some(None) => continue,
+                Some(Some(Some(k))) => k,
+                Some(Some(None)) | None => match fds[pos]
                     .as_ref()
                     .and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok())
                 {
@@ -535,10 +497,8 @@ impl Merger {
             };
             let reason = match cut_reason {
                 Some(r) => r,
-                None => match (stop_layer, st.redirected_at) {
-                    (Some(s), _) if s <= dir.layer => {
-                        st.stop_cause.expect("stop layer comes from a cause")
-                    }
+                None => match (st.stop_cause, st.redirected_at) {
+                    (Some(cause), _) if cause.layer() <= dir.layer => cause,
                     (_, Some(r)) => HiddenReason::Redirected { at: r },
                     // The search never got here (it was refused above): nothing to explain.
                     _ => continue,
@@ -559,13 +519,11 @@ impl Merger {
     /// the redirect's path wins (`ovl_lookup_data_layer`: no symlinks, no mount crossing).
     fn lookup_data_only(&self, parts: &[Vec<u8>]) -> DataSource {
         let rel = parts.join(&b'/');
+        let (dir, base) = split_parent(&rel);
         for layer in self.stack.data_layers() {
-            let root = self.root_of(layer);
-            let (dir, base) = match rel.iter().rposition(|&b| b == b'/') {
-                Some(i) => (&rel[..i], &rel[i + 1..]),
-                None => (&b""[..], rel.as_slice()),
+            let Ok(fd) = self.root_of(layer).open_dir(dir) else {
+                continue;
             };
-            let Ok(fd) = root.open_dir(dir) else { continue };
             if let Ok(s) = fsio::lstat_at(fd.as_fd(), base)
                 && FileKind::from_mode(s.st_mode) == FileKind::File
             {
@@ -583,10 +541,7 @@ impl Merger {
         fds: &ParentFds,
         e: &OnDisk,
     ) -> std::io::Result<Vec<u8>> {
-        let (dir, base) = match e.rel.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&e.rel[..i], &e.rel[i + 1..]),
-            None => (&b""[..], e.rel.as_slice()),
-        };
+        let (dir, base) = split_parent(&e.rel);
         let open = parent
             .layers
             .iter()
@@ -601,11 +556,33 @@ impl Merger {
 
     /// Reads a symlink's target from its layer.
     pub(super) fn read_link(&self, e: &OnDisk) -> std::io::Result<Vec<u8>> {
-        let (dir, base) = match e.rel.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&e.rel[..i], &e.rel[i + 1..]),
-            None => (&b""[..], e.rel.as_slice()),
-        };
+        let (dir, base) = split_parent(&e.rel);
         let fd = self.root_of(e.layer).open_dir(dir)?;
         fsio::read_link_at(fd.as_fd(), base)
+    }
+}
+
+/// The hidden directory versions, as the `cut` of a directory stack: read only to explain them.
+fn hidden_dirs(versions: &[Version]) -> Vec<(LayerDir, HiddenReason)> {
+    versions
+        .iter()
+        .filter_map(|v| match v.role {
+            VersionRole::Hidden(r) if v.kind == FileKind::Dir => Some((
+                LayerDir {
+                    layer: v.layer,
+                    rel: v.rel.clone(),
+                },
+                r,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Splits a path inside a layer into its parent directory (`""` for the root) and last name.
+fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&[], rel),
     }
 }
