@@ -292,7 +292,7 @@ pub struct Resolved {
 #[derive(Debug)]
 pub struct Merger {
     stack: LayerStack,
-    roots: Vec<Option<LayerRoot>>,
+    roots: Vec<LayerRoot>,
     /// Index of the bottom normal layer: the kernel reads no opaque or redirect there.
     bottom: usize,
     /// Per layer: it has shown an `opaque=x` directory (the kernel's `has_xwhiteouts`).
@@ -317,7 +317,7 @@ impl Merger {
         let roots = stack
             .layers
             .iter()
-            .map(|l| LayerRoot::open(&l.path).map(Some))
+            .map(|l| LayerRoot::open(&l.path))
             .collect::<Result<Vec<_>>>()?;
         let has_xwhiteouts = stack
             .layers
@@ -326,7 +326,6 @@ impl Merger {
             .collect();
         let devs: Vec<Option<u64>> = roots
             .iter()
-            .flatten()
             .map(|r| {
                 r.open_dir(b"")
                     .and_then(|fd| crate::fsio::lstat_at(fd.as_fd(), b"."))
@@ -353,16 +352,11 @@ impl Merger {
     /// The on-disk path of `rel` in layer `layer`.
     #[must_use]
     pub fn source_path(&self, layer: usize, rel: &[u8]) -> PathBuf {
-        match &self.roots[layer] {
-            Some(root) => root.join(rel),
-            None => self.stack.layers[layer].path.clone(),
-        }
+        self.roots[layer].join(rel)
     }
 
     fn root_of(&self, layer: usize) -> &LayerRoot {
-        self.roots[layer]
-            .as_ref()
-            .expect("every layer root is opened in Merger::open")
+        &self.roots[layer]
     }
 
     fn is_upper(&self, layer: usize) -> bool {
