@@ -8,7 +8,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,13 +81,9 @@ impl LayerRoot {
         }
     }
 
-    /// Opens directory `rel` of this layer; `""` is the root.
-    ///
-    /// # Errors
-    /// Missing, not a directory, a symlink on the way (ELOOP), or a mount point (EXDEV).
-    pub fn open_dir(&self, rel: &[u8]) -> io::Result<OwnedFd> {
-        let rel = if rel.is_empty() { &b"."[..] } else { rel };
-        let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    /// `openat2` of `rel` beneath the layer root, never following a symlink or crossing a
+    /// mount.
+    fn open_beneath(&self, rel: &[u8], base: OFlags) -> io::Result<OwnedFd> {
         open_noatime(
             |f| {
                 rustix::fs::openat2(
@@ -102,25 +98,28 @@ impl LayerRoot {
         )
     }
 
+    /// Opens directory `rel` of this layer; `""` is the root.
+    ///
+    /// # Errors
+    /// Missing, not a directory, a symlink on the way (ELOOP), or a mount point (EXDEV).
+    pub fn open_dir(&self, rel: &[u8]) -> io::Result<OwnedFd> {
+        let rel = if rel.is_empty() { &b"."[..] } else { rel };
+        self.open_beneath(
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        )
+    }
+
     /// Opens regular file `rel` of this layer for reading.
     ///
     /// # Errors
     /// As for [`LayerRoot::open_dir`].
     pub fn open_file(&self, rel: &[u8]) -> io::Result<std::fs::File> {
-        let base = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let fd = open_noatime(
-            |f| {
-                rustix::fs::openat2(
-                    &self.fd,
-                    OsStr::from_bytes(rel),
-                    f,
-                    Mode::empty(),
-                    resolve_flags(),
-                )
-            },
-            base,
-        )?;
-        Ok(std::fs::File::from(fd))
+        self.open_beneath(
+            rel,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        )
+        .map(std::fs::File::from)
     }
 }
 
@@ -195,26 +194,27 @@ fn proc_path(dir: BorrowedFd<'_>, name: &[u8]) -> PathBuf {
 }
 
 /// `listxattrat(2)` and `getxattrat(2)` (Linux 6.13): xattrs of a name relative to a directory
-/// descriptor, without the `/proc/self/fd` path walk. The numbers are the same on every
-/// architecture listed (the unified syscall table).
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "loongarch64",
-        target_arch = "powerpc64",
-        target_arch = "s390x"
-    )
-))]
+/// descriptor, without the `/proc/self/fd` path walk.
 mod xattrat {
     use std::ffi::CString;
     use std::os::fd::{AsRawFd, BorrowedFd};
     use std::sync::atomic::{AtomicBool, Ordering};
 
+    /// The numbers below are the same on every architecture listed (the unified syscall
+    /// table); elsewhere the callers take the procfs path.
+    const NUMBERED: bool = cfg!(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "x86",
+            target_arch = "aarch64",
+            target_arch = "arm",
+            target_arch = "riscv64",
+            target_arch = "loongarch64",
+            target_arch = "powerpc64",
+            target_arch = "s390x"
+        )
+    ));
     const SYS_GETXATTRAT: libc::c_long = 464;
     const SYS_LISTXATTRAT: libc::c_long = 465;
 
@@ -231,7 +231,7 @@ mod xattrat {
 
     /// `None` when the system call is not available: use the procfs path instead.
     fn call(f: impl FnOnce() -> libc::c_long) -> Option<Result<usize, rustix::io::Errno>> {
-        if MISSING.load(Ordering::Relaxed) {
+        if !NUMBERED || MISSING.load(Ordering::Relaxed) {
             return None;
         }
         let r = f();
@@ -310,38 +310,6 @@ mod xattrat {
                 )
             }
         })
-    }
-}
-
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "loongarch64",
-        target_arch = "powerpc64",
-        target_arch = "s390x"
-    )
-)))]
-mod xattrat {
-    use std::os::fd::BorrowedFd;
-    pub(super) fn list(
-        _: BorrowedFd<'_>,
-        _: &[u8],
-        _: &mut [u8],
-    ) -> Option<Result<usize, rustix::io::Errno>> {
-        None
-    }
-    pub(super) fn get(
-        _: BorrowedFd<'_>,
-        _: &[u8],
-        _: &str,
-        _: &mut [u8],
-    ) -> Option<Result<usize, rustix::io::Errno>> {
-        None
     }
 }
 
@@ -433,14 +401,10 @@ pub fn can_read_trusted_xattrs() -> bool {
     cap_sys_admin && init_userns
 }
 
-/// Borrows an owned fd (a small helper so callers need not import `AsFd`).
-#[must_use]
-pub fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
-    fd.as_fd()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     #[test]
