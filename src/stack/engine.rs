@@ -449,7 +449,9 @@ fn ambiguous(query: &str, what: &str, shown: impl Iterator<Item = String>) -> Er
 /// The overlays mounted now (this process's mount namespace).
 #[derive(Debug, Default)]
 pub struct Mounts {
-    entries: Vec<(MountEntry, Option<PathBuf>)>,
+    /// Each mount with the canonical forms of its upperdir and mount point, resolved once here
+    /// rather than on every [`Mounts::find`] (`list` asks once per container).
+    entries: Vec<(MountEntry, Option<PathBuf>, PathBuf)>,
 }
 
 impl Mounts {
@@ -464,8 +466,9 @@ impl Mounts {
             .map(|m| {
                 let upper = mountinfo::stack_from_entry(&m, &kernel)
                     .ok()
-                    .and_then(|s| s.has_upper().then(|| s.layers[0].path.clone()));
-                (m, upper)
+                    .and_then(|s| s.has_upper().then(|| canonical(&s.layers[0].path)));
+                let mountpoint = canonical(&m.mountpoint);
+                (m, upper, mountpoint)
             })
             .collect();
         Mounts { entries }
@@ -479,16 +482,16 @@ impl Mounts {
         self.entries
             .iter()
             .rev()
-            .find(|(m, u)| {
-                (upper.is_some() && u.as_deref().map(canonical) == upper)
-                    || (merged.is_some() && Some(canonical(&m.mountpoint)) == merged)
+            .find(|(_, u, mp)| {
+                (upper.is_some() && *u == upper)
+                    || (merged.is_some() && merged.as_ref() == Some(mp))
             })
-            .map(|(m, _)| m)
+            .map(|(m, _, _)| m)
     }
 
     /// Every overlay mount.
     pub fn all(&self) -> impl Iterator<Item = &MountEntry> {
-        self.entries.iter().map(|(m, _)| m)
+        self.entries.iter().map(|(m, _, _)| m)
     }
 }
 
@@ -502,10 +505,10 @@ pub fn canonical(p: &Path) -> PathBuf {
 /// Attaches a mount to an engine stack: its mount point, and the options that change the merge
 /// (userxattr, redirect_dir, metacopy). Returns a note when the mount's layers differ from the
 /// engine's records.
-#[must_use]
 ///
 /// `base` is the directory the engine mounts from when the option string is too long for
 /// absolute paths (Docker's and c/storage's `overlay2/` or `overlay/`, with `l/<id>` entries).
+#[must_use]
 pub fn attach_mount(
     stack: &mut LayerStack,
     entry: &MountEntry,
