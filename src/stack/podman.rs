@@ -231,8 +231,9 @@ impl Store {
             ));
         }
         let mut homes = vec![root.to_path_buf()];
-        if root == Path::new(DEFAULT_ROOT) || storage_conf().graphroot.as_deref() == Some(root) {
-            homes.extend(storage_conf().additional);
+        let conf = storage_conf();
+        if root == Path::new(DEFAULT_ROOT) || conf.graphroot.as_deref() == Some(root) {
+            homes.extend(conf.additional);
         }
         for (i, home) in homes.iter().enumerate() {
             if i > 0 && !home.exists() {
