@@ -892,29 +892,19 @@ pub fn resolve(
             Err(_) => continue,
         }
         let store = Store::load(root)?;
-        let i = stores.len();
-        cands.extend(store.candidates().into_iter().map(|c| Candidate {
-            names: c.names,
-            id: c.id,
-            rank: c.rank,
-            show: if roots.len() > 1 {
-                format!("{} in {}", c.show, root.display())
-            } else {
-                c.show
-            },
-            item: (i, c.item),
-        }));
+        let shown_root = (roots.len() > 1).then_some(root.as_path());
+        cands.extend(engine::in_store(
+            store.candidates(),
+            stores.len(),
+            shown_root,
+        ));
         stores.push(store);
     }
     if stores.is_empty() {
         let looked = if roots.is_empty() {
             format!("{DEFAULT_ROOT} or <docker-root>/containerd/daemon")
         } else {
-            roots
-                .iter()
-                .map(|r| r.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            engine::roots_list(roots)
         };
         return Err(Error::BadInput(format!(
             "no containerd root with a meta.db at {looked}: name one with --containerd-root"

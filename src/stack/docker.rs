@@ -605,15 +605,7 @@ pub fn resolve(
         }
         let store = Store::load(root)?;
         let i = stores.len();
-        for c in store.candidates() {
-            cands.push(Candidate {
-                names: c.names,
-                id: c.id,
-                rank: c.rank,
-                show: c.show,
-                item: (i, c.item),
-            });
-        }
+        cands.extend(engine::in_store(store.candidates(), i, None));
         // Docker's containerd image store keeps images (and containers' layers) in the moby
         // namespace; container names still come from config.v2.json.
         let names: HashMap<String, String> = store
@@ -624,15 +616,11 @@ pub fn resolve(
             .collect();
         for croot in containerd_roots {
             if let Ok(cs) = super::containerd::Store::load(croot) {
-                for c in cs.docker_candidates(&names) {
-                    cands.push(Candidate {
-                        names: c.names,
-                        id: c.id,
-                        rank: c.rank,
-                        show: c.show,
-                        item: (i, Item::Containerd(c.item)),
-                    });
-                }
+                cands.extend(
+                    cs.docker_candidates(&names)
+                        .into_iter()
+                        .map(|c| c.map(|item| (i, Item::Containerd(item)))),
+                );
             }
         }
         stores.push(store);

@@ -365,6 +365,46 @@ pub struct Candidate<T> {
     pub item: T,
 }
 
+impl<T> Candidate<T> {
+    /// The same candidate with its item turned into `f(item)`.
+    #[must_use]
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Candidate<U> {
+        Candidate {
+            names: self.names,
+            id: self.id,
+            rank: self.rank,
+            show: self.show,
+            item: f(self.item),
+        }
+    }
+}
+
+/// The candidates of store `i` of a resolver that reads several, each item tagged with `i`;
+/// with `root` (several roots to tell apart), each is shown as `… in ROOT`.
+pub fn in_store<'a, T: 'a>(
+    cands: Vec<Candidate<T>>,
+    i: usize,
+    root: Option<&'a Path>,
+) -> impl Iterator<Item = Candidate<(usize, T)>> + 'a {
+    cands.into_iter().map(move |c| {
+        let mut c = c.map(|item| (i, item));
+        if let Some(root) = root {
+            c.show = format!("{} in {}", c.show, root.display());
+        }
+        c
+    })
+}
+
+/// The roots a resolver looked in, for its message: `a, b`.
+#[must_use]
+pub fn roots_list(roots: &[PathBuf]) -> String {
+    roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Picks the candidate named by `query`: an exact name (also with `:latest` added), a full
 /// ID (with or without `sha256:`), else an unambiguous ID prefix.
 ///
