@@ -855,23 +855,6 @@ fn short_key(key: &str) -> String {
     }
 }
 
-/// Builds the stack of an item found earlier (reloading its root).
-///
-/// # Errors
-/// As [`Store::stack`].
-pub fn stack_of(
-    item: &Item,
-    mounts: &Mounts,
-    docker_name: Option<&str>,
-) -> Result<(LayerStack, Vec<String>)> {
-    let root = match item {
-        Item::Container { root, .. } | Item::Image { root, .. } | Item::Snapshot { root, .. } => {
-            root
-        }
-    };
-    Store::load(root)?.stack(item, mounts, docker_name)
-}
-
 /// Resolves `containerd:[NAMESPACE/]NAME` against every containerd root.
 ///
 /// # Errors

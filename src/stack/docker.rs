@@ -121,8 +121,9 @@ pub enum Item {
     Container(String),
     /// An overlay2 image.
     Image(String),
-    /// A container or image in Docker's containerd image store.
-    Containerd(super::containerd::Item),
+    /// A container or image in Docker's containerd image store: the containerd store it was
+    /// read from (an index into the roots read), and the item.
+    Containerd(usize, super::containerd::Item),
 }
 
 impl Store {
@@ -595,7 +596,6 @@ pub fn resolve(
     containerd_roots: &[PathBuf],
     mounts: &Mounts,
 ) -> Result<(LayerStack, Vec<String>)> {
-    let mut cands: Vec<Candidate<(usize, Item)>> = Vec::new();
     let mut stores = Vec::new();
     let mut missing = Vec::new();
     for root in roots {
@@ -603,27 +603,7 @@ pub fn resolve(
             missing.push(root.display().to_string());
             continue;
         }
-        let store = Store::load(root)?;
-        let i = stores.len();
-        cands.extend(engine::in_store(store.candidates(), i, None));
-        // Docker's containerd image store keeps images (and containers' layers) in the moby
-        // namespace; container names still come from config.v2.json.
-        let names: HashMap<String, String> = store
-            .containers
-            .values()
-            .filter(|c| !c.is_overlay2())
-            .map(|c| (c.id.clone(), c.name.clone()))
-            .collect();
-        for croot in containerd_roots {
-            if let Ok(cs) = super::containerd::Store::load(croot) {
-                cands.extend(
-                    cs.docker_candidates(&names)
-                        .into_iter()
-                        .map(|c| c.map(|item| (i, Item::Containerd(item)))),
-                );
-            }
-        }
-        stores.push(store);
+        stores.push(Store::load(root)?);
     }
     if stores.is_empty() {
         return Err(Error::BadInput(format!(
@@ -631,28 +611,51 @@ pub fn resolve(
             missing.join(", ")
         )));
     }
+    // Docker's containerd image store keeps images (and containers' layers) in the moby
+    // namespace; container names still come from config.v2.json. Read once for every data-root.
+    let containerd_stores: Vec<super::containerd::Store> = containerd_roots
+        .iter()
+        .filter_map(|r| super::containerd::Store::load(r).ok())
+        .collect();
+    let mut cands: Vec<Candidate<(usize, Item)>> = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        cands.extend(engine::in_store(store.candidates(), i, None));
+        let names: HashMap<String, String> = store
+            .containers
+            .values()
+            .filter(|c| !c.is_overlay2())
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect();
+        for (j, cs) in containerd_stores.iter().enumerate() {
+            cands.extend(
+                cs.docker_candidates(&names)
+                    .into_iter()
+                    .map(|c| c.map(|item| (i, Item::Containerd(j, item)))),
+            );
+        }
+    }
     let (i, item) = engine::pick(&cands, name, "Docker container or image")?;
     let store = &stores[*i];
     let mut notes = store.notes.clone();
     let (mut stack, more) = match item {
         Item::Container(id) => store.container_stack(id, mounts)?,
         Item::Image(id) => (store.image_stack(id)?, Vec::new()),
-        Item::Containerd(item) => {
+        Item::Containerd(j, item) => {
             let dname = match item {
                 super::containerd::Item::Container { id, .. } => {
                     store.containers.get(id).map(|c| c.name.clone())
                 }
                 _ => None,
             };
-            super::containerd::stack_of(item, mounts, dname.as_deref())?
+            containerd_stores[*j].stack(item, mounts, dname.as_deref())?
         }
     };
     notes.extend(more);
-    if let Item::Containerd(super::containerd::Item::Container { id, .. }) = item
+    if let Item::Containerd(_, super::containerd::Item::Container { id, .. }) = item
         && let Some(c) = store.containers.get(id)
     {
         stack.name = format!("docker:{}", c.name);
-    } else if let Item::Containerd(_) = item {
+    } else if let Item::Containerd(..) = item {
         stack.name = format!("docker:{}", stack.name.trim_start_matches("containerd:"));
     }
     Ok((stack, notes))
