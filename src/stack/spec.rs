@@ -88,13 +88,13 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
         Some(o) => parse_user_options(o.as_bytes(), kernel)?,
         None => MountOptions::defaults(kernel),
     };
-    // A layer path may itself be a symlink (Docker's `l/` links): follow it here, as the
-    // kernel does when it resolves the option; nothing inside a layer is ever followed.
     let colon_hint = if lowerdir.as_bytes().contains(&b':') {
         " (layers are separated by ':'; write a ':' inside a name as '\\:')"
     } else {
         ""
     };
+    // A layer path may itself be a symlink (Docker's `l/` links): follow it here, as the
+    // kernel does when it resolves the option; nothing inside a layer is ever followed.
     let check = |p: PathBuf, flag: &str, hint: &str| -> Result<PathBuf> {
         let shown = crate::escape::path(&p);
         let meta = std::fs::metadata(&p).map_err(|e| {
