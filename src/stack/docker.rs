@@ -310,15 +310,13 @@ impl Store {
         let mut layers = Vec::new();
         for (chain, label) in image.config.chain_ids().iter().zip(labels) {
             let path = self.chain_layer(chain).map_err(|e| {
-                if engine::is_gone(&e) {
-                    engine::gone(&format!(
+                engine::gone_if_missing(e, || {
+                    format!(
                         "layer {} of image {}",
                         short(hex_of(chain)),
                         self.image_name(id)
-                    ))
-                } else {
-                    e
-                }
+                    )
+                })
             })?;
             engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {
@@ -372,13 +370,8 @@ impl Store {
             .ok_or_else(|| engine::gone(&format!("container {}", short(id))))?;
         let mut notes = Vec::new();
         let mounts_dir = self.image_dir().join("layerdb/mounts").join(id);
-        let mount_id = read_text(&mounts_dir.join("mount-id")).map_err(|e| {
-            if engine::is_gone(&e) {
-                engine::gone(&format!("container {}'s layer", c.name))
-            } else {
-                e
-            }
-        })?;
+        let mount_id = read_text(&mounts_dir.join("mount-id"))
+            .map_err(|e| engine::gone_if_missing(e, || format!("container {}'s layer", c.name)))?;
         let init_id = read_text(&mounts_dir.join("init-id")).ok();
         let parent = read_text(&mounts_dir.join("parent")).ok();
         let base = self.layer_dir().join(&mount_id);
@@ -422,15 +415,9 @@ impl Store {
                 )));
             }
             let path = self.chain_layer(&ch).map_err(|e| {
-                if engine::is_gone(&e) {
-                    engine::gone(&format!(
-                        "layer {} of container {}",
-                        short(hex_of(&ch)),
-                        c.name
-                    ))
-                } else {
-                    e
-                }
+                engine::gone_if_missing(e, || {
+                    format!("layer {} of container {}", short(hex_of(&ch)), c.name)
+                })
             })?;
             engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {

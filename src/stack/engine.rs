@@ -144,6 +144,12 @@ pub fn is_gone(e: &Error) -> bool {
         || source.raw_os_error() == Some(libc::ENOTDIR))
 }
 
+/// `e`, or [`gone`]`(what())` when `e` means the record is not there (any more).
+#[must_use]
+pub fn gone_if_missing(e: Error, what: impl FnOnce() -> String) -> Error {
+    if is_gone(&e) { gone(&what()) } else { e }
+}
+
 /// Largest engine metadata file we read (images.json on a big host is a few MiB).
 const MAX_FILE: u64 = 256 << 20;
 
