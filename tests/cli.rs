@@ -768,8 +768,10 @@ fn unreadable_directories_as_an_unprivileged_user() {
 #[test]
 fn a_layer_vanishing_mid_walk_is_a_clear_error() {
     let s = Stack::new();
-    // Enough output to fill the pipe, so the walk is paused mid-way while we remove the layer.
-    for i in 0..1500 {
+    // Enough output to fill the pipe, so the walk is paused mid-way while we remove the layer;
+    // and more entries than the parallel walk lists ahead of its output (8,192), so some are
+    // still to be read when the layer goes.
+    for i in 0..6000 {
         write(
             &s.l1
                 .join(format!("dir-{i:05}-with-a-long-name-to-fill-the-pipe/file")),
