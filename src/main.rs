@@ -87,7 +87,7 @@ fn explorer(cli: Cli) -> ExitCode {
         if found.is_empty() {
             demo_tui(false)
         } else {
-            layerscope::tui::run_picker(found, |_| {})
+            layerscope::tui::run_picker(found)
         }
     });
     tui_exit(result)
@@ -97,7 +97,7 @@ fn explorer(cli: Cli) -> ExitCode {
 fn demo_tui(no_mount: bool) -> anyhow::Result<()> {
     // First, while the process has one thread: the demo enters its own namespaces.
     let (demo, tour) = cli::demo::start(no_mount)?;
-    layerscope::tui::run_demo(demo, tour, |_| {})
+    layerscope::tui::run_demo(demo, tour)
 }
 
 /// The exit code of an explorer run; its error prints now that the terminal is restored.
