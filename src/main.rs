@@ -29,10 +29,15 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             drop(out);
-            eprintln!("layerscope: {}", terminal_safe(&message(&e)));
-            ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
+            fail(&e)
         }
     }
+}
+
+/// Prints the error and returns its exit code.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("layerscope: {}", terminal_safe(&message(e)));
+    ExitCode::from(u8::try_from(cli::ls::exit_code(e)).unwrap_or(2))
 }
 
 /// The error and its causes, each cause once (our errors already quote their source).
@@ -104,10 +109,7 @@ fn demo_tui(no_mount: bool) -> anyhow::Result<()> {
 fn tui_exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("layerscope: {}", terminal_safe(&message(&e)));
-            ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
-        }
+        Err(e) => fail(&e),
     }
 }
 
