@@ -19,7 +19,7 @@ use crate::tui::keymap::{self, Action, Scope};
 use crate::tui::picker::Candidate;
 use crate::tui::theme::Theme;
 use crate::tui::tour::TourState;
-use crate::tui::tree::{Children, Item, Node, ROOT, Sort, Tree};
+use crate::tui::tree::{Children, Item, Node, ROOT, Sort, Tree, offset_showing};
 use crate::tui::view;
 
 /// The live pane keeps this many lines.
@@ -1559,18 +1559,9 @@ impl App {
         let tree_h = usize::from(l.tree.height.saturating_sub(2));
         ex.tree.scroll_into_view(tree_h);
         let layers_h = usize::from(l.layers.height.saturating_sub(2)).max(1);
-        if ex.layer_sel < ex.layer_offset {
-            ex.layer_offset = ex.layer_sel;
-        } else if ex.layer_sel >= ex.layer_offset + layers_h {
-            ex.layer_offset = ex.layer_sel + 1 - layers_h;
-        }
-        let s = &mut ex.search;
+        ex.layer_offset = offset_showing(ex.layer_sel, ex.layer_offset, layers_h);
         let search_h = tree_h.saturating_sub(1).max(1);
-        if s.selected < s.offset {
-            s.offset = s.selected;
-        } else if s.selected >= s.offset + search_h {
-            s.offset = s.selected + 1 - search_h;
-        }
+        ex.search.offset = offset_showing(ex.search.selected, ex.search.offset, search_h);
     }
 }
 
