@@ -1458,23 +1458,18 @@ impl App {
         }
         let scope = focus.scope();
         match m.kind {
-            MouseEventKind::ScrollDown => {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let action = if m.kind == MouseEventKind::ScrollDown {
+                    Action::Down
+                } else {
+                    Action::Up
+                };
                 if self.ex.as_ref().is_some_and(|e| e.search.active) && focus == Focus::Tree {
-                    return self.act(Scope::Search, Action::Down);
+                    return self.act(Scope::Search, action);
                 }
                 let mut effects = Vec::new();
                 for _ in 0..3 {
-                    effects.extend(self.act(scope, Action::Down));
-                }
-                effects
-            }
-            MouseEventKind::ScrollUp => {
-                if self.ex.as_ref().is_some_and(|e| e.search.active) && focus == Focus::Tree {
-                    return self.act(Scope::Search, Action::Up);
-                }
-                let mut effects = Vec::new();
-                for _ in 0..3 {
-                    effects.extend(self.act(scope, Action::Up));
+                    effects.extend(self.act(scope, action));
                 }
                 effects
             }
