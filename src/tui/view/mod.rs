@@ -12,6 +12,8 @@ mod tree;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::tui::app::App;
@@ -190,6 +192,23 @@ pub fn fit_start(s: &str, width: usize) -> String {
     let mut out = String::from("…");
     out.extend(tail.into_iter().rev());
     out
+}
+
+/// A row's spans with `style` (the selection bar) laid over each; with `fill`, first padded
+/// with spaces to that many columns so the bar spans the pane.
+#[must_use]
+pub fn highlighted(mut spans: Vec<Span<'_>>, fill: Option<usize>, style: Style) -> Vec<Span<'_>> {
+    if let Some(width) = fill {
+        let used: usize = spans.iter().map(|s| s.content.width()).sum();
+        spans.push(Span::raw(pad("", width.saturating_sub(used))));
+    }
+    spans
+        .into_iter()
+        .map(|s| {
+            let st = s.style.patch(style);
+            s.style(st)
+        })
+        .collect()
 }
 
 /// Pads text with spaces to `width` columns.
