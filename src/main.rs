@@ -29,10 +29,15 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             drop(out);
-            eprintln!("layerscope: {}", terminal_safe(&message(&e)));
-            ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
+            fail(&e)
         }
     }
+}
+
+/// Prints the error and returns its exit code.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("layerscope: {}", terminal_safe(&message(e)));
+    ExitCode::from(u8::try_from(cli::ls::exit_code(e)).unwrap_or(2))
 }
 
 /// The error and its causes, each cause once (our errors already quote their source).
@@ -87,7 +92,7 @@ fn explorer(cli: Cli) -> ExitCode {
         if found.is_empty() {
             demo_tui(false)
         } else {
-            layerscope::tui::run_picker(found, |_| {})
+            layerscope::tui::run_picker(found)
         }
     });
     tui_exit(result)
@@ -97,17 +102,14 @@ fn explorer(cli: Cli) -> ExitCode {
 fn demo_tui(no_mount: bool) -> anyhow::Result<()> {
     // First, while the process has one thread: the demo enters its own namespaces.
     let (demo, tour) = cli::demo::start(no_mount)?;
-    layerscope::tui::run_demo(demo, tour, |_| {})
+    layerscope::tui::run_demo(demo, tour)
 }
 
 /// The exit code of an explorer run; its error prints now that the terminal is restored.
 fn tui_exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("layerscope: {}", terminal_safe(&message(&e)));
-            ExitCode::from(u8::try_from(cli::ls::exit_code(&e)).unwrap_or(2))
-        }
+        Err(e) => fail(&e),
     }
 }
 

@@ -8,7 +8,9 @@
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::merge::{Anomaly, DataSource, Entry, FileKind, HiddenReason, Merger, VersionRole};
+use crate::merge::{
+    Anomaly, DataSource, Entry, FileKind, HiddenReason, Merger, Resolved, Version, VersionRole,
+};
 
 /// Puts `key` (and `key_b64` when the bytes are not UTF-8) into `obj`.
 pub fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
@@ -319,6 +321,60 @@ pub fn anomaly_json(a: &Anomaly) -> Value {
     o.insert("layer".into(), json!(a.layer));
     o.insert("anomaly".into(), json!(a.reason));
     Value::Object(o)
+}
+
+/// `r` renumbered for a stack `by` layers deeper: a view's merger numbers its layers from 0,
+/// layer `by` of the real stack.
+#[must_use]
+pub fn shift_reason(r: HiddenReason, by: usize) -> HiddenReason {
+    match r {
+        HiddenReason::Shadowed { by: l } => HiddenReason::Shadowed { by: l + by },
+        HiddenReason::WhitedOut { at } => HiddenReason::WhitedOut { at: at + by },
+        HiddenReason::Opaque { at } => HiddenReason::Opaque { at: at + by },
+        HiddenReason::CutByNonDir { at } => HiddenReason::CutByNonDir { at: at + by },
+        HiddenReason::Redirected { at } => HiddenReason::Redirected { at: at + by },
+    }
+}
+
+/// What version `v` of the resolved path `r` does, in `which`'s words. `r` comes from a merger
+/// whose layer 0 is layer `base` of the real stack (0 for the whole stack); the layers named
+/// are the real stack's.
+#[must_use]
+pub fn role_text(r: &Resolved, v: &Version, base: usize) -> String {
+    match v.role {
+        VersionRole::Supplies
+            if r.entry
+                .as_ref()
+                .is_some_and(|e| e.layer == v.layer && e.rel == v.rel) =>
+        {
+            "supplies the merged entry".to_string()
+        }
+        VersionRole::Supplies => "would supply it, but the kernel refuses the lookup".to_string(),
+        VersionRole::Merged => "merged into the directory".to_string(),
+        VersionRole::Data => "holds the data of the metacopy file above".to_string(),
+        VersionRole::MetacopyChain => {
+            "metacopy file passed over on the way to the data".to_string()
+        }
+        VersionRole::Whiteout => "whiteout: deletes the versions below".to_string(),
+        VersionRole::Hidden(reason) => {
+            format!("hidden: {}", shift_reason(reason, base).describe())
+        }
+    }
+}
+
+/// The text line `which` prints for version `v` of `r`, resolved by `m` (layer numbers as in
+/// [`role_text`]).
+#[must_use]
+pub fn which_line(m: &Merger, r: &Resolved, v: &Version, base: usize) -> String {
+    let source = m.source_path(v.layer, &v.rel);
+    format!(
+        "L{:<2} {:<8} {:<7} {}  {}",
+        v.layer + base,
+        m.stack().layers[v.layer].role.as_str(),
+        v.kind.as_str(),
+        crate::escape::path(&source),
+        role_text(r, v, base)
+    )
 }
 
 /// A short word for what a version does, as `which` prints it.

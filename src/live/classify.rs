@@ -95,35 +95,15 @@ pub fn classify(o: &Observed<'_>, labels: &[Option<String>]) -> Option<LiveEvent
         (before, Some(a)) if before.is_none() || is_wo(before) => {
             let over_whiteout = is_wo(before);
             if a.redirect.is_some() && (a.kind == FileKind::Dir || a.metacopy) {
-                let r = o.redirect;
-                return ev(
-                    r.and_then(|r| r.layer),
-                    LiveKind::Redirected {
-                        file_kind: a.kind,
-                        from: r.map(|r| r.from.clone()).unwrap_or_default(),
-                        redirect: a.redirect.clone().unwrap_or_default(),
-                    },
-                );
+                return redirected(o, a, labels);
             }
             if let Some(from) = o.renamed_from {
-                return ev(
-                    Some(UPPER),
-                    LiveKind::Renamed {
-                        file_kind: a.kind,
-                        from: from.to_vec(),
-                        folded: o.moved_entries,
-                    },
-                );
+                return renamed(o, a, from, labels);
             }
             match o.below {
-                Some(b) if a.kind == FileKind::Dir && a.opaque && b.kind == FileKind::Dir => ev(
-                    Some(b.layer),
-                    LiveKind::OpaqueDir {
-                        hidden_layers: b.layers.clone(),
-                        hidden: b.children.clone(),
-                        hidden_count: b.children_count,
-                    },
-                ),
+                Some(b) if a.kind == FileKind::Dir && a.opaque && b.kind == FileKind::Dir => {
+                    opaque(o, b, labels)
+                }
                 Some(b) if over_whiteout => ev(
                     Some(UPPER),
                     LiveKind::Created {
@@ -203,25 +183,10 @@ fn changed(
 ) -> Option<LiveEvent> {
     let ev = |layer, kind| Some(event(o, layer, kind, labels));
     if a.redirect.is_some() && a.redirect != b4.redirect {
-        let r = o.redirect;
-        return ev(
-            r.and_then(|r| r.layer),
-            LiveKind::Redirected {
-                file_kind: a.kind,
-                from: r.map(|r| r.from.clone()).unwrap_or_default(),
-                redirect: a.redirect.clone().unwrap_or_default(),
-            },
-        );
+        return redirected(o, a, labels);
     }
     if let Some(from) = o.renamed_from {
-        return ev(
-            Some(UPPER),
-            LiveKind::Renamed {
-                file_kind: a.kind,
-                from: from.to_vec(),
-                folded: o.moved_entries,
-            },
-        );
+        return renamed(o, a, from, labels);
     }
     if a.kind != b4.kind {
         return ev(
@@ -240,14 +205,7 @@ fn changed(
         && !b4.opaque
         && let Some(b) = o.below.filter(|b| b.kind == FileKind::Dir)
     {
-        return ev(
-            Some(b.layer),
-            LiveKind::OpaqueDir {
-                hidden_layers: b.layers.clone(),
-                hidden: b.children.clone(),
-                hidden_count: b.children_count,
-            },
-        );
+        return opaque(o, b, labels);
     }
     if b4.metacopy && !a.metacopy {
         let source = o.below.and_then(|b| b.data_layer.or(Some(b.layer)));
@@ -275,6 +233,42 @@ fn changed(
         return None;
     }
     ev(Some(UPPER), LiveKind::Attributes { changes })
+}
+
+/// The upper entry `a` now carries a redirect (a directory or metacopy file renamed).
+fn redirected(o: &Observed<'_>, a: &UpperFacts, labels: &[Option<String>]) -> Option<LiveEvent> {
+    let r = o.redirect;
+    let kind = LiveKind::Redirected {
+        file_kind: a.kind,
+        from: r.map(|r| r.from.clone()).unwrap_or_default(),
+        redirect: a.redirect.clone().unwrap_or_default(),
+    };
+    Some(event(o, r.and_then(|r| r.layer), kind, labels))
+}
+
+/// The upper entry `a` was renamed from `from` within the upper layer.
+fn renamed(
+    o: &Observed<'_>,
+    a: &UpperFacts,
+    from: &[u8],
+    labels: &[Option<String>],
+) -> Option<LiveEvent> {
+    let kind = LiveKind::Renamed {
+        file_kind: a.kind,
+        from: from.to_vec(),
+        folded: o.moved_entries,
+    };
+    Some(event(o, Some(UPPER), kind, labels))
+}
+
+/// An opaque upper directory now hides the lower directory `b`.
+fn opaque(o: &Observed<'_>, b: &Below, labels: &[Option<String>]) -> Option<LiveEvent> {
+    let kind = LiveKind::OpaqueDir {
+        hidden_layers: b.layers.clone(),
+        hidden: b.children.clone(),
+        hidden_count: b.children_count,
+    };
+    Some(event(o, Some(b.layer), kind, labels))
 }
 
 /// The attribute differences between two versions of one entry, in words.

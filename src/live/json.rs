@@ -13,8 +13,10 @@ use super::{LiveEvent, LiveKind, WatchMode};
 use crate::escape::display;
 use crate::report::put_bytes;
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-to-civil algorithm.
+/// The UTC (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's
+/// days-to-civil algorithm).
+#[must_use]
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -19,7 +19,7 @@ use crate::tui::keymap::{self, Action, Scope};
 use crate::tui::picker::Candidate;
 use crate::tui::theme::Theme;
 use crate::tui::tour::TourState;
-use crate::tui::tree::{Children, Item, Node, ROOT, Sort, Tree};
+use crate::tui::tree::{Children, Item, Node, ROOT, Sort, Tree, offset_showing};
 use crate::tui::view;
 
 /// The live pane keeps this many lines.
@@ -1458,23 +1458,18 @@ impl App {
         }
         let scope = focus.scope();
         match m.kind {
-            MouseEventKind::ScrollDown => {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let action = if m.kind == MouseEventKind::ScrollDown {
+                    Action::Down
+                } else {
+                    Action::Up
+                };
                 if self.ex.as_ref().is_some_and(|e| e.search.active) && focus == Focus::Tree {
-                    return self.act(Scope::Search, Action::Down);
+                    return self.act(Scope::Search, action);
                 }
                 let mut effects = Vec::new();
                 for _ in 0..3 {
-                    effects.extend(self.act(scope, Action::Down));
-                }
-                effects
-            }
-            MouseEventKind::ScrollUp => {
-                if self.ex.as_ref().is_some_and(|e| e.search.active) && focus == Focus::Tree {
-                    return self.act(Scope::Search, Action::Up);
-                }
-                let mut effects = Vec::new();
-                for _ in 0..3 {
-                    effects.extend(self.act(scope, Action::Up));
+                    effects.extend(self.act(scope, action));
                 }
                 effects
             }
@@ -1559,18 +1554,9 @@ impl App {
         let tree_h = usize::from(l.tree.height.saturating_sub(2));
         ex.tree.scroll_into_view(tree_h);
         let layers_h = usize::from(l.layers.height.saturating_sub(2)).max(1);
-        if ex.layer_sel < ex.layer_offset {
-            ex.layer_offset = ex.layer_sel;
-        } else if ex.layer_sel >= ex.layer_offset + layers_h {
-            ex.layer_offset = ex.layer_sel + 1 - layers_h;
-        }
-        let s = &mut ex.search;
+        ex.layer_offset = offset_showing(ex.layer_sel, ex.layer_offset, layers_h);
         let search_h = tree_h.saturating_sub(1).max(1);
-        if s.selected < s.offset {
-            s.offset = s.selected;
-        } else if s.selected >= s.offset + search_h {
-            s.offset = s.selected + 1 - search_h;
-        }
+        ex.search.offset = offset_showing(ex.search.selected, ex.search.offset, search_h);
     }
 }
 

@@ -19,9 +19,10 @@ use crate::escape;
 use crate::fsio::{self, LayerRoot};
 use crate::merge::walk::Visit;
 use crate::merge::{
-    DataSource, DirStack, Entry, FileKind, HiddenReason, LayerDir, Merger, Resolved, Version,
-    VersionRole, join_merged,
+    DataSource, DirStack, Entry, FileKind, LayerDir, Merger, Resolved, Version, VersionRole,
+    join_merged,
 };
+use crate::report::{self, shift_reason};
 use crate::stack::spec::StackRequest;
 use crate::stack::{LayerRole, LayerStack};
 use crate::tui::event::{AppEvent, DetailsData, DirContents, Ghost, JobResult, Preview};
@@ -347,16 +348,6 @@ pub fn open_view(full: &Arc<Merger>, base: usize) -> Result<Arc<Merger>, Error> 
     Merger::open(&sub).map(Arc::new)
 }
 
-fn shift_reason(r: HiddenReason, by: usize) -> HiddenReason {
-    match r {
-        HiddenReason::Shadowed { by: l } => HiddenReason::Shadowed { by: l + by },
-        HiddenReason::WhitedOut { at } => HiddenReason::WhitedOut { at: at + by },
-        HiddenReason::Opaque { at } => HiddenReason::Opaque { at: at + by },
-        HiddenReason::CutByNonDir { at } => HiddenReason::CutByNonDir { at: at + by },
-        HiddenReason::Redirected { at } => HiddenReason::Redirected { at: at + by },
-    }
-}
-
 fn shift_versions(vs: &mut [Version], by: usize) {
     for v in vs {
         v.layer += by;
@@ -509,47 +500,13 @@ fn hidden_names(
     Ok((ghosts, omitted))
 }
 
-/// What a version does, in `layerscope which`'s words.
-fn role_text(r: &Resolved, v: &Version, base: usize) -> String {
-    match v.role {
-        VersionRole::Supplies
-            if r.entry
-                .as_ref()
-                .is_some_and(|e| e.layer == v.layer && e.rel == v.rel) =>
-        {
-            "supplies the merged entry".to_string()
-        }
-        VersionRole::Supplies => "would supply it, but the kernel refuses the lookup".to_string(),
-        VersionRole::Merged => "merged into the directory".to_string(),
-        VersionRole::Data => "holds the data of the metacopy file above".to_string(),
-        VersionRole::MetacopyChain => {
-            "metacopy file passed over on the way to the data".to_string()
-        }
-        VersionRole::Whiteout => "whiteout: deletes the versions below".to_string(),
-        VersionRole::Hidden(reason) => {
-            format!("hidden: {}", shift_reason(reason, base).describe())
-        }
-    }
-}
-
 /// The lines `layerscope which` prints for a resolved path of a view (whose merger numbers
 /// layers from `base`), with the real stack's numbers.
 #[must_use]
 pub fn which_lines(m: &Merger, r: &Resolved, base: usize) -> Vec<String> {
-    let stack = m.stack();
     r.versions
         .iter()
-        .map(|v| {
-            let source = m.source_path(v.layer, &v.rel);
-            format!(
-                "L{:<2} {:<8} {:<7} {}  {}",
-                v.layer + base,
-                stack.layers[v.layer].role.as_str(),
-                v.kind.as_str(),
-                escape::path(&source),
-                role_text(r, v, base)
-            )
-        })
+        .map(|v| report::which_line(m, r, v, base))
         .collect()
 }
 

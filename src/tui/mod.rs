@@ -12,8 +12,8 @@
 //! changed.
 //!
 //! Connecting more sources: engine discovery returns more [`picker::Candidate`]s from
-//! [`picker::candidates`]; the live watcher sends [`event::AppEvent::Live`] batches into
-//! [`event::Inbox::tx`] (see [`run_with`]).
+//! [`picker::candidates`]; the live watcher, started by a [`job::Effect::Watch`], sends
+//! [`event::AppEvent::Live`] batches into [`event::Inbox::tx`] ([`live_feed`]).
 
 pub mod app;
 pub mod event;
@@ -29,7 +29,7 @@ pub mod view;
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
@@ -54,15 +54,6 @@ pub const SCRIPT_STALL: Duration = Duration::from_secs(20);
 /// # Errors
 /// No terminal, the stack cannot be opened, or the terminal fails.
 pub fn run(req: StackRequest) -> anyhow::Result<()> {
-    run_with(req, |_| {})
-}
-
-/// [`run`], handing the inbox's sender to `connect` first (for the live watcher, or any other
-/// producer of [`AppEvent`]s).
-///
-/// # Errors
-/// As [`run`].
-pub fn run_with(req: StackRequest, connect: impl FnOnce(Sender<AppEvent>)) -> anyhow::Result<()> {
     let started = Instant::now();
     terminal::require_tty()?;
     // Naming errors print as CLI errors, before the screen changes.
@@ -72,35 +63,18 @@ pub fn run_with(req: StackRequest, connect: impl FnOnce(Sender<AppEvent>)) -> an
         let stack = resolve(&req)?;
         Some(Arc::new(Merger::open(&stack)?))
     };
-    explore(Start::from(merger), connect, started)
-}
-
-/// The explorer on an already opened stack (the demo's, say), or the picker with `None`;
-/// `connect` gets the inbox's sender first, as in [`run_with`].
-///
-/// # Errors
-/// No terminal, or the terminal fails.
-pub fn run_merger(
-    merger: Option<Arc<Merger>>,
-    connect: impl FnOnce(Sender<AppEvent>),
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    terminal::require_tty()?;
-    explore(Start::from(merger), connect, started)
+    explore(Start::from(merger), started)
 }
 
 /// The picker on stacks already found (by [`picker::candidates_in`], say), without finding
-/// them again; `connect` as in [`run_with`].
+/// them again.
 ///
 /// # Errors
 /// No terminal, or the terminal fails.
-pub fn run_picker(
-    candidates: Vec<picker::Candidate>,
-    connect: impl FnOnce(Sender<AppEvent>),
-) -> anyhow::Result<()> {
+pub fn run_picker(candidates: Vec<picker::Candidate>) -> anyhow::Result<()> {
     let started = Instant::now();
     terminal::require_tty()?;
-    explore(Start::Picker(Some(candidates)), connect, started)
+    explore(Start::Picker(Some(candidates)), started)
 }
 
 /// `layerscope demo`: the explorer on the demo's stack with the guided tour in its own pane.
@@ -109,16 +83,12 @@ pub fn run_picker(
 ///
 /// # Errors
 /// No terminal, a layer of the demo cannot be opened, or the terminal fails.
-pub fn run_demo(
-    demo: crate::teach::Demo,
-    tour: crate::teach::Tour,
-    connect: impl FnOnce(Sender<AppEvent>),
-) -> anyhow::Result<()> {
+pub fn run_demo(demo: crate::teach::Demo, tour: crate::teach::Tour) -> anyhow::Result<()> {
     let started = Instant::now();
     let runner = Arc::new(tour::TourRunner::new(demo, tour));
     let result = terminal::require_tty()
         .and_then(|()| Ok(Arc::new(runner.demo().merger()?)))
-        .and_then(|merger| explore(Start::Demo(merger, Arc::clone(&runner)), connect, started));
+        .and_then(|merger| explore(Start::Demo(merger, Arc::clone(&runner)), started));
     // A step still running in a background job holds a reference: clean up now anyway.
     if Arc::try_unwrap(runner).is_err() {
         crate::teach::sandbox::cleanup();
@@ -142,14 +112,9 @@ impl Start {
     }
 }
 
-fn explore(
-    start: Start,
-    connect: impl FnOnce(Sender<AppEvent>),
-    started: Instant,
-) -> anyhow::Result<()> {
+fn explore(start: Start, started: Instant) -> anyhow::Result<()> {
     let theme = Theme::detect();
     let inbox = Inbox::new();
-    connect(inbox.tx.clone());
     let mut terminal = terminal::enter()?;
     let _guard = terminal::Guard;
     let size = terminal.size()?;

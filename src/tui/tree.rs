@@ -458,13 +458,8 @@ impl Tree {
     /// Keeps the selection inside a viewport of `height` rows.
     pub fn scroll_into_view(&mut self, height: usize) {
         let height = height.max(1);
-        if self.selected < self.offset {
-            self.offset = self.selected;
-        } else if self.selected >= self.offset + height {
-            self.offset = self.selected + 1 - height;
-        }
         let max_offset = self.rows.len().saturating_sub(height);
-        self.offset = self.offset.min(max_offset);
+        self.offset = offset_showing(self.selected, self.offset, height).min(max_offset);
     }
 
     /// Every expanded directory's path.
@@ -500,6 +495,19 @@ impl Tree {
                 .iter()
                 .flatten()
                 .any(|n| n.children == Children::Loading)
+    }
+}
+
+/// The first visible row of a list `height` rows high that scrolls as little as it can from
+/// `offset` so that row `selected` is visible.
+#[must_use]
+pub fn offset_showing(selected: usize, offset: usize, height: usize) -> usize {
+    if selected < offset {
+        selected
+    } else if selected >= offset + height {
+        selected + 1 - height
+    } else {
+        offset
     }
 }
 

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::{fit, fit_start, pad};
+use super::{fit, fit_start, highlighted};
 use crate::escape;
 use crate::stack::LayerRole;
 use crate::tui::app::{App, Explorer, Focus, Mode};
@@ -74,16 +74,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
             Span::raw(label),
         ];
         if i == ex.layer_sel {
-            let used: usize = spans.iter().map(|s| s.content.width()).sum();
-            spans.push(Span::raw(pad("", width.saturating_sub(used))));
-            let style = t.selected(focused);
-            spans = spans
-                .into_iter()
-                .map(|s| {
-                    let st = s.style.patch(style);
-                    s.style(st)
-                })
-                .collect();
+            spans = highlighted(spans, Some(width), t.selected(focused));
         }
         lines.push(Line::from(spans));
     }

@@ -12,6 +12,8 @@ mod tree;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::tui::app::App;
@@ -192,6 +194,23 @@ pub fn fit_start(s: &str, width: usize) -> String {
     out
 }
 
+/// A row's spans with `style` (the selection bar) laid over each; with `fill`, first padded
+/// with spaces to that many columns so the bar spans the pane.
+#[must_use]
+pub fn highlighted(mut spans: Vec<Span<'_>>, fill: Option<usize>, style: Style) -> Vec<Span<'_>> {
+    if let Some(width) = fill {
+        let used: usize = spans.iter().map(|s| s.content.width()).sum();
+        spans.push(Span::raw(pad("", width.saturating_sub(used))));
+    }
+    spans
+        .into_iter()
+        .map(|s| {
+            let st = s.style.patch(style);
+            s.style(st)
+        })
+        .collect()
+}
+
 /// Pads text with spaces to `width` columns.
 #[must_use]
 pub fn pad(s: &str, width: usize) -> String {
@@ -206,18 +225,8 @@ pub fn pad(s: &str, width: usize) -> String {
 /// A UTC date and time from seconds since the epoch (`2024-05-01 12:00:00`).
 #[must_use]
 pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
+    let (y, m, d) = crate::live::json::civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
         rem / 3600,

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use unicode_width::UnicodeWidthStr;
 
-use super::{fit, pad};
+use super::{fit, highlighted};
 use crate::escape;
 use crate::teach::OpResult;
 use crate::tui::app::{App, Focus};
@@ -84,16 +84,7 @@ fn render_list(frame: &mut Frame<'_>, area: Rect, app: &App, tour: &TourState) {
         let title = fit(&safe(step.title), width.saturating_sub(head.width()));
         let mut spans = vec![Span::styled(head, style), Span::raw(title)];
         if i == tour.shown {
-            let used: usize = spans.iter().map(|s| s.content.width()).sum();
-            spans.push(Span::raw(pad("", width.saturating_sub(used))));
-            let sel = t.selected(focused);
-            spans = spans
-                .into_iter()
-                .map(|s| {
-                    let st = s.style.patch(sel);
-                    s.style(st)
-                })
-                .collect();
+            spans = highlighted(spans, Some(width), t.selected(focused));
         }
         lines.push(Line::from(spans));
     }

@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use unicode_width::UnicodeWidthStr;
 
-use super::{fit, fit_start, pad};
+use super::{fit, fit_start, highlighted, pad};
 use crate::escape;
 use crate::merge::FileKind;
 use crate::tui::app::{App, Explorer, Focus, ghost_cause};
@@ -160,14 +160,7 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
         }
     }
     if selected {
-        let sel = t.selected(focused);
-        spans = spans
-            .into_iter()
-            .map(|s| {
-                let st = s.style.patch(sel);
-                s.style(st)
-            })
-            .collect();
+        spans = highlighted(spans, None, t.selected(focused));
     }
     Line::from(spans)
 }
