@@ -183,7 +183,8 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             watch,
             stack,
         } => {
-            let (req, _) = cli::split_positionals(&stack, &args);
+            let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 0, "watch")?;
             cli::watch::run(&req, &watch, json, out)
         }
         Command::Diff {

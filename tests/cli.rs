@@ -655,6 +655,11 @@ fn bad_input_gives_a_clear_message_and_exit_2() {
         2,
         &["`diff` takes only a STACK"],
     );
+    fails(
+        &s.args("watch", &[&"/etc"]),
+        2,
+        &["`watch` takes only a STACK"],
+    );
     // A layer index out of range.
     fails(&s.args("diff", &[&"--layer", &"3"]), 2, &["no layer 3"]);
     // An unknown flag is a usage error.
