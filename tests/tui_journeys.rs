@@ -712,3 +712,65 @@ fn without_a_stack_on_the_host_layerscope_opens_the_demo() {
     assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
     nothing_left(&tmp);
 }
+
+#[test]
+fn a_kill_ends_the_demo_like_q_terminal_restored_and_nothing_left() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        return common::skip("tmux is not installed");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    let done = dir.path().join("done");
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "TMPDIR='{}' '{}' demo\necho EXIT=$? > '{}'\nstty -a | grep -o -- '-\\?icanon' >> '{}'\nsleep 30\n",
+            tmp.display(),
+            common::bin().display(),
+            done.display(),
+            done.display()
+        ),
+    )
+    .expect("script");
+    let s = tmux_script("kill", &script);
+    let screen = wait_for(&s.0, "Tour ·");
+    if screen.contains("live tour off") {
+        tmux(&["send-keys", "-t", &s.0, "q"]);
+        wait_done(&done);
+        return common::skip("the demo cannot mount here");
+    }
+    tmux(&["send-keys", "-t", &s.0, "n"]);
+    wait_for(&s.0, "Tour · 1/7 run");
+    // The shell running the script is the pane's process; layerscope is its child.
+    let shell = tmux(&["display", "-p", "-t", &s.0, "#{pane_pid}"]);
+    let out = Command::new("pgrep")
+        .args(["-P", shell.trim()])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "layerscope runs under the pane's shell");
+    let st = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let report = wait_done(&done);
+    std::thread::sleep(Duration::from_millis(300));
+    let report = std::fs::read_to_string(&done).unwrap_or(report);
+    assert!(
+        report.starts_with("EXIT=0"),
+        "SIGTERM ends it as q does: {report}"
+    );
+    assert!(
+        report.contains("icanon") && !report.contains("-icanon"),
+        "the terminal is back in canonical mode: {report}"
+    );
+    assert_eq!(
+        tmux(&["display", "-p", "-t", &s.0, "#{alternate_on}"]).trim(),
+        "0",
+        "the alternate screen is left"
+    );
+    nothing_left(&tmp);
+}

@@ -428,6 +428,10 @@ impl App {
                 Vec::new()
             }
             AppEvent::Live(batch) => self.live_batch(batch),
+            AppEvent::Terminate => {
+                self.quit = true;
+                Vec::new()
+            }
             AppEvent::Error(text) => {
                 self.message = Some(Message { text, error: true });
                 Vec::new()

@@ -32,6 +32,8 @@ pub enum AppEvent {
     Live(LiveBatch),
     /// A background failure to show in the status bar.
     Error(String),
+    /// SIGTERM or SIGHUP: end as `q` does.
+    Terminate,
 }
 
 /// One line of the live pane: the watcher explains a change, the pane only shows it.
@@ -229,6 +231,25 @@ pub fn from_terminal(ev: Event) -> Option<AppEvent> {
         Event::Resize(w, h) => Some(AppEvent::Resize(w, h)),
         _ => None,
     }
+}
+
+/// Turns SIGTERM and SIGHUP into [`AppEvent::Terminate`], so a `kill` or a closed terminal
+/// ends the explorer the way `q` does: the terminal is restored and the demo cleans up,
+/// instead of the process dying with the terminal left raw.
+pub fn spawn_signals(tx: Sender<AppEvent>) {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("layerscope-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                if tx.send(AppEvent::Terminate).is_err() {
+                    return;
+                }
+            }
+        });
 }
 
 /// Starts the input thread: it reads the terminal and forwards events until the inbox is gone.

@@ -126,6 +126,7 @@ fn explore(start: Start, started: Instant) -> anyhow::Result<()> {
         Start::Demo(m, runner) => App::demo(m, tour::TourState::new(runner), theme, area),
     };
     event::spawn_input(inbox.tx.clone());
+    event::spawn_signals(inbox.tx.clone());
     let mut worker = Worker::new(inbox.tx.clone());
     worker.enable_live();
     let mut timing = Timing::from_env(started);
