@@ -394,7 +394,8 @@ pub fn in_store<'a, T: 'a>(
 ) -> impl Iterator<Item = Candidate<(usize, T)>> + 'a {
     cands.into_iter().map(move |c| {
         let mut c = c.map(|item| (i, item));
-        if let Some(root) = root {
+        // An empty label keeps a candidate out of the list of suggestions; keep it empty.
+        if let Some(root) = root.filter(|_| !c.show.is_empty()) {
             c.show = format!("{} in {}", c.show, root.display());
         }
         c
