@@ -18,8 +18,9 @@ pub struct Cli {
     /// The command; without one, layerscope opens the interactive explorer.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// The stack the explorer opens: an overlay mount point (without one, and without
-    /// --lowerdir, a picker of the host's stacks).
+    /// The stack the explorer opens: a mount point, docker:NAME, podman:NAME or
+    /// containerd:[NS/]NAME (without one, and without --lowerdir, a picker of the host's
+    /// stacks, or the demo when there are none).
     #[arg(value_name = "STACK")]
     pub stack: Option<std::ffi::OsString>,
     #[command(flatten)]
@@ -77,7 +78,8 @@ impl EngineRoots {
 pub enum Command {
     /// List the merged view: each path, its type, and the layer that supplies it.
     Ls {
-        /// [STACK] [PATH]: a mount point, then a path inside the merged view (default `/`).
+        /// [STACK] [PATH]: a mount point or docker:NAME, podman:NAME, containerd:[NS/]NAME, then a
+        /// path inside the merged view (default `/`).
         #[arg(value_name = "STACK_AND_PATH")]
         args: Vec<OsString>,
         /// List the whole tree under PATH, parents before children.
@@ -91,7 +93,7 @@ pub enum Command {
     },
     /// Show every version of PATH, top-down, and what each does.
     Which {
-        /// [STACK] PATH
+        /// [STACK] PATH: STACK as for `ls` (mount point, docker:NAME, ...).
         #[arg(value_name = "STACK_AND_PATH", required = true)]
         args: Vec<OsString>,
         /// JSON Lines, one object a line.
@@ -102,7 +104,7 @@ pub enum Command {
     },
     /// Show each layer with its size and what it adds, modifies and deletes.
     Layers {
-        /// [STACK]
+        /// [STACK]: a mount point, docker:NAME, podman:NAME or containerd:[NS/]NAME.
         #[arg(value_name = "STACK")]
         args: Vec<OsString>,
         /// JSON Lines, one object a line.
@@ -113,7 +115,7 @@ pub enum Command {
     },
     /// What layer N changes relative to the layers below, in `docker diff` format.
     Diff {
-        /// [STACK]
+        /// [STACK]: a mount point, docker:NAME, podman:NAME or containerd:[NS/]NAME.
         #[arg(value_name = "STACK")]
         args: Vec<OsString>,
         /// The layer to compare (default: the top).
@@ -148,7 +150,7 @@ pub enum Command {
     },
     /// Stream what is written to the upper layer as it happens, explained (Ctrl-C ends).
     Watch {
-        /// [STACK]: an overlay mount point with an upperdir.
+        /// [STACK]: a stack with an upperdir (a mount point, docker:CONTAINER, ...).
         #[arg(value_name = "STACK")]
         args: Vec<OsString>,
         /// JSON Lines, one object a line.
@@ -161,7 +163,7 @@ pub enum Command {
     },
     /// Print a file's merged content (symlinks resolve inside the merged view).
     Cat {
-        /// [STACK] PATH
+        /// [STACK] PATH: STACK as for `ls` (mount point, docker:NAME, ...).
         #[arg(value_name = "STACK_AND_PATH", required = true)]
         args: Vec<OsString>,
         #[command(flatten)]
