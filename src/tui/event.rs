@@ -1,5 +1,6 @@
 //! The one inbox of the UI thread: keys and mouse from the input thread, results of background
-//! jobs, and (later) the live watcher's batches all arrive as [`AppEvent`]s on one channel.
+//! jobs, the live watcher's batches and termination signals all arrive as [`AppEvent`]s on one
+//! channel.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};

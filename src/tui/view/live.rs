@@ -1,5 +1,5 @@
-//! The live pane: the watcher's explained events, newest at the bottom; a placeholder until a
-//! watcher feeds it.
+//! The live pane: the watcher's explained events, newest at the bottom; a short note while
+//! nothing has arrived (a stack without an upper layer has no watcher).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
