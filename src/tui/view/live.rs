@@ -15,7 +15,9 @@ use crate::tui::app::{App, Focus};
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = app.theme;
     let live = &app.live;
+    let no_upper = app.ex.as_ref().is_some_and(|ex| !ex.stack.has_upper());
     let state = match (&live.status, live.follow) {
+        (None, _) if no_upper => "no upper layer".to_string(),
         (None, _) => "not connected".to_string(),
         (Some(s), true) => format!("{} · following", escape::display(s.as_bytes())),
         (Some(s), false) => format!("{} · paused", escape::display(s.as_bytes())),
@@ -30,7 +32,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
     if live.lines.is_empty() {
-        let text = if live.status.is_none() {
+        let text = if no_upper {
+            "This stack has no upper layer (an image, or a read-only mount): nothing is written to it."
+        } else if live.status.is_none() {
             "Changes to the upper layer will stream here once the live watcher is connected."
         } else {
             "No changes yet."
