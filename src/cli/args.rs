@@ -1,4 +1,8 @@
 //! Command-line arguments (clap derive).
+//!
+//! The doc comments here are the `--help` text, written for a terminal: `[STACK]` and
+//! `<docker-root>` are usage notation, not rustdoc links or HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -173,7 +173,7 @@ impl OpResult {
         }
     }
 
-    /// A short summary: "ok", or "failed: Invalid cross-device link (os error 18) [EXDEV]".
+    /// A short summary: "ok", or "failed: Invalid cross-device link (os error 18) \[EXDEV\]".
     #[must_use]
     pub fn summary(&self) -> String {
         match self {
