@@ -325,12 +325,13 @@ impl Store {
             .ok_or_else(|| engine::gone(&format!("namespace {ns} in {}", self.root.display())))
     }
 
-    fn blob(&self, digest: &str) -> PathBuf {
+    /// The content-store file of a digest read from `from` (meta.db or a manifest), after
+    /// checking that its algorithm and hex are plain names.
+    fn blob(&self, digest: &str, from: &Path) -> Result<PathBuf> {
         let (algo, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
-        self.root
-            .join("io.containerd.content.v1.content/blobs")
-            .join(algo)
-            .join(hex)
+        let blobs = self.root.join("io.containerd.content.v1.content/blobs");
+        let dir = engine::join_component(&blobs, algo, "digest algorithm", from)?;
+        engine::join_component(&dir, hex, "digest", from)
     }
 
     /// The backend chain of a snapshot key, top first: (backend key, snapshot).
@@ -376,9 +377,11 @@ impl Store {
             .images
             .get(name)
             .ok_or_else(|| engine::gone(&format!("image {name} in namespace {ns}")))?;
-        let mut manifest: serde_json::Value = read_json(&self.blob(&rec.digest))?;
+        let target = self.blob(&rec.digest, &Self::meta_db(&self.root))?;
+        let mut manifest: serde_json::Value = read_json(&target)?;
+        let mut manifest_file = target.clone();
         if let Some(list) = manifest.get("manifests").and_then(|m| m.as_array()) {
-            let mut options: Vec<(u8, String)> = Vec::new();
+            let mut options: Vec<(u8, PathBuf)> = Vec::new();
             for m in list {
                 let Some(d) = m.get("digest").and_then(|d| d.as_str()) else {
                     continue;
@@ -392,24 +395,26 @@ impl Store {
                     .and_then(|p| p.get("architecture"))
                     .and_then(|o| o.as_str())
                     .unwrap_or("");
-                if os != "linux" || !self.blob(d).exists() {
+                let blob = self.blob(d, &target)?;
+                if os != "linux" || !blob.exists() {
                     continue;
                 }
-                options.push((u8::from(a != arch()), d.to_string()));
+                options.push((u8::from(a != arch()), blob));
             }
             options.sort();
             let mut chosen = None;
-            for (_, d) in &options {
-                let Ok(m) = read_json::<serde_json::Value>(&self.blob(d)) else {
+            for (_, blob) in &options {
+                let Ok(m) = read_json::<serde_json::Value>(blob) else {
                     continue;
                 };
-                let unpacked = self.config_of(&m).ok().is_some_and(|c| {
+                let unpacked = self.config_of(&m, blob).ok().is_some_and(|c| {
                     c.chain_ids()
                         .last()
                         .is_some_and(|top| self.namespaces[ns].snapshots.contains_key(top))
                 });
                 if chosen.is_none() || unpacked {
                     chosen = Some(m);
+                    manifest_file.clone_from(blob);
                 }
                 if unpacked {
                     break;
@@ -422,16 +427,17 @@ impl Store {
                 ))
             })?;
         }
-        self.config_of(&manifest)
+        self.config_of(&manifest, &manifest_file)
     }
 
-    fn config_of(&self, manifest: &serde_json::Value) -> Result<ImageConfig> {
+    /// The image config a manifest (read from `file`) names.
+    fn config_of(&self, manifest: &serde_json::Value, file: &Path) -> Result<ImageConfig> {
         let digest = manifest
             .get("config")
             .and_then(|c| c.get("digest"))
             .and_then(|d| d.as_str())
             .ok_or_else(|| Error::BadInput("an image manifest without a config".into()))?;
-        read_json(&self.blob(digest))
+        read_json(&self.blob(digest, file)?)
     }
 
     /// chain ID → label, for the image's layers.

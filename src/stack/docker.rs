@@ -206,7 +206,8 @@ impl Store {
             if !is_hex(&id) {
                 continue;
             }
-            let c: ConfigV2 = match read_json(&containers.join(&id).join("config.v2.json")) {
+            let file = containers.join(&id).join("config.v2.json");
+            let c: ConfigV2 = match read_json(&file) {
                 Ok(c) => c,
                 Err(e) if engine::is_gone(&e) => continue,
                 Err(e @ Error::BadInput(_)) => {
@@ -216,6 +217,10 @@ impl Store {
                 Err(e) => return Err(e),
             };
             let cid = if c.id.is_empty() { id.clone() } else { c.id };
+            if let Err(e) = engine::component(&cid, "container ID", &file) {
+                store.notes.push(e.to_string());
+                continue;
+            }
             store.containers.insert(
                 cid.clone(),
                 Container {
@@ -281,20 +286,27 @@ impl Store {
         out
     }
 
-    fn chain_path(&self, chain: &str) -> PathBuf {
-        self.image_dir().join("layerdb/sha256").join(hex_of(chain))
+    /// The layerdb directory of a chain ID read from `from` (an image config or a `parent`
+    /// file), after checking the ID is a plain name.
+    fn chain_path(&self, chain: &str, from: &Path) -> Result<PathBuf> {
+        engine::join_component(
+            &self.image_dir().join("layerdb/sha256"),
+            hex_of(chain),
+            "layer chain ID",
+            from,
+        )
     }
 
-    /// The layer directory (`overlay2/<cache-id>/diff`) of a chain ID.
-    fn chain_layer(&self, chain: &str) -> Result<PathBuf> {
-        let cache = read_text(&self.chain_path(chain).join("cache-id"))?;
-        if cache.is_empty() || cache.contains('/') || cache.starts_with('.') {
-            return Err(Error::BadInput(format!(
-                "'{}' holds no valid cache id",
-                self.chain_path(chain).join("cache-id").display()
-            )));
-        }
-        Ok(self.layer_dir().join(cache).join("diff"))
+    /// The layer directory (`overlay2/<cache-id>/diff`) of a chain ID read from `from`.
+    fn chain_layer(&self, chain: &str, from: &Path) -> Result<PathBuf> {
+        let file = self.chain_path(chain, from)?.join("cache-id");
+        let cache = read_text(&file)?;
+        Ok(engine::join_component(&self.layer_dir(), &cache, "cache-id", &file)?.join("diff"))
+    }
+
+    /// The image config file of an image, where its layers' diff IDs come from.
+    fn config_file(&self, id: &str) -> PathBuf {
+        self.image_dir().join("imagedb/content/sha256").join(id)
     }
 
     /// The image's layers, top first, labelled from its history.
@@ -308,8 +320,9 @@ impl Store {
             .ok_or_else(|| engine::gone(&format!("image {}", short(id))))?;
         let labels = image.config.layer_labels();
         let mut layers = Vec::new();
+        let from = self.config_file(id);
         for (chain, label) in image.config.chain_ids().iter().zip(labels) {
-            let path = self.chain_layer(chain).map_err(|e| {
+            let path = self.chain_layer(chain, &from).map_err(|e| {
                 engine::gone_if_missing(e, || {
                     format!(
                         "layer {} of image {}",
@@ -334,8 +347,9 @@ impl Store {
     pub fn image_size(&self, id: &str) -> Option<u64> {
         let image = self.images.get(id)?;
         let mut total = 0;
+        let from = self.config_file(id);
         for chain in image.config.chain_ids() {
-            total += read_text(&self.chain_path(&chain).join("size"))
+            total += read_text(&self.chain_path(&chain, &from).ok()?.join("size"))
                 .ok()?
                 .parse::<u64>()
                 .ok()?;
@@ -370,11 +384,14 @@ impl Store {
             .ok_or_else(|| engine::gone(&format!("container {}", short(id))))?;
         let mut notes = Vec::new();
         let mounts_dir = self.image_dir().join("layerdb/mounts").join(id);
-        let mount_id = read_text(&mounts_dir.join("mount-id"))
+        let mount_file = mounts_dir.join("mount-id");
+        let mount_id = read_text(&mount_file)
             .map_err(|e| engine::gone_if_missing(e, || format!("container {}'s layer", c.name)))?;
-        let init_id = read_text(&mounts_dir.join("init-id")).ok();
-        let parent = read_text(&mounts_dir.join("parent")).ok();
-        let base = self.layer_dir().join(&mount_id);
+        let init_file = mounts_dir.join("init-id");
+        let init_id = read_text(&init_file).ok().filter(|i| !i.is_empty());
+        let mut parent_file = mounts_dir.join("parent");
+        let parent = read_text(&parent_file).ok();
+        let base = engine::join_component(&self.layer_dir(), &mount_id, "mount-id", &mount_file)?;
         let upper = base.join("diff");
         engine::check_layer_dir("layer directory", &upper)?;
         let mut layers = vec![Layer {
@@ -382,8 +399,9 @@ impl Store {
             path: upper.clone(),
             label: Some(format!("container {}: read-write layer", c.name)),
         }];
-        if let Some(init) = init_id.filter(|i| !i.is_empty() && !i.contains('/')) {
-            let path = self.layer_dir().join(init).join("diff");
+        if let Some(init) = init_id {
+            let path =
+                engine::join_component(&self.layer_dir(), &init, "init-id", &init_file)?.join("diff");
             engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {
                 role: LayerRole::Lower,
@@ -414,7 +432,7 @@ impl Store {
                     c.name
                 )));
             }
-            let path = self.chain_layer(&ch).map_err(|e| {
+            let path = self.chain_layer(&ch, &parent_file).map_err(|e| {
                 engine::gone_if_missing(e, || {
                     format!("layer {} of container {}", short(hex_of(&ch)), c.name)
                 })
@@ -430,12 +448,11 @@ impl Store {
                         .unwrap_or_else(|| format!("layer {}", short(hex_of(&ch)))),
                 ),
             });
-            chain = read_text(&self.chain_path(&ch).join("parent"))
-                .ok()
-                .filter(|p| !p.is_empty());
+            parent_file = self.chain_path(&ch, &parent_file)?.join("parent");
+            chain = read_text(&parent_file).ok().filter(|p| !p.is_empty());
         }
         // Cross-check with the `lower` file the graphdriver mounts from.
-        if let Some(lower) = self.lower_file(&base) {
+        if let Some(lower) = self.lower_file(&base)? {
             let ours: Vec<PathBuf> = layers[1..]
                 .iter()
                 .map(|l| engine::canonical(&l.path))
@@ -475,24 +492,35 @@ impl Store {
     }
 
     /// The `lower` file of a layer directory, resolved through `l/` (never following the
-    /// links: their targets are read and checked to be `../<id>/diff`).
-    fn lower_file(&self, layer_base: &Path) -> Option<Vec<PathBuf>> {
-        let text = read_text(&layer_base.join("lower")).ok()?;
+    /// links: their targets are read and checked to be `../<id>/diff`). `None` when there is
+    /// no such file or a link is missing (the layerdb records are used instead).
+    ///
+    /// # Errors
+    /// The file names something other than `l/<name>`, or a link points anywhere but
+    /// `../<id>/diff`: the message names the file and the value.
+    fn lower_file(&self, layer_base: &Path) -> Result<Option<Vec<PathBuf>>> {
+        let file = layer_base.join("lower");
+        let Ok(text) = read_text(&file) else {
+            return Ok(None);
+        };
+        let links = self.layer_dir().join("l");
         let mut out = Vec::new();
         for part in text.split(':').filter(|p| !p.is_empty()) {
-            let link = part.strip_prefix("l/")?;
-            if link.contains('/') {
-                return None;
-            }
-            let target = std::fs::read_link(self.layer_dir().join("l").join(link)).ok()?;
-            let t = target.to_str()?;
-            let id = t.strip_prefix("../")?.strip_suffix("/diff")?;
-            if id.is_empty() || id.contains('/') || id.starts_with('.') {
-                return None;
-            }
-            out.push(self.layer_dir().join(id).join("diff"));
+            let link_path = part
+                .strip_prefix("l/")
+                .and_then(|link| engine::join_component(&links, link, "", &file).ok())
+                .ok_or_else(|| engine::not_a_component(part, "lower layer link", &file))?;
+            let Ok(target) = std::fs::read_link(&link_path) else {
+                return Ok(None);
+            };
+            let t = target.to_string_lossy();
+            let id = t
+                .strip_prefix("../")
+                .and_then(|t| t.strip_suffix("/diff"))
+                .ok_or_else(|| engine::not_a_component(&t, "link target", &link_path))?;
+            out.push(engine::join_component(&self.layer_dir(), id, "link target", &link_path)?.join("diff"));
         }
-        Some(out)
+        Ok(Some(out))
     }
 
     /// Images worth listing: tagged ones, and untagged ones no other image builds on.
@@ -621,7 +649,10 @@ pub fn resolve(
             );
         }
     }
-    let (i, item) = engine::pick(&cands, name, "Docker container or image")?;
+    let (i, item) = engine::pick(&cands, name, "Docker container or image").map_err(|e| {
+        let unread: Vec<String> = stores.iter().flat_map(|s| s.notes.iter().cloned()).collect();
+        engine::with_unread(e, &unread)
+    })?;
     let store = &stores[*i];
     let mut notes = store.notes.clone();
     let (mut stack, more) = match item {

@@ -215,6 +215,50 @@ pub fn list_dir(path: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Checks a name read from an engine's files before it becomes part of a path: an ID
+/// (Docker's `mount-id`, `init-id`, `cache-id`, chain IDs; containers/storage layer and image
+/// IDs), a short link name from `l/`, a digest's algorithm or hex. It must be one plain path
+/// component: not empty, at most 255 bytes, no `/` or NUL, and not starting with `.` (so never
+/// `.` or `..`). Engines never write anything else; a value like `../../tmp/x` is a damaged or
+/// doctored store pointing outside itself, and is refused before any use.
+///
+/// This is the one check every engine reader (and any later code that turns engine records
+/// into paths) uses. `what` names the value ("mount-id", "layer ID"), `file` the file it was
+/// read from; both appear in the message.
+///
+/// # Errors
+/// The value is not a plain component; the message names the file and the (escaped) value.
+pub fn component<'a>(value: &'a str, what: &str, file: &Path) -> Result<&'a str> {
+    let plain = !value.is_empty()
+        && value.len() <= 255
+        && !value.starts_with('.')
+        && !value.bytes().any(|b| b == b'/' || b == 0);
+    if plain {
+        return Ok(value);
+    }
+    Err(not_a_component(value, what, file))
+}
+
+/// The error [`component`] gives: `file` holds `what` = `value`, which is not a plain name.
+#[must_use]
+pub fn not_a_component(value: &str, what: &str, file: &Path) -> Error {
+    Error::BadInput(format!(
+        "'{}' holds {what} '{}', which is not a plain name (one path component, without '/' \
+         or a leading '.'): the engine's store is damaged or was tampered with; layerscope \
+         will not use it as a path",
+        crate::escape::path(file),
+        crate::escape::display(value.as_bytes())
+    ))
+}
+
+/// `base/<value>` after [`component`] checked `value`.
+///
+/// # Errors
+/// As [`component`].
+pub fn join_component(base: &Path, value: &str, what: &str, file: &Path) -> Result<PathBuf> {
+    Ok(base.join(component(value, what, file)?))
+}
+
 /// Whether `s` is a lowercase hex string (an engine ID).
 #[must_use]
 pub fn is_hex(s: &str) -> bool {
@@ -472,6 +516,19 @@ pub fn pick<'a, T>(cands: &'a [Candidate<T>], query: &str, what: &str) -> Result
         "no {what} named '{}': {list}",
         crate::escape::display(query.as_bytes())
     )))
+}
+
+/// A [`pick`] error with the records that could not be read added: when a name is not found
+/// because its record is broken (a truncated `config.v2.json`), the message names that file.
+#[must_use]
+pub fn with_unread(e: Error, unread: &[String]) -> Error {
+    match e {
+        Error::BadInput(msg) if !unread.is_empty() && msg.starts_with("no ") => Error::BadInput(format!(
+            "{msg}; some records could not be read, the name may be in one of them: {}",
+            unread.join("; ")
+        )),
+        e => e,
+    }
 }
 
 fn shown<T>(c: &Candidate<T>) -> String {

@@ -240,7 +240,13 @@ impl Store {
                 continue;
             }
             for file in ["layers.json", "volatile-layers.json"] {
-                for l in read_list::<LayerRec>(&home.join("overlay-layers").join(file))? {
+                let file = home.join("overlay-layers").join(file);
+                for l in read_list::<LayerRec>(&file)? {
+                    // IDs become paths (`overlay/<id>/diff`): check them as they are read.
+                    engine::component(&l.id, "layer ID", &file)?;
+                    if let Some(p) = l.parent.as_deref().filter(|p| !p.is_empty()) {
+                        engine::component(p, "parent layer ID", &file)?;
+                    }
                     if l.flags
                         .get("incomplete")
                         .and_then(serde_json::Value::as_bool)
@@ -255,7 +261,12 @@ impl Store {
                         .or_insert((l, home.clone()));
                 }
             }
-            for img in read_list::<ImageRec>(&home.join("overlay-images/images.json"))? {
+            let file = home.join("overlay-images/images.json");
+            for img in read_list::<ImageRec>(&file)? {
+                engine::component(&img.id, "image ID", &file)?;
+                if let Some(l) = img.layer.as_deref() {
+                    engine::component(l, "layer ID", &file)?;
+                }
                 store
                     .images
                     .entry(img.id.clone())
@@ -263,7 +274,9 @@ impl Store {
             }
             if i == 0 {
                 for file in ["containers.json", "volatile-containers.json"] {
-                    for c in read_list::<CtrRec>(&home.join("overlay-containers").join(file))? {
+                    let file = home.join("overlay-containers").join(file);
+                    for c in read_list::<CtrRec>(&file)? {
+                        engine::component(&c.layer, "layer ID", &file)?;
                         store.containers.insert(c.id.clone(), c);
                     }
                 }
@@ -330,13 +343,11 @@ impl Store {
             .big_data_names
             .iter()
             .find(|k| k.starts_with("sha256:"))?;
-        read_json(
-            &home
-                .join("overlay-images")
-                .join(&img.id)
-                .join(big_data_file(key)),
-        )
-        .ok()
+        let images = home.join("overlay-images");
+        let file = images.join("images.json");
+        let dir = engine::join_component(&images, &img.id, "image ID", &file).ok()?;
+        let name = big_data_file(key);
+        read_json(&engine::join_component(&dir, &name, "big-data name", &file).ok()?).ok()
     }
 
     /// The layer chain from `top` down to the base: (layer ID, its store).
@@ -364,10 +375,8 @@ impl Store {
 
     /// One layer's directories in mount order: `diff`, then `diff1`, `diff2`, ….
     fn layer_dirs(home: &Path, id: &str) -> Result<Vec<PathBuf>> {
-        if id.is_empty() || id.contains('/') || id.starts_with('.') {
-            return Err(Error::BadInput(format!("'{id}' is not a layer ID")));
-        }
-        let base = home.join("overlay").join(id);
+        let records = home.join("overlay-layers/layers.json");
+        let base = engine::join_component(&home.join("overlay"), id, "layer ID", &records)?;
         engine::check_layer_dir("layer directory", &base.join("diff"))?;
         let mut out = vec![base.join("diff")];
         for n in 1.. {

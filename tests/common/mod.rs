@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the privileged-skip rule and small helpers.
 #![allow(dead_code)]
 
+pub mod stores;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,0 +1,207 @@
+//! Hostile and broken engine stores, and stacks the kernel would refuse: layerscope must never
+//! follow an engine's record outside the store, must refuse what `mount` refuses (checked
+//! against a real mount attempt), and must say which file is broken.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::stores::{fake_docker, write};
+use common::{bin, skip};
+
+/// Runs layerscope; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run layerscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts a refusal: exit 2, nothing from outside on stdout, and every `needle` in stderr.
+fn refused(args: &[&str], needles: &[&str]) {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 2, "{args:?} should be refused:\nstdout: {out}\nstderr: {err}");
+    assert!(!out.contains("LEAK"), "{args:?} printed data from outside the store: {out}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: stderr lacks {n:?}:\n{err}");
+    }
+}
+
+/// A directory outside the store holding a layer (`<outside>/diff/leak.txt`) and the records an
+/// attacker would point at.
+fn outside(dir: &Path) -> std::path::PathBuf {
+    let o = dir.join("outside");
+    write(&o.join("diff/leak.txt"), "LEAK\n");
+    write(&o.join("cache-id"), "cache0");
+    o
+}
+
+// ---- Item 6: every ID read from an engine's files is one plain name. ----
+
+#[test]
+fn a_docker_mount_id_that_climbs_out_of_the_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docker");
+    let (_, cid) = fake_docker(&root, "[]");
+    outside(dir.path());
+    let mount_id = root.join("image/overlay2/layerdb/mounts").join(&cid).join("mount-id");
+    // overlay2/../outside is <tmp>/docker/outside: climb one more.
+    std::fs::write(&mount_id, "../../outside").unwrap();
+    let r = root.to_str().unwrap();
+    refused(
+        &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
+        &[mount_id.to_str().unwrap(), "mount-id '../../outside'", "not a plain name"],
+    );
+    // `list` skips it with the same reason instead of listing a stack made of outside files.
+    let (code, out, err) = run(&["list", "--docker-root", r, "--podman-root", r, "--containerd-root", r]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("docker:web"), "{out}");
+    assert!(err.contains("skipped docker container web") && err.contains("mount-id"), "{err}");
+}
+
+#[test]
+fn docker_init_id_parent_and_diff_ids_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docker");
+    let (image_id, cid) = fake_docker(&root, "[]");
+    outside(dir.path());
+    // `..` has no '/', so it passed the old init-id filter: overlay2/../diff is <root>/diff.
+    write(&root.join("diff/leak.txt"), "LEAK\n");
+    let mounts = root.join("image/overlay2/layerdb/mounts").join(&cid);
+    std::fs::write(mounts.join("init-id"), "..").unwrap();
+    let r = root.to_str().unwrap();
+    refused(
+        &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
+        &[mounts.join("init-id").to_str().unwrap(), "init-id '..'"],
+    );
+    std::fs::write(mounts.join("init-id"), "rw-init").unwrap();
+    // A parent chain ID that climbs to a layerdb entry of the attacker's.
+    std::fs::write(mounts.join("parent"), "sha256:../../../../../outside").unwrap();
+    refused(
+        &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
+        &[mounts.join("parent").to_str().unwrap(), "layer chain ID '../../../../../outside'"],
+    );
+    // An image whose first diff ID (its first chain ID) climbs out of layerdb.
+    let config = root.join("image/overlay2/imagedb/content/sha256").join(&image_id);
+    std::fs::write(
+        &config,
+        r#"{"rootfs":{"type":"layers","diff_ids":["sha256:../../../../../outside"]}}"#,
+    )
+    .unwrap();
+    refused(
+        &["cat", "--docker-root", r, "docker:app:1", "/leak.txt"],
+        &[config.to_str().unwrap(), "layer chain ID"],
+    );
+}
+
+#[test]
+fn docker_lower_files_and_short_links_must_stay_in_overlay2() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docker");
+    fake_docker(&root, "[]");
+    outside(dir.path());
+    let r = root.to_str().unwrap();
+    let lower = root.join("overlay2/rw/lower");
+    // A `lower` entry that is not `l/<name>`.
+    std::fs::write(&lower, "l/../../../outside").unwrap();
+    refused(
+        &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
+        &[lower.to_str().unwrap(), "lower layer link 'l/../../../outside'"],
+    );
+    // A short link whose target leaves overlay2.
+    std::fs::create_dir_all(root.join("overlay2/l")).unwrap();
+    std::os::unix::fs::symlink("../../../outside/diff", root.join("overlay2/l/EVIL")).unwrap();
+    std::fs::write(&lower, "l/EVIL").unwrap();
+    refused(
+        &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
+        &[root.join("overlay2/l/EVIL").to_str().unwrap(), "link target"],
+    );
+}
+
+#[test]
+fn a_docker_container_id_that_climbs_out_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docker");
+    let (_, cid) = fake_docker(&root, "[]");
+    // An attacker's layerdb "mounts" entry outside the store, reached through the ID.
+    let evil = dir.path().join("evil");
+    write(&evil.join("mount-id"), "rw");
+    let config = root.join("containers").join(&cid).join("config.v2.json");
+    std::fs::write(
+        &config,
+        r#"{"ID":"../../../../../evil","Name":"/web","Image":"","Driver":"overlay2"}"#,
+    )
+    .unwrap();
+    let r = root.to_str().unwrap();
+    refused(
+        &["ls", "--docker-root", r, "docker:web"],
+        &[config.to_str().unwrap(), "container ID '../../../../../evil'"],
+    );
+}
+
+#[test]
+fn podman_image_and_layer_ids_are_plain_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let layer = "b".repeat(64);
+    write(
+        &root.join("overlay-layers/layers.json"),
+        &format!(r#"[{{"id":"{layer}"}}]"#),
+    );
+    write(&root.join(format!("overlay/{layer}/diff/etc/motd")), "x");
+    let key = format!("sha256:{}", "a".repeat(64));
+    // The image ID climbs to a config of the attacker's (labels shown as the store's own).
+    let images = root.join("overlay-images/images.json");
+    write(
+        &images,
+        &format!(
+            r#"[{{"id":"../../evil","names":["localhost/app:1"],"layer":"{layer}","big-data-names":["{key}"]}}]"#
+        ),
+    );
+    write(
+        &dir.path()
+            .join("evil")
+            .join(layerscope::stack::podman::big_data_file(&key)),
+        r#"{"history":[{"created_by":"LEAK"}],"rootfs":{"diff_ids":["sha256:1"]}}"#,
+    );
+    let r = root.to_str().unwrap();
+    refused(
+        &["layers", "--podman-root", r, "podman:app:1"],
+        &[images.to_str().unwrap(), "image ID '../../evil'"],
+    );
+    // A parent pointer that is not a plain name.
+    write(
+        &images,
+        &format!(r#"[{{"id":"{}","names":["localhost/app:1"],"layer":"{layer}"}}]"#, "a".repeat(64)),
+    );
+    let layers = root.join("overlay-layers/layers.json");
+    write(&layers, &format!(r#"[{{"id":"{layer}","parent":"../../x"}}]"#));
+    refused(
+        &["layers", "--podman-root", r, "podman:app:1"],
+        &[layers.to_str().unwrap(), "parent layer ID '../../x'"],
+    );
+}
+
+// ---- Item 9: a broken record is named when the name it held is asked for. ----
+
+#[test]
+fn a_truncated_config_v2_json_is_named_when_its_container_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docker");
+    let (_, cid) = fake_docker(&root, "[]");
+    let config = root.join("containers").join(&cid).join("config.v2.json");
+    let text = std::fs::read(&config).unwrap();
+    std::fs::write(&config, &text[..text.len() / 2]).unwrap();
+    let r = root.to_str().unwrap();
+    refused(
+        &["ls", "--docker-root", r, "docker:web"],
+        &["no Docker container or image named 'web'", config.to_str().unwrap(), "not the JSON"],
+    );
+}
