@@ -27,8 +27,14 @@ fn run(args: &[&str]) -> (i32, String, String) {
 /// Asserts a refusal: exit 2, nothing from outside on stdout, and every `needle` in stderr.
 fn refused(args: &[&str], needles: &[&str]) {
     let (code, out, err) = run(args);
-    assert_eq!(code, 2, "{args:?} should be refused:\nstdout: {out}\nstderr: {err}");
-    assert!(!out.contains("LEAK"), "{args:?} printed data from outside the store: {out}");
+    assert_eq!(
+        code, 2,
+        "{args:?} should be refused:\nstdout: {out}\nstderr: {err}"
+    );
+    assert!(
+        !out.contains("LEAK"),
+        "{args:?} printed data from outside the store: {out}"
+    );
     for n in needles {
         assert!(err.contains(n), "{args:?}: stderr lacks {n:?}:\n{err}");
     }
@@ -51,19 +57,37 @@ fn a_docker_mount_id_that_climbs_out_of_the_store_is_refused() {
     let root = dir.path().join("docker");
     let (_, cid) = fake_docker(&root, "[]");
     outside(dir.path());
-    let mount_id = root.join("image/overlay2/layerdb/mounts").join(&cid).join("mount-id");
+    let mount_id = root
+        .join("image/overlay2/layerdb/mounts")
+        .join(&cid)
+        .join("mount-id");
     // overlay2/../outside is <tmp>/docker/outside: climb one more.
     std::fs::write(&mount_id, "../../outside").unwrap();
     let r = root.to_str().unwrap();
     refused(
         &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
-        &[mount_id.to_str().unwrap(), "mount-id '../../outside'", "not a plain name"],
+        &[
+            mount_id.to_str().unwrap(),
+            "mount-id '../../outside'",
+            "not a plain name",
+        ],
     );
     // `list` skips it with the same reason instead of listing a stack made of outside files.
-    let (code, out, err) = run(&["list", "--docker-root", r, "--podman-root", r, "--containerd-root", r]);
+    let (code, out, err) = run(&[
+        "list",
+        "--docker-root",
+        r,
+        "--podman-root",
+        r,
+        "--containerd-root",
+        r,
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("docker:web"), "{out}");
-    assert!(err.contains("skipped docker container web") && err.contains("mount-id"), "{err}");
+    assert!(
+        err.contains("skipped docker container web") && err.contains("mount-id"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -86,10 +110,15 @@ fn docker_init_id_parent_and_diff_ids_are_checked_too() {
     std::fs::write(mounts.join("parent"), "sha256:../../../../../outside").unwrap();
     refused(
         &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
-        &[mounts.join("parent").to_str().unwrap(), "layer chain ID '../../../../../outside'"],
+        &[
+            mounts.join("parent").to_str().unwrap(),
+            "layer chain ID '../../../../../outside'",
+        ],
     );
     // An image whose first diff ID (its first chain ID) climbs out of layerdb.
-    let config = root.join("image/overlay2/imagedb/content/sha256").join(&image_id);
+    let config = root
+        .join("image/overlay2/imagedb/content/sha256")
+        .join(&image_id);
     std::fs::write(
         &config,
         r#"{"rootfs":{"type":"layers","diff_ids":["sha256:../../../../../outside"]}}"#,
@@ -113,7 +142,10 @@ fn docker_lower_files_and_short_links_must_stay_in_overlay2() {
     std::fs::write(&lower, "l/../../../outside").unwrap();
     refused(
         &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
-        &[lower.to_str().unwrap(), "lower layer link 'l/../../../outside'"],
+        &[
+            lower.to_str().unwrap(),
+            "lower layer link 'l/../../../outside'",
+        ],
     );
     // A short link whose target leaves overlay2.
     std::fs::create_dir_all(root.join("overlay2/l")).unwrap();
@@ -121,7 +153,10 @@ fn docker_lower_files_and_short_links_must_stay_in_overlay2() {
     std::fs::write(&lower, "l/EVIL").unwrap();
     refused(
         &["cat", "--docker-root", r, "docker:web", "/leak.txt"],
-        &[root.join("overlay2/l/EVIL").to_str().unwrap(), "link target"],
+        &[
+            root.join("overlay2/l/EVIL").to_str().unwrap(),
+            "link target",
+        ],
     );
 }
 
@@ -142,7 +177,10 @@ fn a_docker_container_id_that_climbs_out_is_named_in_the_error() {
     let r = root.to_str().unwrap();
     refused(
         &["ls", "--docker-root", r, "docker:web"],
-        &[config.to_str().unwrap(), "container ID '../../../../../evil'"],
+        &[
+            config.to_str().unwrap(),
+            "container ID '../../../../../evil'",
+        ],
     );
 }
 
@@ -179,10 +217,16 @@ fn podman_image_and_layer_ids_are_plain_names() {
     // A parent pointer that is not a plain name.
     write(
         &images,
-        &format!(r#"[{{"id":"{}","names":["localhost/app:1"],"layer":"{layer}"}}]"#, "a".repeat(64)),
+        &format!(
+            r#"[{{"id":"{}","names":["localhost/app:1"],"layer":"{layer}"}}]"#,
+            "a".repeat(64)
+        ),
     );
     let layers = root.join("overlay-layers/layers.json");
-    write(&layers, &format!(r#"[{{"id":"{layer}","parent":"../../x"}}]"#));
+    write(
+        &layers,
+        &format!(r#"[{{"id":"{layer}","parent":"../../x"}}]"#),
+    );
     refused(
         &["layers", "--podman-root", r, "podman:app:1"],
         &[layers.to_str().unwrap(), "parent layer ID '../../x'"],
@@ -202,6 +246,137 @@ fn a_truncated_config_v2_json_is_named_when_its_container_is_asked_for() {
     let r = root.to_str().unwrap();
     refused(
         &["ls", "--docker-root", r, "docker:web"],
-        &["no Docker container or image named 'web'", config.to_str().unwrap(), "not the JSON"],
+        &[
+            "no Docker container or image named 'web'",
+            config.to_str().unwrap(),
+            "not the JSON",
+        ],
     );
+}
+
+// ---- Item 7: what the kernel refuses to mount, layerscope refuses, in the kernel's words. ----
+
+#[test]
+fn stacks_the_kernel_refuses_to_mount_are_refused_with_its_reason() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return skip(&why);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["a/sub", "b", "u/sub", "w"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    write(&d.join("a/f"), "a");
+    std::os::unix::fs::symlink(d.join("a"), d.join("alink")).unwrap();
+    let p = |s: &str| d.join(s).to_str().unwrap().to_string();
+    // (lowerdir, upperdir, -o, what layerscope must say when the kernel refuses; "" = accepts)
+    let cases: Vec<(String, Option<String>, &str, &str)> = vec![
+        (
+            p("a"),
+            Some(p("u")),
+            "metacopy=on,redirect_dir=off",
+            "conflicting options: metacopy=on,redirect_dir=",
+        ),
+        (
+            p("a"),
+            Some(p("u")),
+            "metacopy=on,redirect_dir=follow",
+            "conflicting options: metacopy=on,redirect_dir=follow",
+        ),
+        (
+            format!("{}:{}", p("a"), p("b")),
+            None,
+            "metacopy=on,redirect_dir=off",
+            "",
+        ),
+        (
+            p("a"),
+            Some(p("u")),
+            "userxattr,redirect_dir=off",
+            "conflicting options: userxattr,redirect_dir=",
+        ),
+        (
+            p("a"),
+            Some(p("u")),
+            "nfs_export=on,index=off",
+            "conflicting options: nfs_export=on,index=off",
+        ),
+        (
+            p("a"),
+            Some(p("u")),
+            "nfs_export=on,metacopy=on",
+            "conflicting options: nfs_export=on,metacopy=on",
+        ),
+        (
+            format!("{}:{}", p("a"), p("a")),
+            None,
+            "",
+            "conflicting lowerdir path",
+        ),
+        (
+            format!("{}:{}", p("a"), p("alink")),
+            None,
+            "",
+            "conflicting lowerdir path",
+        ),
+        (p("a"), Some(p("a")), "", "conflicting lowerdir path"),
+        (
+            format!("{}:{}", p("a"), p("a/sub")),
+            None,
+            "",
+            "overlapping lowerdir path",
+        ),
+        (
+            format!("{}:{}", p("a/sub"), p("a")),
+            None,
+            "",
+            "overlapping lowerdir path",
+        ),
+        (p("u/sub"), Some(p("u")), "", "overlapping lowerdir path"),
+        // An upper inside a lower is allowed.
+        (p("a"), Some(p("a/sub")), "", ""),
+    ];
+    for (i, (lower, upper, opts, needle)) in cases.iter().enumerate() {
+        let mut mount_opts = format!("lowerdir={lower}");
+        if let Some(u) = upper {
+            mount_opts.push_str(&format!(",upperdir={u},workdir={}", p("w")));
+        }
+        if !opts.is_empty() {
+            mount_opts.push_str(&format!(",{opts}"));
+        }
+        let point = d.join(format!("m{i}"));
+        let kernel_accepts = common::Mount::new(&point, &mount_opts).is_ok();
+        assert_eq!(
+            kernel_accepts,
+            needle.is_empty(),
+            "the kernel {} mount -o {mount_opts}",
+            if kernel_accepts { "accepts" } else { "refuses" }
+        );
+        let mut args = vec!["ls", "--lowerdir", lower.as_str()];
+        if let Some(u) = upper {
+            args.extend(["--upperdir", u.as_str()]);
+        }
+        if !opts.is_empty() {
+            args.extend(["-o", opts]);
+        }
+        args.push("/");
+        let (code, out, err) = run(&args);
+        if needle.is_empty() {
+            assert_eq!(
+                code, 0,
+                "{args:?}: the kernel mounts this, so must we: {err}"
+            );
+            assert!(out.contains("/f"), "{out}");
+        } else {
+            assert_eq!(
+                code, 2,
+                "{args:?}: the kernel refuses this, so must we: {out}"
+            );
+            assert!(
+                err.contains(needle) && err.contains("kernel"),
+                "{args:?}: {err}"
+            );
+        }
+        let _ = Command::new("rm").arg("-rf").arg(d.join("w/work")).status();
+    }
 }

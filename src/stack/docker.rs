@@ -400,8 +400,8 @@ impl Store {
             label: Some(format!("container {}: read-write layer", c.name)),
         }];
         if let Some(init) = init_id {
-            let path =
-                engine::join_component(&self.layer_dir(), &init, "init-id", &init_file)?.join("diff");
+            let path = engine::join_component(&self.layer_dir(), &init, "init-id", &init_file)?
+                .join("diff");
             engine::check_layer_dir("layer directory", &path)?;
             layers.push(Layer {
                 role: LayerRole::Lower,
@@ -518,7 +518,10 @@ impl Store {
                 .strip_prefix("../")
                 .and_then(|t| t.strip_suffix("/diff"))
                 .ok_or_else(|| engine::not_a_component(&t, "link target", &link_path))?;
-            out.push(engine::join_component(&self.layer_dir(), id, "link target", &link_path)?.join("diff"));
+            out.push(
+                engine::join_component(&self.layer_dir(), id, "link target", &link_path)?
+                    .join("diff"),
+            );
         }
         Ok(Some(out))
     }
@@ -650,7 +653,10 @@ pub fn resolve(
         }
     }
     let (i, item) = engine::pick(&cands, name, "Docker container or image").map_err(|e| {
-        let unread: Vec<String> = stores.iter().flat_map(|s| s.notes.iter().cloned()).collect();
+        let unread: Vec<String> = stores
+            .iter()
+            .flat_map(|s| s.notes.iter().cloned())
+            .collect();
         engine::with_unread(e, &unread)
     })?;
     let store = &stores[*i];

@@ -523,10 +523,12 @@ pub fn pick<'a, T>(cands: &'a [Candidate<T>], query: &str, what: &str) -> Result
 #[must_use]
 pub fn with_unread(e: Error, unread: &[String]) -> Error {
     match e {
-        Error::BadInput(msg) if !unread.is_empty() && msg.starts_with("no ") => Error::BadInput(format!(
-            "{msg}; some records could not be read, the name may be in one of them: {}",
-            unread.join("; ")
-        )),
+        Error::BadInput(msg) if !unread.is_empty() && msg.starts_with("no ") => {
+            Error::BadInput(format!(
+                "{msg}; some records could not be read, the name may be in one of them: {}",
+                unread.join("; ")
+            ))
+        }
         e => e,
     }
 }

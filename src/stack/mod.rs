@@ -12,6 +12,7 @@ pub mod engine;
 pub mod mountinfo;
 pub mod options;
 pub mod podman;
+pub mod refusal;
 pub mod spec;
 
 use std::path::PathBuf;

@@ -171,8 +171,9 @@ impl MountOptions {
             }
         }
         if out.xattr == XattrNamespace::User {
+            // `off` is `nofollow` when redirect_always_follow is off, which userxattr allows.
             if let Some(v) = redirect_set.as_deref()
-                && out.redirect != RedirectMode::Nofollow
+                && out.redirect.follows()
             {
                 return Err(conflict(&format!("userxattr,redirect_dir={v}")));
             }

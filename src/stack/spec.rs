@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use super::LayerStack;
 use super::mountinfo;
 use super::options::{KernelDefaults, MountOptions, parse_user_options, split_lowerdir};
+use super::refusal::{Given, check_layers};
 use crate::error::{Error, Result};
 
 /// How a stack was named on the command line.
@@ -85,7 +86,11 @@ fn resolve_plain(req: &StackRequest) -> Result<LayerStack> {
 fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Result<LayerStack> {
     let (lowers, data) = split_lowerdir(lowerdir.as_bytes())?;
     let options = match &req.options {
-        Some(o) => parse_user_options(o.as_bytes(), kernel)?,
+        Some(o) => {
+            // The kernel's own refusals first, in its words; then our stricter parse.
+            super::refusal::check_options(o.as_bytes(), req.upperdir.is_some(), kernel)?;
+            parse_user_options(o.as_bytes(), kernel)?
+        }
         None => MountOptions::defaults(kernel),
     };
     let colon_hint = if lowerdir.as_bytes().contains(&b':') {
@@ -127,6 +132,22 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
         .clone()
         .map(|p| check(p, "--upperdir", ""))
         .transpose()?;
+    let given: Vec<Given<'_>> = upper
+        .iter()
+        .map(|p| Given {
+            flag: "--upperdir",
+            path: p,
+        })
+        .chain(lowers.iter().map(|p| Given {
+            flag: "--lowerdir",
+            path: p,
+        }))
+        .chain(data.iter().map(|p| Given {
+            flag: "--lowerdir data-only",
+            path: p,
+        }))
+        .collect();
+    check_layers(&given)?;
     let name = format!("lowerdir={}", lowerdir.to_string_lossy());
     Ok(LayerStack::from_dirs(name, upper, lowers, data, options))
 }
