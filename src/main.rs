@@ -21,16 +21,75 @@ fn main() -> ExitCode {
     {
         return tui_exit(demo_tui(no_mount));
     }
+    // A closed stdout must not look like success with no output.
+    if STDOUT_WAS_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "layerscope: cannot write the output: standard output is closed; run it with \
+             stdout open, e.g. `> out.txt` or `| less`"
+        );
+        return ExitCode::from(2);
+    }
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = Output {
+        inner: std::io::BufWriter::new(stdout.lock()),
+        failed: None,
+    };
     let result = dispatch(cli, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
+    match (result, out.failed.take()) {
+        (Ok(()), _) => ExitCode::SUCCESS,
+        // A reader that went away (`| head`): stop quietly, as other tools do.
+        (Err(_), Some(kind)) if kind == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        (Err(e), Some(_)) => {
+            drop(out);
+            eprintln!(
+                "layerscope: cannot write the output to standard output: {}",
+                terminal_safe(&message(&e))
+            );
+            ExitCode::from(2)
+        }
+        (Err(e), None) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        (Err(e), None) => {
             drop(out);
             fail(&e)
         }
+    }
+}
+
+/// Whether fd 1 was closed when the process started. Rust's runtime reopens a closed fd 1 on
+/// `/dev/null` before `main` runs, so this is noted by a constructor that runs before it.
+static STDOUT_WAS_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_closed_stdout() {
+    // SAFETY: F_GETFD only asks whether fd 1 is open; this runs once, single-threaded, before
+    // main, and touches nothing but an atomic.
+    if unsafe { libc::fcntl(1, libc::F_GETFD) } == -1 {
+        STDOUT_WAS_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+// Run from the ELF constructors, before Rust's runtime sanitizes fds 0-2.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static NOTE_CLOSED_STDOUT: extern "C" fn() = note_closed_stdout;
+
+/// Standard output, remembering whether a write to it failed, so that a full disk or a
+/// closed pipe is told apart from an error reading the stack.
+struct Output<W: Write> {
+    inner: W,
+    failed: Option<std::io::ErrorKind>,
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner
+            .write(buf)
+            .inspect_err(|e| self.failed = Some(e.kind()))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner
+            .flush()
+            .inspect_err(|e| self.failed = Some(e.kind()))
     }
 }
 
@@ -151,6 +210,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             stack,
         } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            stack_is_mount_point(&req, "ls", true)?;
             at_most(&paths, 1, "ls")?;
             let merger = cli::open(&req)?;
             let path = paths.first().cloned().unwrap_or_else(|| b"/".to_vec());
@@ -158,6 +218,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Command::Which { args, json, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            stack_is_mount_point(&req, "which", true)?;
             at_most(&paths, 1, "which")?;
             let path = one_path(&paths, "which")?;
             let merger = cli::open(&req)?;
@@ -165,6 +226,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         Command::Cat { args, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            stack_is_mount_point(&req, "cat", true)?;
             at_most(&paths, 1, "cat")?;
             let path = one_path(&paths, "cat")?;
             let merger = cli::open(&req)?;
@@ -173,6 +235,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::List { json, roots } => cli::list::run(&roots.roots(), json, out),
         Command::Layers { args, json, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            stack_is_mount_point(&req, "layers", false)?;
             at_most(&paths, 0, "layers")?;
             let merger = cli::open(&req)?;
             cli::layers::run(merger.stack(), json, out)
@@ -184,6 +247,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             stack,
         } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            stack_is_mount_point(&req, "watch", false)?;
             at_most(&paths, 0, "watch")?;
             cli::watch::run(&req, &watch, json, out)
         }
@@ -194,11 +258,24 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             stack,
         } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
+            stack_is_mount_point(&req, "diff", false)?;
             at_most(&paths, 0, "diff")?;
             let merger = cli::open(&req)?;
             cli::diff::run(merger.stack(), layer, json, out)
         }
     }
+}
+
+/// A STACK inside a mounted overlay gets the `STACK PATH` form to type, the same for every
+/// command and before its other arguments are looked at.
+fn stack_is_mount_point(
+    req: &layerscope::stack::spec::StackRequest,
+    command: &str,
+    takes_path: bool,
+) -> anyhow::Result<()> {
+    Ok(layerscope::stack::spec::check_stack_is_mount_point(
+        req, command, takes_path,
+    )?)
 }
 
 /// Refuses extra positionals instead of silently ignoring them.

@@ -1009,6 +1009,29 @@ fn a_mounted_stack_through_its_mount_point() {
             &format!("layerscope ls '{}' /etc", point.display()),
         ],
     );
+    // Every command says it the same way, in its own form, before it looks for a PATH.
+    let motd = point.join("etc/motd");
+    for (cmd, form) in [
+        (
+            "cat",
+            format!("layerscope cat '{}' /etc/motd`", point.display()),
+        ),
+        (
+            "which",
+            format!("layerscope which '{}' /etc/motd`", point.display()),
+        ),
+        (
+            "layers",
+            format!("layerscope layers '{}'`", point.display()),
+        ),
+        ("diff", format!("layerscope diff '{}'`", point.display())),
+    ] {
+        fails(
+            &os(&[&cmd, &motd]),
+            2,
+            &["inside the overlay mounted at", &form],
+        );
+    }
 }
 
 #[test]
@@ -1035,4 +1058,70 @@ fn a_mounted_layer_removed_after_mounting() {
         2,
         &[&*s.l2.to_string_lossy(), "not there any more", "--lowerdir"],
     );
+}
+
+#[test]
+fn every_command_fails_clearly_when_stdout_cannot_be_written() {
+    let s = Stack::populated();
+    let commands: Vec<Vec<OsString>> = vec![
+        s.args("ls", &[&"-R"]),
+        s.args("ls", &[&"--json", &"-R"]),
+        s.args("cat", &[&"/etc/motd"]),
+        s.args("which", &[&"/etc/motd"]),
+        s.args("layers", &[]),
+        s.args("diff", &[]),
+        os(&[
+            &"list",
+            &"--docker-root",
+            &s.base,
+            &"--podman-root",
+            &s.base,
+            &"--containerd-root",
+            &s.base,
+        ]),
+    ];
+    for args in &commands {
+        // Closed (`>&-`): Rust would quietly write to /dev/null in its place.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" >&-")
+            .arg(common::bin())
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} with stdout closed: {err}"
+        );
+        assert!(err.contains("standard output is closed"), "{args:?}: {err}");
+        // Full (`> /dev/full`): the write error, named as one.
+        let out = Command::new(common::bin())
+            .args(args)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} > /dev/full: {err}");
+        assert!(
+            err.contains("cannot write the output to standard output"),
+            "{args:?}: {err}"
+        );
+        // A reader that went away (`| head`): a quiet, clean exit.
+        let mut child = Command::new(common::bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?} | (closed): {err}");
+        assert!(
+            err.is_empty() || !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
 }

@@ -380,3 +380,55 @@ fn stacks_the_kernel_refuses_to_mount_are_refused_with_its_reason() {
         let _ = Command::new("rm").arg("-rf").arg(d.join("w/work")).status();
     }
 }
+
+#[test]
+fn list_json_keeps_the_exact_bytes_of_a_non_utf8_mount_point() {
+    use base64::Engine as _;
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(why) = common::cannot_mount_overlay() {
+        return skip(&why);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = std::fs::canonicalize(dir.path()).unwrap();
+    for sub in ["l1", "l2"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let point = d.join(std::ffi::OsStr::from_bytes(b"m\xff\xfe"));
+    let _m = common::Mount::new(
+        &point,
+        &format!(
+            "lowerdir={}:{}",
+            d.join("l1").display(),
+            d.join("l2").display()
+        ),
+    )
+    .unwrap();
+    let empty = d.join("no-engines");
+    let e = empty.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "list",
+        "--json",
+        "--docker-root",
+        e,
+        "--podman-root",
+        e,
+        "--containerd-root",
+        e,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let want = point.as_os_str().as_bytes();
+    let line: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| {
+            v["mountpoint_b64"].as_str().map(|s| b64.decode(s).unwrap()) == Some(want.to_vec())
+        })
+        .unwrap_or_else(|| panic!("no line for the mount:\n{out}"));
+    for key in ["stack_b64", "name_b64"] {
+        let got = line[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key}: {line}"));
+        assert_eq!(b64.decode(got).unwrap(), want, "{key}");
+    }
+}

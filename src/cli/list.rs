@@ -33,8 +33,11 @@ pub fn run(roots: &Roots, json: bool, out: &mut dyn Write) -> anyhow::Result<()>
             let mut o = serde_json::Map::new();
             o.insert("engine".into(), json!(f.engine));
             o.insert("kind".into(), json!(f.kind));
-            o.insert("stack".into(), json!(f.stack));
-            o.insert("name".into(), json!(f.name));
+            let exact = |raw: &Option<Vec<u8>>, shown: &str| -> Vec<u8> {
+                raw.clone().unwrap_or_else(|| shown.as_bytes().to_vec())
+            };
+            put_bytes(&mut o, "stack", &exact(&f.stack_bytes, &f.stack));
+            put_bytes(&mut o, "name", &exact(&f.name_bytes, &f.name));
             o.insert("id".into(), json!(f.id));
             o.insert("image".into(), json!(f.image));
             o.insert("layers".into(), json!(f.layers));
@@ -60,7 +63,7 @@ pub fn run(roots: &Roots, json: bool, out: &mut dyn Write) -> anyhow::Result<()>
                 "{:<10} {:<9} {:<40} {:<28} {:>6} {:>10}  {mounted}",
                 f.engine.as_str(),
                 f.kind.as_str(),
-                escape::display(f.stack.as_bytes()),
+                escape::display(f.stack_bytes.as_deref().unwrap_or(f.stack.as_bytes())),
                 escape::display(f.image.as_deref().unwrap_or("-").as_bytes()),
                 f.layers,
                 f.size

@@ -128,6 +128,9 @@ pub struct Store {
     pub root: PathBuf,
     namespaces: BTreeMap<String, Namespace>,
     snaps: HashMap<String, Snap>,
+    /// The exact bytes of the names (namespaces, IDs, image names, keys) that are not UTF-8,
+    /// by their shown form.
+    raw: HashMap<String, Vec<u8>>,
     /// Things skipped while reading.
     pub notes: Vec<String>,
 }
@@ -236,8 +239,16 @@ impl Store {
     pub fn load(root: &Path) -> Result<Store> {
         let meta = bolt::read_tree(&Self::meta_db(root))?;
         let mut namespaces = BTreeMap::new();
+        let mut raw = HashMap::new();
+        let mut name = |bytes: &[u8]| -> String {
+            let shown = String::from_utf8_lossy(bytes).into_owned();
+            if std::str::from_utf8(bytes).is_err() {
+                raw.insert(shown.clone(), bytes.to_vec());
+            }
+            shown
+        };
         if let Some(v1) = meta.at(&[b"v1"]) {
-            for (name, ns) in &v1.buckets {
+            for (ns_name, ns) in &v1.buckets {
                 let mut n = Namespace::default();
                 if let Some(images) = ns.at(&[b"images"]) {
                     for (iname, img) in &images.buckets {
@@ -246,7 +257,7 @@ impl Store {
                             continue;
                         };
                         n.images.insert(
-                            String::from_utf8_lossy(iname).into_owned(),
+                            name(iname),
                             ImageRec {
                                 digest,
                                 created: img.get(b"createdat").and_then(go_time),
@@ -257,7 +268,7 @@ impl Store {
                 if let Some(ctrs) = ns.at(&[b"containers"]) {
                     for (id, c) in &ctrs.buckets {
                         n.containers.insert(
-                            String::from_utf8_lossy(id).into_owned(),
+                            name(id),
                             CtrRec {
                                 image: text(c, "image").unwrap_or_default(),
                                 snapshotter: text(c, "snapshotter").unwrap_or_default(),
@@ -274,7 +285,7 @@ impl Store {
                             continue;
                         };
                         n.snapshots.insert(
-                            String::from_utf8_lossy(key).into_owned(),
+                            name(key),
                             SnapRec {
                                 backend,
                                 created: s.get(b"createdat").and_then(go_time),
@@ -282,13 +293,14 @@ impl Store {
                         );
                     }
                 }
-                namespaces.insert(String::from_utf8_lossy(name).into_owned(), n);
+                namespaces.insert(name(ns_name), n);
             }
         }
         let mut store = Store {
             root: root.to_path_buf(),
             namespaces,
             snaps: HashMap::new(),
+            raw,
             notes: Vec::new(),
         };
         let mdb = store.snap_dir().join("metadata.db");
@@ -312,6 +324,24 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The exact bytes of `containerd:NS/NAME` and of `NAME`, when either is not UTF-8.
+    fn exact(&self, ns: &str, name: &str) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        if !self.raw.contains_key(ns) && !self.raw.contains_key(name) {
+            return (None, None);
+        }
+        let bytes = |s: &str| {
+            self.raw
+                .get(s)
+                .cloned()
+                .unwrap_or_else(|| s.as_bytes().to_vec())
+        };
+        let mut stack = b"containerd:".to_vec();
+        stack.extend(bytes(ns));
+        stack.push(b'/');
+        stack.extend(bytes(name));
+        (Some(stack), self.raw.get(name).cloned())
     }
 
     /// Namespaces in this root.
@@ -747,22 +777,29 @@ impl Store {
                     self.stack(&item, mounts, dname.as_deref()),
                     self.chain(ns, &c.key),
                 ) {
-                    (Ok((stack, _)), Ok(chain)) => out.push(Found {
-                        engine: engine_of,
-                        kind: Kind::Container,
-                        stack: match (&dname, moby) {
-                            (Some(d), true) => format!("docker:{d}"),
-                            _ => format!("containerd:{ns}/{id}"),
-                        },
-                        name: dname.unwrap_or_else(|| id.clone()),
-                        id: id.clone(),
-                        image: Some(c.image.clone()).filter(|s| !s.is_empty()),
-                        layers: stack.layers.len(),
-                        size: self.chain_size(&chain),
-                        created: c.created.clone(),
-                        mountpoint: stack.mountpoint.clone(),
-                        root: self.root.clone(),
-                    }),
+                    (Ok((stack, _)), Ok(chain)) => {
+                        let (sb, nb) = self.exact(ns, id);
+                        let exact_stack = sb.filter(|_| !(moby && dname.is_some()));
+                        let exact_name = nb.filter(|_| dname.is_none());
+                        out.push(Found {
+                            engine: engine_of,
+                            kind: Kind::Container,
+                            stack: match (&dname, moby) {
+                                (Some(d), true) => format!("docker:{d}"),
+                                _ => format!("containerd:{ns}/{id}"),
+                            },
+                            name: dname.unwrap_or_else(|| id.clone()),
+                            id: id.clone(),
+                            image: Some(c.image.clone()).filter(|s| !s.is_empty()),
+                            layers: stack.layers.len(),
+                            size: self.chain_size(&chain),
+                            created: c.created.clone(),
+                            mountpoint: stack.mountpoint.clone(),
+                            root: self.root.clone(),
+                            stack_bytes: exact_stack,
+                            name_bytes: exact_name,
+                        });
+                    }
                     (Err(e), _) | (_, Err(e)) => {
                         notes.push(format!("skipped containerd container {ns}/{id}: {e}"));
                     }
@@ -800,6 +837,8 @@ impl Store {
                         created: img.created.clone(),
                         mountpoint: None,
                         root: self.root.clone(),
+                        stack_bytes: self.exact(ns, name).0.filter(|_| !moby),
+                        name_bytes: self.exact(ns, name).1,
                     }),
                     (Err(e), _) | (_, Err(e)) => {
                         notes.push(format!("skipped containerd image {ns}/{name}: {e}"));
@@ -837,6 +876,8 @@ impl Store {
                         created: rec.created.clone(),
                         mountpoint: stack.mountpoint.clone(),
                         root: self.root.clone(),
+                        stack_bytes: self.exact(ns, key).0,
+                        name_bytes: self.exact(ns, key).1,
                     }),
                     (Err(e), _) | (_, Err(e)) => {
                         notes.push(format!("skipped containerd snapshot {ns}/{key}: {e}"));

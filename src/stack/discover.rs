@@ -2,6 +2,7 @@
 //! container, image and overlay mount on the host).
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::engine::{Engine, Found, Kind, Mounts, Roots};
@@ -119,6 +120,8 @@ pub fn list(roots: &Roots) -> (Vec<Found>, Vec<String>) {
             .map(|s| s.layers.len())
             .unwrap_or(0);
         let path = m.mountpoint.display().to_string();
+        let bytes = m.mountpoint.as_os_str().as_bytes();
+        let exact = (std::str::from_utf8(bytes).is_err()).then(|| bytes.to_vec());
         out.push(Found {
             engine: Engine::Mount,
             kind: Kind::Mount,
@@ -131,6 +134,8 @@ pub fn list(roots: &Roots) -> (Vec<Found>, Vec<String>) {
             created: None,
             mountpoint: Some(m.mountpoint.clone()),
             root: PathBuf::from("/proc/self/mountinfo"),
+            stack_bytes: exact.clone(),
+            name_bytes: exact,
         });
     }
     (out, notes)

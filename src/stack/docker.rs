@@ -563,6 +563,8 @@ impl Store {
                         created: c.created.clone(),
                         mountpoint: stack.mountpoint.clone(),
                         root: self.root.clone(),
+                        stack_bytes: None,
+                        name_bytes: None,
                     });
                 }
                 Err(e) => notes.push(format!("skipped docker container {}: {e}", c.name)),
@@ -590,6 +592,8 @@ impl Store {
                     created: i.config.created.clone(),
                     mountpoint: None,
                     root: self.root.clone(),
+                    stack_bytes: None,
+                    name_bytes: None,
                 }),
                 Err(e) => notes.push(format!("skipped docker image {name}: {e}")),
             }

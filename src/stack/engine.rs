@@ -108,6 +108,12 @@ pub struct Found {
     pub mountpoint: Option<PathBuf>,
     /// The storage root it was read from.
     pub root: PathBuf,
+    /// The exact bytes of `stack` when they are not UTF-8 (`stack` then shows U+FFFD).
+    #[serde(skip)]
+    pub stack_bytes: Option<Vec<u8>>,
+    /// The exact bytes of `name` when they are not UTF-8.
+    #[serde(skip)]
+    pub name_bytes: Option<Vec<u8>>,
 }
 
 /// The message for an engine file that cannot be read: it names the file and, when the

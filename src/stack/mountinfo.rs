@@ -381,19 +381,83 @@ pub fn find_in(entries: &[MountEntry], want: &Path, shown: &Path) -> Result<Moun
             let inside = want.strip_prefix(&m.mountpoint).unwrap_or(want);
             let mut inner = b"/".to_vec();
             inner.extend_from_slice(inside.as_os_str().as_bytes());
-            Err(Error::BadInput(format!(
-                "'{typed}' is inside the overlay mounted at '{}', not its mount point: name the \
-                 mount point, then the path inside the merged view, e.g. `layerscope ls {} {}`",
-                escape::path(&m.mountpoint),
-                shell_word(&escape::path(&m.mountpoint)),
-                shell_word(&escape::display(&inner)),
-            )))
+            Err(inside_overlay(shown, &m.mountpoint, &inner, "ls", true))
         }
         _ => Err(Error::BadInput(format!(
             "'{typed}' is not a mount point: name an overlay mount point (see `grep overlay \
              /proc/self/mountinfo`), or give its layers with --lowerdir A:B [--upperdir U]"
         ))),
     }
+}
+
+/// The error for a STACK that lies inside the overlay mounted at `mountpoint` (at `inner`)
+/// instead of being its mount point, with the form to type for `command`:
+/// `layerscope cat MOUNT /inner` when it takes a PATH, `layerscope layers MOUNT` when not.
+/// Every command says it the same way, through this.
+#[must_use]
+pub fn inside_overlay(
+    typed: &Path,
+    mountpoint: &Path,
+    inner: &[u8],
+    command: &str,
+    takes_path: bool,
+) -> Error {
+    let mount = shell_word(&escape::path(mountpoint));
+    let example = if takes_path {
+        format!(
+            "layerscope {command} {mount} {}",
+            shell_word(&escape::display(inner))
+        )
+    } else {
+        format!("layerscope {command} {mount}")
+    };
+    let then = if takes_path {
+        ", then the path inside the merged view"
+    } else {
+        ""
+    };
+    Error::BadInput(format!(
+        "'{}' is inside the overlay mounted at '{}', not its mount point: name the mount \
+         point{then}, e.g. `{example}`",
+        escape::path(typed),
+        escape::path(mountpoint),
+    ))
+}
+
+/// When `path` lies inside an overlay mount without being a mount point: that mount point
+/// and the path inside the merged view (`/sub/file`). `None` for anything else (a mount
+/// point, a path outside every overlay, a path that does not resolve).
+#[must_use]
+pub fn overlay_holding(path: &Path) -> Option<(PathBuf, Vec<u8>)> {
+    let text = std::fs::read("/proc/self/mountinfo").ok()?;
+    // A path that does not exist (a typo inside the mount) is still inside it: resolve the
+    // part that exists.
+    let mut base = path;
+    let mut rest = Vec::new();
+    let want = loop {
+        match std::fs::canonicalize(base) {
+            Ok(real) => break rest.iter().rev().fold(real, |p, c| p.join(c)),
+            Err(_) => {
+                rest.push(base.file_name()?);
+                base = base.parent().filter(|p| !p.as_os_str().is_empty())?;
+            }
+        }
+    };
+    let entries = parse(&text);
+    if entries.iter().any(|m| m.mountpoint == want) {
+        return None;
+    }
+    let holder = entries
+        .iter()
+        .filter(|m| want.starts_with(&m.mountpoint))
+        .max_by_key(|m| m.mountpoint.as_os_str().len())?;
+    if holder.fstype != "overlay" {
+        return None;
+    }
+    let inside = want.strip_prefix(&holder.mountpoint).ok()?;
+    let mut inner = b"/".to_vec();
+    inner.extend_from_slice(inside.as_os_str().as_bytes());
+    Some((holder.mountpoint.clone(), inner))
 }
 
 /// Quotes a word for a shell suggestion when it needs it.

@@ -551,6 +551,8 @@ impl Store {
                         created: c.created.clone(),
                         mountpoint: stack.mountpoint.clone(),
                         root: self.root.clone(),
+                        stack_bytes: None,
+                        name_bytes: None,
                     });
                 }
                 (Err(e), _) | (_, Err(e)) => {
@@ -584,6 +586,8 @@ impl Store {
                     created: img.created.clone(),
                     mountpoint: None,
                     root: self.root.clone(),
+                    stack_bytes: None,
+                    name_bytes: None,
                 }),
                 (Err(e), _) | (_, Err(e)) => {
                     notes.push(format!("skipped podman image {name}: {e}"))

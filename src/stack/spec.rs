@@ -36,6 +36,34 @@ impl StackRequest {
     }
 }
 
+/// Refuses a STACK that lies inside a mounted overlay rather than at its mount point, before a
+/// command looks at its other arguments, with the form to type for `command` (see
+/// [`mountinfo::inside_overlay`]): `cat /mnt/merged/etc/motd` suggests
+/// `layerscope cat /mnt/merged /etc/motd`.
+///
+/// # Errors
+/// The STACK is a path inside an overlay mount.
+pub fn check_stack_is_mount_point(
+    req: &StackRequest,
+    command: &str,
+    takes_path: bool,
+) -> Result<()> {
+    let Some(stack) = req.stack.as_ref().filter(|_| !req.is_explicit()) else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(stack);
+    match mountinfo::overlay_holding(path) {
+        Some((mountpoint, inner)) => Err(mountinfo::inside_overlay(
+            path,
+            &mountpoint,
+            &inner,
+            command,
+            takes_path,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Resolves a request to a stack.
 ///
 /// # Errors
