@@ -432,3 +432,180 @@ fn list_json_keeps_the_exact_bytes_of_a_non_utf8_mount_point() {
         assert_eq!(b64.decode(got).unwrap(), want, "{key}");
     }
 }
+
+// ---- Item 9: containerd's meta.db read while containerd writes it. ----
+
+/// A containerd of our own (its root, state and socket in a temporary directory), killed when
+/// dropped.
+struct PrivateContainerd {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl PrivateContainerd {
+    fn start() -> Result<PrivateContainerd, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let d = dir.path();
+        let config = format!(
+            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{0}/c.sock\"\n[ttrpc]\n  address = \"{0}/c.sock.ttrpc\"\n\
+             [debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n",
+            d.display()
+        );
+        std::fs::write(d.join("config.toml"), config).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(d.join("log")).map_err(|e| e.to_string())?;
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start containerd: {e}"))?;
+        let me = PrivateContainerd { child, dir };
+        for _ in 0..100 {
+            if me.ctr(&["version"]).is_ok() {
+                return Ok(me);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Err(format!(
+            "containerd did not answer: {}",
+            std::fs::read_to_string(me.dir.path().join("log")).unwrap_or_default()
+        ))
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn ctr(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir.path().join("c.sock"))
+            .args(["--namespace", "es"])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for PrivateContainerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn meta_db_read_while_containerd_writes_it_is_never_torn() {
+    use layerscope::stack::bolt::read_tree_counted;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    if !common::is_root() {
+        return skip("needs root to run a containerd");
+    }
+    if Command::new("containerd")
+        .arg("--version")
+        .output()
+        .is_err()
+        || Command::new("ctr").arg("--version").output().is_err()
+    {
+        return skip("containerd and ctr are not installed");
+    }
+    let ctd = match PrivateContainerd::start() {
+        Ok(c) => c,
+        Err(why) => return skip(&why),
+    };
+    ctd.ctr(&["snapshots", "prepare", "stable"]).unwrap();
+    let meta_db = ctd.root().join("io.containerd.metadata.v1.bolt/meta.db");
+    let snap_db = ctd
+        .root()
+        .join("io.containerd.snapshotter.v1.overlayfs/metadata.db");
+    let snaps = |tree: &layerscope::stack::bolt::Bucket| {
+        tree.at(&[b"v1", b"es", b"snapshots", b"overlayfs"])
+            .cloned()
+            .unwrap_or_default()
+    };
+    let stable = snaps(&read_tree_counted(&meta_db).unwrap().0).buckets[&b"stable"[..]].clone();
+    let stable_backend = stable.get(b"name").unwrap().to_vec();
+
+    // Two writers make and remove snapshots as fast as ctr goes.
+    let stop = AtomicBool::new(false);
+    let writes = AtomicUsize::new(0);
+    let (mut reads, mut retried, mut busy) = (0usize, 0usize, 0usize);
+    std::thread::scope(|s| {
+        for w in 0..2 {
+            let (ctd, stop, writes) = (&ctd, &stop, &writes);
+            s.spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{w}-{i}");
+                    if ctd.ctr(&["snapshots", "prepare", &key]).is_ok() {
+                        writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if ctd.ctr(&["snapshots", "rm", &key]).is_ok() {
+                        writes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+            });
+        }
+        // The writers stop however the reads end (a failed assertion too).
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < until {
+            for db in [&meta_db, &snap_db] {
+                match read_tree_counted(db) {
+                    Ok((tree, n)) => {
+                        reads += 1;
+                        retried += n;
+                        if db == &meta_db {
+                            // Every record whole, the untouched one exactly as it was.
+                            let all = snaps(&tree);
+                            assert_eq!(all.buckets.get(&b"stable"[..]), Some(&stable));
+                            for (key, rec) in &all.buckets {
+                                let name = rec.get(b"name").unwrap_or_else(|| {
+                                    panic!("snapshot {key:?} without its backend name")
+                                });
+                                assert!(name.ends_with(key), "{key:?} -> {name:?}");
+                            }
+                        } else {
+                            let all = tree.at(&[b"v1", b"snapshots"]).cloned().unwrap_or_default();
+                            assert!(all.buckets.contains_key(&stable_backend));
+                            for (key, rec) in &all.buckets {
+                                assert!(rec.uvarint(b"id").is_some(), "{key:?} has no id");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let e = e.to_string();
+                        assert!(
+                            e.contains("try again"),
+                            "a busy read must say try again: {e}"
+                        );
+                        busy += 1;
+                    }
+                }
+            }
+        }
+    });
+    let writes = writes.into_inner();
+    eprintln!(
+        "{reads} whole reads ({retried} torn reads retried, {busy} 'try again') during {writes} writes"
+    );
+    assert!(
+        writes >= 20 && reads >= 20,
+        "{writes} writes, {reads} reads: too few to mean anything"
+    );
+}

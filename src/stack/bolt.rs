@@ -158,9 +158,12 @@ struct Reader<'a> {
     meta: Meta,
     /// Pages read so far, to bound the work on a corrupt (cyclic) file.
     budget: u64,
+    /// Called after each page is read (the tests put a writer's commit here).
+    after_page: &'a mut dyn FnMut(u64),
 }
 
 /// Why one read attempt failed: a torn read (retry) or a hard error.
+#[derive(Debug)]
 enum Fail {
     Torn(String),
     Hard(Error),
@@ -183,7 +186,7 @@ impl Reader<'_> {
         let mut head = [0u8; PAGE_HEADER];
         self.file
             .read_exact_at(&mut head, id * ps)
-            .map_err(|e| Fail::Hard(Error::io("reading", self.path, e)))?;
+            .map_err(|e| self.read_failed(e))?;
         if u64_at(&head, 0) != Some(id) {
             return Err(self.torn(format!("page {id} has another id")));
         }
@@ -195,8 +198,19 @@ impl Reader<'_> {
         let mut buf = vec![0u8; len];
         self.file
             .read_exact_at(&mut buf, id * ps)
-            .map_err(|e| Fail::Hard(Error::io("reading", self.path, e)))?;
+            .map_err(|e| self.read_failed(e))?;
+        (self.after_page)(id);
         Ok(buf)
+    }
+
+    /// A page past the end of the file belongs to a newer transaction than the one read (the
+    /// file grows before its meta page is written): torn. Anything else is a real I/O error.
+    fn read_failed(&self, e: std::io::Error) -> Fail {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            self.torn("a page lies past the end of the file")
+        } else {
+            Fail::Hard(Error::io("reading", self.path, e))
+        }
     }
 
     /// Loads a whole bucket rooted at page `root`, or inline in `inline`.
@@ -318,38 +332,81 @@ pub fn open(path: &Path) -> Result<File> {
 /// its owner writes to it.
 ///
 /// # Errors
-/// The file cannot be read, is not a bbolt file, or kept changing under us.
+/// The file cannot be read, is not a bbolt file, or kept changing under us ("try again").
 pub fn read_tree(path: &Path) -> Result<Bucket> {
+    read_tree_counted(path).map(|(tree, _)| tree)
+}
+
+/// [`read_tree`], also telling how many torn reads were detected and retried.
+///
+/// A read is torn when the writer commits while we read: bbolt may then reuse, two commits
+/// later, a page of the tree we started from. The newest valid meta page (its txid and
+/// checksum) is read before and after the tree; a tree is returned only when no commit came
+/// between, and nothing is ever returned from a read that saw a page out of place.
+///
+/// # Errors
+/// As [`read_tree`].
+pub fn read_tree_counted(path: &Path) -> Result<(Bucket, usize)> {
+    read_tree_hooked(path, &mut |_, _| {})
+}
+
+/// [`read_tree_counted`] with `after_page(attempt, page)` called after every page read.
+fn read_tree_hooked(
+    path: &Path,
+    after_page: &mut dyn FnMut(usize, u64),
+) -> Result<(Bucket, usize)> {
     let file = open(path)?;
     let mut last = String::new();
-    for _ in 0..ATTEMPTS {
+    let mut ever_valid = false;
+    // Whether a commit was seen during the reads: a busy file, not a corrupt one.
+    let mut changing = false;
+    let mut previous: Option<Meta> = None;
+    for attempt in 0..ATTEMPTS {
+        // Both meta pages can be unreadable for a moment only if the writer is mid-write on
+        // one while the other is garbage; a file without a valid one after every attempt is
+        // not a bbolt file.
         let Some(meta) = read_meta(&file, path)? else {
-            return Err(not_bolt(path, "no valid meta page"));
+            last = "no valid meta page".into();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
         };
+        ever_valid = true;
+        changing |= previous.is_some_and(|p| p != meta);
+        previous = Some(meta);
         let size = file
             .metadata()
             .map_err(|e| Error::io("reading", path, e))?
             .len();
+        let mut hook = |page| after_page(attempt, page);
         let mut reader = Reader {
             file: &file,
             path,
             meta,
             budget: size / meta.page_size + 16,
+            after_page: &mut hook,
         };
         let result = reader.bucket(meta.root, None, 0);
         let again = read_meta(&file, path)?;
+        changing |= again != Some(meta);
         match result {
-            Ok(tree) if again == Some(meta) => return Ok(tree),
+            Ok(tree) if again == Some(meta) => return Ok((tree, attempt)),
             Ok(_) => last = "the file changed while being read".into(),
+            Err(Fail::Torn(_)) if again != Some(meta) => {
+                last = "the file changed while being read".into();
+            }
             Err(Fail::Torn(why)) => last = why,
             Err(Fail::Hard(e)) => return Err(e),
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Err(not_bolt(
-        path,
-        &format!("no consistent read after {ATTEMPTS} attempts ({last})"),
-    ))
+    if !ever_valid || !changing {
+        return Err(not_bolt(path, &last));
+    }
+    Err(Error::BadInput(format!(
+        "'{}' kept changing while being read ({ATTEMPTS} attempts, last: {last}): its owner is \
+         busy writing it; try again",
+        crate::escape::path(path)
+    )))
 }
 
 fn not_bolt(path: &Path, why: &str) -> Error {
@@ -363,43 +420,46 @@ fn not_bolt(path: &Path, why: &str) -> Error {
 mod tests {
     use super::*;
 
+    /// Writes meta page `id` (0 or 1) of a file of 6 pages of `ps` bytes.
+    fn meta(file: &mut [u8], ps: usize, id: usize, txid: u64, root: u64) {
+        let at = id * ps;
+        file[at..at + 8].copy_from_slice(&(id as u64).to_le_bytes());
+        file[at + 8..at + 10].copy_from_slice(&0x04u16.to_le_bytes());
+        let b = at + PAGE_HEADER;
+        file[b..b + 4].copy_from_slice(&MAGIC.to_le_bytes());
+        file[b + 4..b + 8].copy_from_slice(&2u32.to_le_bytes());
+        file[b + 8..b + 12].copy_from_slice(&(ps as u32).to_le_bytes());
+        file[b + 16..b + 24].copy_from_slice(&root.to_le_bytes());
+        file[b + 32..b + 40].copy_from_slice(&2u64.to_le_bytes());
+        file[b + 40..b + 48].copy_from_slice(&6u64.to_le_bytes());
+        file[b + 48..b + 56].copy_from_slice(&txid.to_le_bytes());
+        let sum = fnv1a64(&file[b..b + 56]);
+        file[b + 56..b + 64].copy_from_slice(&sum.to_le_bytes());
+    }
+
+    /// A leaf page: elements, then key/value data.
+    fn leaf(id: u64, items: &[(u32, &[u8], Vec<u8>)]) -> Vec<u8> {
+        let mut p = vec![0u8; PAGE_HEADER + items.len() * ELEMENT];
+        p[0..8].copy_from_slice(&id.to_le_bytes());
+        p[8..10].copy_from_slice(&LEAF.to_le_bytes());
+        p[10..12].copy_from_slice(&(items.len() as u16).to_le_bytes());
+        for (i, (flags, k, v)) in items.iter().enumerate() {
+            let at = PAGE_HEADER + i * ELEMENT;
+            let pos = (p.len() - at) as u32;
+            p[at..at + 4].copy_from_slice(&flags.to_le_bytes());
+            p[at + 4..at + 8].copy_from_slice(&pos.to_le_bytes());
+            p[at + 8..at + 12].copy_from_slice(&(k.len() as u32).to_le_bytes());
+            p[at + 12..at + 16].copy_from_slice(&(v.len() as u32).to_le_bytes());
+            p.extend_from_slice(k);
+            p.extend_from_slice(v);
+        }
+        p
+    }
+
     /// Builds a tiny bbolt file by hand: meta pages, a root leaf with one inline sub-bucket and
     /// one sub-bucket on its own page.
     fn build(ps: usize) -> Vec<u8> {
         let mut file = vec![0u8; ps * 6];
-        let meta = |file: &mut Vec<u8>, id: usize, txid: u64, root: u64| {
-            let at = id * ps;
-            file[at..at + 8].copy_from_slice(&(id as u64).to_le_bytes());
-            file[at + 8..at + 10].copy_from_slice(&0x04u16.to_le_bytes());
-            let b = at + PAGE_HEADER;
-            file[b..b + 4].copy_from_slice(&MAGIC.to_le_bytes());
-            file[b + 4..b + 8].copy_from_slice(&2u32.to_le_bytes());
-            file[b + 8..b + 12].copy_from_slice(&(ps as u32).to_le_bytes());
-            file[b + 16..b + 24].copy_from_slice(&root.to_le_bytes());
-            file[b + 32..b + 40].copy_from_slice(&2u64.to_le_bytes());
-            file[b + 40..b + 48].copy_from_slice(&6u64.to_le_bytes());
-            file[b + 48..b + 56].copy_from_slice(&txid.to_le_bytes());
-            let sum = fnv1a64(&file[b..b + 56]);
-            file[b + 56..b + 64].copy_from_slice(&sum.to_le_bytes());
-        };
-        // Leaf page writer: elements then key/value data.
-        let leaf = |id: u64, items: &[(u32, &[u8], Vec<u8>)]| -> Vec<u8> {
-            let mut p = vec![0u8; PAGE_HEADER + items.len() * ELEMENT];
-            p[0..8].copy_from_slice(&id.to_le_bytes());
-            p[8..10].copy_from_slice(&LEAF.to_le_bytes());
-            p[10..12].copy_from_slice(&(items.len() as u16).to_le_bytes());
-            for (i, (flags, k, v)) in items.iter().enumerate() {
-                let at = PAGE_HEADER + i * ELEMENT;
-                let pos = (p.len() - at) as u32;
-                p[at..at + 4].copy_from_slice(&flags.to_le_bytes());
-                p[at + 4..at + 8].copy_from_slice(&pos.to_le_bytes());
-                p[at + 8..at + 12].copy_from_slice(&(k.len() as u32).to_le_bytes());
-                p[at + 12..at + 16].copy_from_slice(&(v.len() as u32).to_le_bytes());
-                p.extend_from_slice(k);
-                p.extend_from_slice(v);
-            }
-            p
-        };
         // Page 4: bucket "big" with key "id" = uvarint 300.
         let big = leaf(4, &[(0, b"id", vec![0xac, 0x02])]);
         // Inline bucket "small" with "k" = "v".
@@ -425,9 +485,71 @@ mod tests {
         file[3 * ps..3 * ps + root.len()].copy_from_slice(&root);
         file[4 * ps..4 * ps + big.len()].copy_from_slice(&big);
         file[5 * ps..5 * ps + branch.len()].copy_from_slice(&branch);
-        meta(&mut file, 0, 7, 3);
-        meta(&mut file, 1, 8, 5);
+        meta(&mut file, ps, 0, 7, 3);
+        meta(&mut file, ps, 1, 8, 5);
         file
+    }
+
+    #[test]
+    fn a_commit_between_page_reads_is_detected_and_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let ps = 4096;
+        std::fs::write(&path, build(ps)).unwrap();
+        // While the reader is between page 3 (the root leaf, which points at page 4) and page
+        // 4, the writer commits twice: txid 9 frees page 4, txid 10 reuses it for other data
+        // and moves the root to page 2. Page 4 read now would mix two transactions.
+        let mut writer = |attempt: usize, page: u64| {
+            if attempt != 0 || page != 3 {
+                return;
+            }
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            use std::os::unix::fs::FileExt;
+            f.write_all_at(&leaf(4, &[(0, b"id", vec![0xe7, 0x07])]), 4 * ps as u64)
+                .unwrap();
+            f.write_all_at(&leaf(2, &[(0, b"plain", b"z".to_vec())]), 2 * ps as u64)
+                .unwrap();
+            let mut metas = vec![0u8; 2 * ps];
+            meta(&mut metas, ps, 0, 10, 2);
+            meta(&mut metas, ps, 1, 9, 2);
+            f.write_all_at(&metas, 0).unwrap();
+        };
+        let (tree, retries) = read_tree_hooked(&path, &mut writer).unwrap();
+        assert_eq!(retries, 1, "the torn read was not retried");
+        // Exactly the new state: never the old root's buckets with the new page 4's data.
+        let mut want = Bucket::default();
+        want.values.insert(b"plain".to_vec(), b"z".to_vec());
+        assert_eq!(tree, want);
+    }
+
+    #[test]
+    fn a_file_that_never_holds_still_is_try_again_and_a_corrupt_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let ps = 4096;
+        std::fs::write(&path, build(ps)).unwrap();
+        // A commit (a new txid) after every page read, forever.
+        let mut txid = 8;
+        let mut busy = |_: usize, _: u64| {
+            txid += 1;
+            let mut metas = vec![0u8; 2 * ps];
+            meta(&mut metas, ps, 0, txid, 5);
+            meta(&mut metas, ps, 1, txid - 1, 5);
+            use std::os::unix::fs::FileExt;
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.write_all_at(&metas, 0).unwrap();
+        };
+        let e = read_tree_hooked(&path, &mut busy).unwrap_err().to_string();
+        assert!(
+            e.contains("kept changing") && e.contains("try again"),
+            "{e}"
+        );
+        // A file that holds still but whose tree is broken is not "busy".
+        let mut f = build(ps);
+        f[3 * ps + 8..3 * ps + 10].copy_from_slice(&0x40u16.to_le_bytes());
+        std::fs::write(&path, &f).unwrap();
+        let e = read_tree(&path).unwrap_err().to_string();
+        assert!(e.contains("cannot be read as a bbolt database"), "{e}");
     }
 
     #[test]
