@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     match (result, out.failed.take()) {
         (Ok(()), _) => ExitCode::SUCCESS,
         // A reader that went away (`| head`): stop quietly, as other tools do.
-        (Err(_), Some(kind)) if kind == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        (Err(_), Some(std::io::ErrorKind::BrokenPipe)) => ExitCode::SUCCESS,
         (Err(e), Some(_)) => {
             drop(out);
             eprintln!(

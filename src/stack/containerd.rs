@@ -976,6 +976,63 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_that_climbs_out_of_the_content_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        // What the digest would reach: a manifest of the attacker's, outside the root.
+        std::fs::write(
+            dir.path().join("evil.json"),
+            r#"{"config":{"digest":"sha256:x"}}"#,
+        )
+        .unwrap();
+        let mut ns = Namespace::default();
+        ns.images.insert(
+            "app".into(),
+            ImageRec {
+                digest: "sha256:../../../../evil.json".into(),
+                created: None,
+            },
+        );
+        let store = Store {
+            root: root.clone(),
+            namespaces: [("default".to_string(), ns)].into_iter().collect(),
+            snaps: HashMap::new(),
+            raw: HashMap::new(),
+            notes: Vec::new(),
+        };
+        let e = store
+            .image_config("default", "app")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("meta.db") && e.contains("digest '../../../../evil.json'"),
+            "{e}"
+        );
+        let e = store
+            .blob("../x:abc", Path::new("/m"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digest algorithm '../x'"), "{e}");
+    }
+
+    #[test]
+    fn non_utf8_names_keep_their_bytes() {
+        let mut raw = HashMap::new();
+        raw.insert("k\u{fffd}".to_string(), b"k\xff".to_vec());
+        let store = Store {
+            root: PathBuf::from("/r"),
+            namespaces: BTreeMap::new(),
+            snaps: HashMap::new(),
+            raw,
+            notes: Vec::new(),
+        };
+        let (stack, name) = store.exact("default", "k\u{fffd}");
+        assert_eq!(stack.unwrap(), b"containerd:default/k\xff");
+        assert_eq!(name.unwrap(), b"k\xff");
+        assert_eq!(store.exact("default", "plain"), (None, None));
+    }
+
+    #[test]
     fn backend_keys_lose_namespace_and_sequence() {
         assert_eq!(client_key("moby/17/sha256:abc"), "sha256:abc");
         assert_eq!(client_key("k8s.io/342/abc/def"), "abc/def");

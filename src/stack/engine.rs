@@ -769,6 +769,36 @@ mod tests {
     }
 
     #[test]
+    fn only_plain_names_become_path_components() {
+        let f = Path::new("/store/mount-id");
+        for good in ["abc123", "rw-init", "sha256", "a.b", "x:y"] {
+            assert_eq!(component(good, "ID", f).unwrap(), good);
+        }
+        let long = "a".repeat(256);
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "../x",
+            "a/b",
+            "/abs",
+            "a\0b",
+            long.as_str(),
+        ] {
+            let e = component(bad, "mount-id", f).unwrap_err().to_string();
+            assert!(
+                e.contains("/store/mount-id") && e.contains("mount-id '"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            join_component(Path::new("/s"), "id", "ID", f).unwrap(),
+            Path::new("/s/id")
+        );
+    }
+
+    #[test]
     fn pick_prefers_exact_names_then_unique_prefixes() {
         let c = |names: &[&str], id: &str, rank| Candidate {
             names: names.iter().map(|s| s.to_string()).collect(),
