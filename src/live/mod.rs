@@ -52,6 +52,7 @@
 pub mod classify;
 pub mod facts;
 pub mod json;
+mod inotify;
 mod watcher;
 
 use std::path::PathBuf;
