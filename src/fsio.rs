@@ -15,13 +15,14 @@
 //! intermediate descriptors, under the same rules, so depth never stops a walk. Files are
 //! opened with `O_NOATIME` where the kernel allows it (which also covers the fallback).
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
@@ -31,9 +32,35 @@ use crate::merge::FileKind;
 /// An open layer root directory.
 #[derive(Debug)]
 pub struct LayerRoot {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     path: PathBuf,
     cloned: bool,
+}
+
+/// The clones made so far, by layer path: closing a detached mount costs the kernel a few
+/// milliseconds (it is unmounted then), and the explorer opens the same layers again and again.
+static CLONES: Mutex<Option<HashMap<PathBuf, Arc<OwnedFd>>>> = Mutex::new(None);
+/// At most this many clones are kept.
+const CLONES_KEPT: usize = 4096;
+
+/// A clone of `path` showing the same directory as `plain`: the cached one, or a new one.
+fn cached_clone(
+    path: &Path,
+    plain: &OwnedFd,
+) -> std::result::Result<(Arc<OwnedFd>, Option<String>), String> {
+    let mut cache = CLONES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = cache.get_or_insert_with(HashMap::new);
+    if let Some(fd) = map.get(path).filter(|fd| is_same_dir(fd, plain)) {
+        return Ok((Arc::clone(fd), None));
+    }
+    let (fd, note) = clone_layer(path)?;
+    let fd = Arc::new(fd);
+    if note.is_none() && (map.len() < CLONES_KEPT || map.contains_key(path)) {
+        map.insert(path.to_path_buf(), Arc::clone(&fd));
+    }
+    Ok((fd, note))
 }
 
 /// Why the layers could not be read through private `noatime` clones, the first time it
@@ -152,7 +179,7 @@ impl LayerRoot {
         // Opened first as today, for the errors people know (missing, not a directory).
         let plain = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
             .map_err(|e| Error::io("opening layer directory", path, e))?;
-        let (fd, cloned) = match clone_layer(path) {
+        let (fd, cloned) = match cached_clone(path, &plain) {
             Ok((fd, note)) if is_same_dir(&fd, &plain) => {
                 if let Some(note) = note {
                     refuse_clone(note);
@@ -161,9 +188,9 @@ impl LayerRoot {
             }
             Ok(_) => {
                 refuse_clone(format!("{} changed while it was opened", path.display()));
-                (plain, false)
+                (Arc::new(plain), false)
             }
-            Err(why) => (plain, {
+            Err(why) => (Arc::new(plain), {
                 refuse_clone(why);
                 false
             }),
@@ -213,7 +240,7 @@ impl LayerRoot {
                 break;
             };
             let (head, tail) = (&rest[..cut], &rest[cut + 1..]);
-            let at = dir.as_ref().unwrap_or(&self.fd);
+            let at = dir.as_ref().unwrap_or(&*self.fd);
             let next = rustix::fs::openat2(
                 at,
                 OsStr::from_bytes(head),
@@ -224,9 +251,17 @@ impl LayerRoot {
             dir = Some(next);
             rest = tail;
         }
-        let at = dir.as_ref().unwrap_or(&self.fd);
+        let at = dir.as_ref().unwrap_or(&*self.fd);
         open_noatime(
-            |f| rustix::fs::openat2(at, OsStr::from_bytes(rest), f, Mode::empty(), resolve_flags()),
+            |f| {
+                rustix::fs::openat2(
+                    at,
+                    OsStr::from_bytes(rest),
+                    f,
+                    Mode::empty(),
+                    resolve_flags(),
+                )
+            },
             base,
         )
     }

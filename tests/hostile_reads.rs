@@ -75,14 +75,20 @@ fn lines(out: &[u8]) -> Vec<Value> {
 /// The number of inotify watches process `pid` holds, from `/proc/PID/fdinfo`.
 fn inotify_watches(pid: u32) -> usize {
     let mut n = 0;
-    for fd in fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir").flatten() {
+    for fd in fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd dir")
+        .flatten()
+    {
         if fs::read_link(fd.path()).is_ok_and(|t| t == Path::new("anon_inode:inotify")) {
             let info = fs::read_to_string(format!(
                 "/proc/{pid}/fdinfo/{}",
                 fd.file_name().to_string_lossy()
             ))
             .unwrap_or_default();
-            n += info.lines().filter(|l| l.starts_with("inotify wd:")).count();
+            n += info
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count();
         }
     }
     n
@@ -189,7 +195,11 @@ fn the_watcher_holds_one_watch_per_real_directory_and_none_outside() {
     std::os::unix::fs::symlink(&host, outside.join("sub/away")).expect("symlink");
     fs::rename(&outside, u.join("moved")).expect("rename");
     w.until(|v| v["path"] == "/moved/sub/away");
-    assert_eq!(inotify_watches(pid), 10, "d1/new, moved and moved/sub added");
+    assert_eq!(
+        inotify_watches(pid),
+        10,
+        "d1/new, moved and moved/sub added"
+    );
 }
 
 /// Every path under `root` (included). Reading the directories changes their atimes: call it
@@ -298,7 +308,10 @@ fn reads_leave_every_atime_as_found() {
 
 /// How many of `paths` still exist (nothing was removed or replaced).
 fn tree_len_unchanged(paths: &[PathBuf]) -> usize {
-    paths.iter().filter(|p| fs::symlink_metadata(p).is_ok()).count()
+    paths
+        .iter()
+        .filter(|p| fs::symlink_metadata(p).is_ok())
+        .count()
 }
 
 /// The fixture of issue 9 item 3: a tmpfs (mode 0700, opaque xattr) mounted on L1/mnt2, and
@@ -398,14 +411,22 @@ fn without_a_clone_a_mount_inside_a_layer_is_an_anomaly_never_its_data() {
         .expect("setpriv");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("without a private read-only noatime clone"), "{err}");
+    assert!(
+        err.contains("without a private read-only noatime clone"),
+        "{err}"
+    );
     let recs = lines(&out.stdout);
     let anomaly = recs
         .iter()
         .find(|v| v.get("anomaly").is_some())
         .expect("an anomaly");
     assert_eq!(anomaly["path"], "/mnt2", "{anomaly}");
-    assert!(anomaly["anomaly"].as_str().unwrap_or("").contains("mount point"));
+    assert!(
+        anomaly["anomaly"]
+            .as_str()
+            .unwrap_or("")
+            .contains("mount point")
+    );
     for v in &recs {
         let p = v["path"].as_str().unwrap_or("");
         assert_ne!(p, "/mnt2/on_the_tmpfs", "the tmpfs was read: {v}");
@@ -495,7 +516,11 @@ fn a_path_deeper_than_path_max_stops_no_command() {
     assert_eq!(code, 0, "ls -R: {err}");
     let listed = String::from_utf8_lossy(&out).lines().count();
     let kernel = walk_names(&overlay.point).len();
-    assert_eq!(listed, kernel + 1, "ls -R prints / too; find counts {kernel}");
+    assert_eq!(
+        listed,
+        kernel + 1,
+        "ls -R prints / too; find counts {kernel}"
+    );
     assert!(kernel > DEPTH + 3000);
 
     let (code, out, err) = run(&[os("cat"), m, os(&deep)]);

@@ -61,9 +61,9 @@ impl UpperFacts {
 fn vanished(e: &io::Error) -> bool {
     fsio::is_mount_point(e)
         || matches!(
-        e.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP | libc::EXDEV)
-    )
+            e.raw_os_error(),
+            Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP | libc::EXDEV)
+        )
 }
 
 fn hash_bytes(b: &[u8]) -> u64 {

@@ -366,9 +366,9 @@ fn read_loop<H: FnMut(Report)>(mut w: Watches, stop: &AtomicBool, wake: &OwnedFd
                 match w.watch_tree(pos, rel.clone()) {
                     Ok(()) => {}
                     Err(WatchError::Limit(why)) => handler(Report::Limit(why)),
-                    Err(WatchError::Io(e)) => handler(Report::Error(format!(
-                        "cannot watch a new directory: {e}"
-                    ))),
+                    Err(WatchError::Io(e)) => {
+                        handler(Report::Error(format!("cannot watch a new directory: {e}")))
+                    }
                 }
             }
             handler(Report::Changed {

@@ -278,8 +278,8 @@ fn fallback_notice(reason: String, interval: Duration) -> LiveEvent {
 /// Watches every real directory of the upper layer (not the workdir, should it sit inside).
 fn watch_upper(stack: &LayerStack, upper: &Path) -> std::result::Result<DirWatcher, WatchError> {
     let mut w = DirWatcher::new()?;
-    let root = LayerRoot::open(upper)
-        .map_err(|e| WatchError::Io(std::io::Error::other(e.to_string())))?;
+    let root =
+        LayerRoot::open(upper).map_err(|e| WatchError::Io(std::io::Error::other(e.to_string())))?;
     let skip = stack
         .workdir
         .as_ref()
@@ -296,7 +296,10 @@ fn watch_upper(stack: &LayerStack, upper: &Path) -> std::result::Result<DirWatch
 
 /// The inotify reader's handler. It does almost nothing: `try_send` into the bounded channel,
 /// raising the overflow flag when it is full.
-fn report_handler(tx: &SyncSender<Msg>, shared: &Arc<Shared>) -> impl FnMut(Report) + Send + 'static {
+fn report_handler(
+    tx: &SyncSender<Msg>,
+    shared: &Arc<Shared>,
+) -> impl FnMut(Report) + Send + 'static {
     let tx = tx.clone();
     let shared = Arc::clone(shared);
     move |report| match report {
