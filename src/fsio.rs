@@ -1,17 +1,28 @@
 //! The only place that touches layer files, and it only reads.
 //!
-//! Every path inside a layer is opened relative to the layer's root with `openat2`
+//! Each layer root is opened as a private, detached, non-recursive clone of its mount
+//! (`open_tree(OPEN_TREE_CLONE)` without `AT_RECURSIVE`) made read-only and `noatime` with
+//! `mount_setattr`: nothing read through it can change an atime (not even `readlink`), and it
+//! holds no submounts, so a directory with a mount on it shows what is *under* the mount, which
+//! is what overlayfs itself sees (it reads every layer through such a clone). Where the process
+//! may not clone mounts (no CAP_SYS_ADMIN over the mount namespace), the layer is opened as a
+//! plain directory instead and [`jail_warning`] says what is then not guaranteed.
+//!
+//! Every path inside a layer is opened relative to that root with `openat2`
 //! (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV`), so a symlink in a layer is never
-//! followed, nothing escapes the layer, and a mount point inside a layer is never crossed; the
-//! overlay itself does not see through such mounts either. Files are opened with `O_NOATIME`
-//! where the kernel allows it, so reading does not even touch access times.
+//! followed, nothing escapes the layer, and a mount point inside a layer is never crossed.
+//! Paths longer than the kernel takes in one call are opened a few components at a time from
+//! intermediate descriptors, under the same rules, so depth never stops a walk. Files are
+//! opened with `O_NOATIME` where the kernel allows it (which also covers the fallback).
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
@@ -21,8 +32,116 @@ use crate::merge::FileKind;
 /// An open layer root directory.
 #[derive(Debug)]
 pub struct LayerRoot {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     path: PathBuf,
+    cloned: bool,
+}
+
+/// The clones made so far, by layer path: closing a detached mount costs the kernel a few
+/// milliseconds (it is unmounted then), and the explorer opens the same layers again and again.
+static CLONES: Mutex<Option<HashMap<PathBuf, Arc<OwnedFd>>>> = Mutex::new(None);
+/// At most this many clones are kept.
+const CLONES_KEPT: usize = 4096;
+
+/// A clone of `path` showing the same directory as `plain`: the cached one, or a new one.
+fn cached_clone(
+    path: &Path,
+    plain: &OwnedFd,
+) -> std::result::Result<(Arc<OwnedFd>, Option<String>), String> {
+    let mut cache = CLONES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = cache.get_or_insert_with(HashMap::new);
+    if let Some(fd) = map.get(path).filter(|fd| is_same_dir(fd, plain)) {
+        return Ok((Arc::clone(fd), None));
+    }
+    let (fd, note) = clone_layer(path)?;
+    let fd = Arc::new(fd);
+    if note.is_none() && (map.len() < CLONES_KEPT || map.contains_key(path)) {
+        map.insert(path.to_path_buf(), Arc::clone(&fd));
+    }
+    Ok((fd, note))
+}
+
+/// Why the layers could not be read through private `noatime` clones, the first time it
+/// happened (set once per process).
+static CLONE_REFUSED: OnceLock<String> = OnceLock::new();
+/// Whether [`jail_warning`] has handed out the warning already.
+static CLONE_WARNED: AtomicBool = AtomicBool::new(false);
+/// Set once any layer is read without a clone: from then on `lstat_at` checks for mount points.
+static UNCLONED: AtomicBool = AtomicBool::new(false);
+
+/// Longest path handed to one `openat2` call: well below `PATH_MAX` (4096).
+const PATH_CHUNK: usize = 2048;
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Clones the mount at `path` (the directory itself, without its submounts) as a detached,
+/// private mount and makes it read-only and `noatime`. `Err` says why not.
+fn clone_layer(path: &Path) -> std::result::Result<(OwnedFd, Option<String>), String> {
+    use rustix::mount::{MountAttrFlags as M, OpenTreeFlags};
+    let fd = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| format!("open_tree(OPEN_TREE_CLONE) refused: {}", io::Error::from(e)))?;
+    let attr = MountAttr {
+        attr_set: u64::from((M::MOUNT_ATTR_RDONLY | M::MOUNT_ATTR_NOATIME).bits()),
+        attr_clr: u64::from(M::MOUNT_ATTR__ATIME.bits()),
+        propagation: libc::MS_PRIVATE,
+        userns_fd: 0,
+    };
+    // SAFETY: `attr` is a valid `struct mount_attr` of the size passed, alive across the call;
+    // the empty path with AT_EMPTY_PATH names `fd` itself.
+    let r = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            std::ptr::from_ref(&attr),
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    // A clone that keeps its atime flags still hides submounts: use it, and say so.
+    let note = (r != 0).then(|| {
+        format!(
+            "mount_setattr(read-only, noatime) refused: {}",
+            io::Error::last_os_error()
+        )
+    });
+    Ok((fd, note))
+}
+
+/// Remembers why layers are read without the clone guarantees (the first reason wins).
+fn refuse_clone(why: String) {
+    let _ = CLONE_REFUSED.set(why);
+}
+
+/// Once per process, when some layer could not be read through a private read-only `noatime`
+/// clone of its mount: what is then not guaranteed, for the caller to print as a warning.
+/// `None` when every layer opened so far is cloned (or the warning was taken already).
+#[must_use]
+pub fn jail_warning() -> Option<String> {
+    let why = CLONE_REFUSED.get()?;
+    if CLONE_WARNED.swap(true, Ordering::Relaxed) {
+        return None;
+    }
+    Some(format!(
+        "layers are read without a private read-only noatime clone of their mount ({why}; \
+         cloning needs CAP_SYS_ADMIN over the mount namespace): access times of symlinks (and of \
+         files and directories not owned by this user) may change, and a directory with a mount \
+         on it is reported as an anomaly instead of showing what overlayfs sees under it"
+    ))
 }
 
 /// Whether `O_NOATIME` is refused to us (it needs file ownership or CAP_FOWNER).
@@ -57,12 +176,40 @@ impl LayerRoot {
     /// The directory is missing or unreadable; the message names it.
     pub fn open(path: &Path) -> Result<Self> {
         let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let fd = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
+        // Opened first as today, for the errors people know (missing, not a directory).
+        let plain = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
             .map_err(|e| Error::io("opening layer directory", path, e))?;
+        let (fd, cloned) = match cached_clone(path, &plain) {
+            Ok((fd, note)) if is_same_dir(&fd, &plain) => {
+                if let Some(note) = note {
+                    refuse_clone(note);
+                }
+                (fd, true)
+            }
+            Ok(_) => {
+                refuse_clone(format!("{} changed while it was opened", path.display()));
+                (Arc::new(plain), false)
+            }
+            Err(why) => (Arc::new(plain), {
+                refuse_clone(why);
+                false
+            }),
+        };
+        if !cloned {
+            UNCLONED.store(true, Ordering::Relaxed);
+        }
         Ok(LayerRoot {
             fd,
             path: path.to_path_buf(),
+            cloned,
         })
+    }
+
+    /// Whether this layer is read through a private read-only clone of its mount (no
+    /// submounts, no atime changes).
+    #[must_use]
+    pub fn is_cloned(&self) -> bool {
+        self.cloned
     }
 
     /// The layer's path on disk.
@@ -82,13 +229,34 @@ impl LayerRoot {
     }
 
     /// `openat2` of `rel` beneath the layer root, never following a symlink or crossing a
-    /// mount.
+    /// mount. A path too long for one call is walked a chunk of components at a time, each
+    /// chunk opened beneath the directory the previous one reached.
     fn open_beneath(&self, rel: &[u8], base: OFlags) -> io::Result<OwnedFd> {
+        let mut dir: Option<OwnedFd> = None;
+        let mut rest = rel;
+        while rest.len() > PATH_CHUNK {
+            // Cut at the last '/' within the chunk; a single name that long is refused below.
+            let Some(cut) = rest[..PATH_CHUNK].iter().rposition(|&b| b == b'/') else {
+                break;
+            };
+            let (head, tail) = (&rest[..cut], &rest[cut + 1..]);
+            let at = dir.as_ref().unwrap_or(&*self.fd);
+            let next = rustix::fs::openat2(
+                at,
+                OsStr::from_bytes(head),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+                resolve_flags(),
+            )?;
+            dir = Some(next);
+            rest = tail;
+        }
+        let at = dir.as_ref().unwrap_or(&*self.fd);
         open_noatime(
             |f| {
                 rustix::fs::openat2(
-                    &self.fd,
-                    OsStr::from_bytes(rel),
+                    at,
+                    OsStr::from_bytes(rest),
                     f,
                     Mode::empty(),
                     resolve_flags(),
@@ -163,13 +331,52 @@ pub fn read_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, Option<FileKind
     })
 }
 
+/// Whether two descriptors name the same directory (device and inode).
+fn is_same_dir(a: &OwnedFd, b: &OwnedFd) -> bool {
+    match (rustix::fs::fstat(a), rustix::fs::fstat(b)) {
+        (Ok(x), Ok(y)) => x.st_dev == y.st_dev && x.st_ino == y.st_ino,
+        _ => false,
+    }
+}
+
 /// `lstat` of `name` inside an open directory.
 ///
+/// In a cloned layer there are no mounts to meet. In a layer read without a clone, a name with
+/// a mount on it is refused with `EXDEV` (the stat would describe the other filesystem's root,
+/// while overlayfs sees the directory under it): [`is_mount_point`] tells the error apart.
+///
 /// # Errors
-/// As `fstatat(2)`.
+/// As `fstatat(2)`; `EXDEV` for a mount point in an uncloned layer.
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<rustix::fs::Stat> {
-    rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(io::Error::from)
+    let st = rustix::fs::statat(dir, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
+    if UNCLONED.load(Ordering::Relaxed) && !matches!(name, b"" | b".") {
+        let sx = rustix::fs::statx(
+            dir,
+            OsStr::from_bytes(name),
+            AtFlags::SYMLINK_NOFOLLOW,
+            rustix::fs::StatxFlags::empty(),
+        )?;
+        let root = rustix::fs::StatxAttributes::MOUNT_ROOT;
+        if sx.stx_attributes_mask.contains(root) && sx.stx_attributes.contains(root) {
+            return Err(mount_point_error());
+        }
+    }
+    Ok(st)
+}
+
+/// The error for a mount point met in a layer read without a clone.
+fn mount_point_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::CrossesDevices,
+        "a mount point inside the layer (overlayfs reads the directory under it, which only a \
+         private clone of the layer's mount can show: run as root); not read",
+    )
+}
+
+/// Whether an error from this module means "a mount point inside a layer, not read".
+#[must_use]
+pub fn is_mount_point(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EXDEV) || e.kind() == io::ErrorKind::CrossesDevices
 }
 
 /// The target of symlink `name` inside an open directory.

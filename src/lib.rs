@@ -4,8 +4,8 @@
 //! - [`stack`] names a stack: its layers top-down (upper, lowers, data-only) and the mount
 //!   options that change the merge, from a mount point, explicit directories, or an engine's
 //!   own files (`docker:`, `podman:`, `containerd:`), with human labels for the layers.
-//! - [`fsio`] is the only code that touches layer files: read-only, never following a symlink,
-//!   never crossing a mount point.
+//! - [`fsio`] is the only code that touches layer files: read-only through a private `noatime`
+//!   clone of each layer's mount, never following a symlink, never crossing a mount point.
 //! - [`merge`] applies the kernel's rules (whiteouts, opaque directories, redirects, metacopy)
 //!   to compute the merged view and, for every path, which layer supplies it and what it hides.
 //! - [`diff`] says what one layer changes relative to the layers below (`docker diff`'s rules).

@@ -55,7 +55,11 @@ pub fn open(req: &StackRequest) -> Result<Merger, Error> {
         );
     }
     warn_if_blind(&stack);
-    Merger::open(&stack)
+    let merger = Merger::open(&stack)?;
+    if let Some(w) = crate::fsio::jail_warning() {
+        eprintln!("layerscope: warning: {w}");
+    }
+    Ok(merger)
 }
 
 /// Without CAP_SYS_ADMIN the kernel hides `trusted.*` xattrs, so opaque directories, redirects

@@ -56,11 +56,14 @@ impl UpperFacts {
     }
 }
 
+/// Gone, or not there to read: a mount point in a layer read without a clone is skipped too
+/// (the watcher's start-up warning says so).
 fn vanished(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP | libc::EXDEV)
-    )
+    fsio::is_mount_point(e)
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP | libc::EXDEV)
+        )
 }
 
 fn hash_bytes(b: &[u8]) -> u64 {

@@ -2,15 +2,17 @@
 //! in overlay's own terms.
 //!
 //! ```text
-//! notify thread --raw paths--> batcher thread ----------------------------> sink(Batch)
-//!   (filter, try_send into      (coalesce a window, dedupe, read the upper
-//!    a bounded channel)          entry and what lies below it, classify)
+//! inotify thread --changed paths--> batcher thread -----------------------> sink(Batch)
+//!   (watch new directories,        (coalesce a window, dedupe, read the upper
+//!    try_send into a bounded        entry and what lies below it, classify)
+//!    channel)
 //! ```
 //!
-//! - [`LiveWatcher::spawn`] watches the upperdir (recursive, following new directories, never the
-//!   workdir) and, on request, the lower layers (flagged: the kernel calls changing them under a
-//!   live mount undefined). It owns the notify watcher and the batcher thread; dropping it stops
-//!   both.
+//! - [`LiveWatcher::spawn`] watches the upperdir (one inotify watch per real directory, new ones
+//!   included, never the workdir) and, on request, the lower layers (flagged: the kernel calls
+//!   changing them under a live mount undefined). Watches are added through descriptors
+//!   [`crate::fsio`] opened, so no symlink is followed and no mount crossed (`inotify.rs`). It
+//!   owns the inotify reader thread and the batcher thread; dropping it stops both.
 //! - The batcher keeps a snapshot of the upper layer. Each changed path is compared with its
 //!   snapshot entry and with what the lower layers hold there ([`facts`], through the merge
 //!   engine), and [`classify::classify`] (pure, no I/O) turns that into a [`LiveEvent`] with an
@@ -44,13 +46,14 @@
 //!         println!("{} {} {}", e.kind.symbol(), String::from_utf8_lossy(&e.path), e.explanation);
 //!     }
 //! }
-//! drop(watcher); // stops notify and the batcher thread; the sink is not called again
+//! drop(watcher); // stops the inotify reader and the batcher thread; the sink is not called again
 //! # Ok(())
 //! # }
 //! ```
 
 pub mod classify;
 pub mod facts;
+mod inotify;
 pub mod json;
 mod watcher;
 
@@ -66,7 +69,7 @@ pub use watcher::LiveWatcher;
 pub struct LiveOptions {
     /// How long a burst is gathered before it is explained and sent (from its first change).
     pub window: Duration,
-    /// Capacity of the channel from the notify thread to the batcher; when it is full, events
+    /// Capacity of the channel from the inotify reader thread to the batcher; when it is full, events
     /// are dropped and a rescan recovers them (with an [`LiveKind::Overflow`] warning).
     pub channel_capacity: usize,
     /// Also watch the lower layers (changing them under a live mount is undefined behaviour; it

@@ -1,5 +1,6 @@
-//! The watcher: notify on the upper layer (and, on request, the lowers), a bounded channel, and
-//! the batcher thread that keeps the upper layer's snapshot and explains each burst.
+//! The watcher: per-directory inotify watches on the upper layer (and, on request, the lowers)
+//! added the safe way ([`super::inotify`]), a bounded channel, and the batcher thread that keeps
+//! the upper layer's snapshot and explains each burst.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
@@ -10,17 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use notify::{EventKind, RecursiveMode, Watcher};
-
 use super::classify::{self, Observed};
 use super::facts::{self, BelowReader, UpperFacts, merged_of};
+use super::inotify::{DirWatcher, Report, WatchError};
 use super::{Batch, LiveEvent, LiveKind, LiveOptions, LowerChange, WatchMode};
 use crate::error::{Error, Result};
 use crate::fsio::LayerRoot;
 use crate::merge::{FileKind, Merger};
 use crate::stack::{LayerRole, LayerStack, XattrNamespace};
 
-/// A running live watch. Dropping it stops the notify watcher and the batcher thread (and waits
+/// A running live watch. Dropping it stops the inotify watcher and the batcher thread (and waits
 /// for the thread, so the sink is never called afterwards).
 #[derive(Debug)]
 pub struct LiveWatcher {
@@ -29,7 +29,7 @@ pub struct LiveWatcher {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Flags the notify callback raises for the batcher.
+/// Flags the inotify reader raises for the batcher.
 #[derive(Debug, Default)]
 struct Shared {
     stop: AtomicBool,
@@ -72,7 +72,7 @@ struct Hint {
 #[derive(Debug)]
 enum Msg {
     Raw {
-        path: PathBuf,
+        target: Target,
         time: SystemTime,
         at: Instant,
         hint: Hint,
@@ -114,27 +114,6 @@ impl Pending {
     }
 }
 
-fn is_limit(e: &notify::Error) -> bool {
-    match &e.kind {
-        notify::ErrorKind::MaxFilesWatch => true,
-        notify::ErrorKind::Io(io) => matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EMFILE)),
-        _ => false,
-    }
-}
-
-fn limit_reason(e: &notify::Error) -> String {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into())
-    };
-    format!(
-        "{e}; limits: fs.inotify.max_user_watches = {}, user.max_inotify_watches = {} in this user namespace",
-        read("/proc/sys/fs/inotify/max_user_watches"),
-        read("/proc/sys/user/max_inotify_watches")
-    )
-}
-
 impl LiveWatcher {
     /// Starts watching `stack`'s upper layer; `sink` receives every batch on the batcher thread.
     /// The first batch is a [`LiveKind::Watching`] notice, sent once the upper layer's snapshot
@@ -160,8 +139,7 @@ impl LiveWatcher {
             below.layers.remove(0);
             Merger::open(&below).ok()
         };
-        // notify reports absolute paths; a layer named relative to the current directory
-        // (as some mounts print them) must match them.
+        // Absolute, as the notices have always shown it.
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let upper_path = absolute(&stack.layers[0].path);
         let upper = LayerRoot::open(&upper_path)?;
@@ -170,20 +148,19 @@ impl LiveWatcher {
         let mut notices = Vec::new();
         let mut mode = WatchMode::Inotify;
         let mut lowers = Vec::new();
-        let watcher = match options.poll {
+        let mut watcher = match options.poll {
             Some(iv) => {
                 mode = WatchMode::Poll(iv);
                 None
             }
-            None => match start_notify(stack, &upper_path, &tx, &shared) {
+            None => match watch_upper(stack, &upper_path) {
                 Ok(w) => Some(w),
-                Err(e) if is_limit(&e) => {
-                    let reason = limit_reason(&e);
+                Err(WatchError::Limit(reason)) => {
                     mode = WatchMode::Poll(options.fallback_interval);
                     notices.push(fallback_notice(reason, options.fallback_interval));
                     None
                 }
-                Err(e) => {
+                Err(WatchError::Io(e)) => {
                     return Err(Error::BadInput(format!(
                         "cannot watch '{}': {e}",
                         upper_path.display()
@@ -191,7 +168,6 @@ impl LiveWatcher {
                 }
             },
         };
-        let mut watcher = watcher;
         if options.watch_lowers
             && let Some(w) = watcher.as_mut()
         {
@@ -199,10 +175,13 @@ impl LiveWatcher {
                 if layer.role != LayerRole::Lower {
                     continue;
                 }
-                match w.watch(&layer.path, RecursiveMode::Recursive) {
-                    Ok(()) => lowers.push((i, absolute(&layer.path))),
+                let path = absolute(&layer.path);
+                let added = LayerRoot::open(&path)
+                    .map_err(|e| WatchError::Io(std::io::Error::other(e.to_string())))
+                    .and_then(|root| w.add_layer(i, root, None));
+                match added {
+                    Ok(()) => lowers.push((i, path)),
                     Err(e) => {
-                        let _ = w.unwatch(&layer.path);
                         notices.push(LiveEvent::notice(
                             LiveKind::Failure {
                                 message: e.to_string(),
@@ -212,12 +191,22 @@ impl LiveWatcher {
                                 crate::escape::path(&layer.path)
                             ),
                         ));
-                        if is_limit(&e) {
+                        if matches!(e, WatchError::Limit(_)) {
                             break;
                         }
                     }
                 }
             }
+        }
+        if let Some(w) = watcher.as_mut() {
+            w.start(report_handler(&tx, &shared))
+                .map_err(|e| Error::io("starting the inotify reader thread", "", e))?;
+        }
+        if let Some(w) = crate::fsio::jail_warning() {
+            notices.push(LiveEvent::notice(
+                LiveKind::Failure { message: w.clone() },
+                format!("warning: {w}"),
+            ));
         }
         let lower_roots = lowers
             .iter()
@@ -286,76 +275,75 @@ fn fallback_notice(reason: String, interval: Duration) -> LiveEvent {
     LiveEvent::notice(LiveKind::Fallback { reason, interval }, text)
 }
 
-/// Starts notify on the upper layer. Its callback does almost nothing: drop access events and
-/// workdir paths, then `try_send` into the bounded channel, raising the overflow flag when full.
-fn start_notify(
-    stack: &LayerStack,
-    upper: &Path,
+/// Watches every real directory of the upper layer (not the workdir, should it sit inside).
+fn watch_upper(stack: &LayerStack, upper: &Path) -> std::result::Result<DirWatcher, WatchError> {
+    let mut w = DirWatcher::new()?;
+    let root =
+        LayerRoot::open(upper).map_err(|e| WatchError::Io(std::io::Error::other(e.to_string())))?;
+    let skip = stack
+        .workdir
+        .as_ref()
+        .map(|wd| std::path::absolute(wd).unwrap_or_else(|_| wd.clone()))
+        .and_then(|wd| {
+            wd.strip_prefix(upper)
+                .ok()
+                .map(|r| r.as_os_str().as_bytes().to_vec())
+        })
+        .filter(|r| !r.is_empty());
+    w.add_layer(0, root, skip)?;
+    Ok(w)
+}
+
+/// The inotify reader's handler. It does almost nothing: `try_send` into the bounded channel,
+/// raising the overflow flag when it is full.
+fn report_handler(
     tx: &SyncSender<Msg>,
     shared: &Arc<Shared>,
-) -> notify::Result<notify::RecommendedWatcher> {
+) -> impl FnMut(Report) + Send + 'static {
     let tx = tx.clone();
     let shared = Arc::clone(shared);
-    let workdir = stack.workdir.clone();
-    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-        Ok(ev) => {
-            if ev.need_rescan() {
-                Shared::raise(
+    move |report| match report {
+        Report::Changed {
+            layer,
+            rel,
+            created,
+            removed,
+        } => {
+            let target = if layer == 0 {
+                Target::Upper(rel)
+            } else {
+                Target::Lower(layer, rel)
+            };
+            match tx.try_send(Msg::Raw {
+                target,
+                time: SystemTime::now(),
+                at: Instant::now(),
+                hint: Hint { created, removed },
+            }) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+                Err(TrySendError::Full(_)) => Shared::raise(
                     &shared.overflow,
                     &shared.overflow_reason,
-                    "the kernel's inotify queue overflowed".into(),
-                );
-                let _ = tx.try_send(Msg::Wake);
-                return;
-            }
-            let hint = match ev.kind {
-                EventKind::Access(_) => return,
-                EventKind::Create(_) => Hint {
-                    created: true,
-                    removed: false,
-                },
-                EventKind::Remove(_) => Hint {
-                    created: false,
-                    removed: true,
-                },
-                _ => Hint::default(),
-            };
-            let time = SystemTime::now();
-            let at = Instant::now();
-            for path in ev.paths {
-                if workdir.as_ref().is_some_and(|w| path.starts_with(w)) {
-                    continue;
-                }
-                match tx.try_send(Msg::Raw {
-                    path,
-                    time,
-                    at,
-                    hint,
-                }) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => Shared::raise(
-                        &shared.overflow,
-                        &shared.overflow_reason,
-                        "the watcher's event channel was full".into(),
-                    ),
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
+                    "the watcher's event channel was full".into(),
+                ),
             }
         }
-        Err(e) if is_limit(&e) => {
+        Report::Overflow => {
             Shared::raise(
-                &shared.watch_limit,
-                &shared.watch_limit_reason,
-                limit_reason(&e),
+                &shared.overflow,
+                &shared.overflow_reason,
+                "the kernel's inotify queue overflowed".into(),
             );
             let _ = tx.try_send(Msg::Wake);
         }
-        Err(e) => {
-            let _ = tx.try_send(Msg::Error(e.to_string()));
+        Report::Limit(reason) => {
+            Shared::raise(&shared.watch_limit, &shared.watch_limit_reason, reason);
+            let _ = tx.try_send(Msg::Wake);
         }
-    })?;
-    w.watch(upper, RecursiveMode::Recursive)?;
-    Ok(w)
+        Report::Error(text) => {
+            let _ = tx.try_send(Msg::Error(text));
+        }
+    }
 }
 
 struct Batcher<S> {
@@ -370,7 +358,7 @@ struct Batcher<S> {
     pending: Pending,
     shared: Arc<Shared>,
     rx: Receiver<Msg>,
-    watcher: Option<notify::RecommendedWatcher>,
+    watcher: Option<DirWatcher>,
     mode: WatchMode,
     options: LiveOptions,
     sink: S,
@@ -536,15 +524,13 @@ impl<S: FnMut(Batch)> Batcher<S> {
         match m {
             Msg::Stop => return false,
             Msg::Raw {
-                path,
+                target,
                 time,
                 at,
                 hint,
             } => {
                 self.last_msg = self.last_msg.max(at);
-                if let Some(t) = self.target(&path) {
-                    self.pending.add(t, time, hint);
-                }
+                self.pending.add(target, time, hint);
             }
             Msg::Wake => {
                 self.pending.first.get_or_insert_with(Instant::now);
@@ -566,17 +552,6 @@ impl<S: FnMut(Batch)> Batcher<S> {
             }
         }
         !self.stopping()
-    }
-
-    fn target(&self, path: &Path) -> Option<Target> {
-        if let Ok(rel) = path.strip_prefix(&self.upper_path) {
-            return Some(Target::Upper(rel.as_os_str().as_bytes().to_vec()));
-        }
-        self.lowers.iter().find_map(|(i, root, _)| {
-            path.strip_prefix(root)
-                .ok()
-                .map(|rel| Target::Lower(*i, rel.as_os_str().as_bytes().to_vec()))
-        })
     }
 
     fn flush(&mut self) {

@@ -576,21 +576,43 @@ impl Merger {
             .filter(|c| !c.is_empty())
             .map(<[u8]>::to_vec)
             .collect();
-        let mut done: Vec<Vec<u8>> = Vec::new();
+        // The entries resolved so far, root first: each name is looked up once in the last
+        // directory, so a path of n components costs n lookups, not n^2.
+        let mut chain: Vec<Entry> = vec![self.root()?];
         let mut hops = 0;
         while let Some(c) = todo.pop_front() {
             match c.as_slice() {
                 b"." => continue,
                 b".." => {
-                    done.pop();
+                    if chain.len() > 1 {
+                        chain.pop();
+                    }
                     continue;
                 }
                 _ => {}
             }
-            done.push(c);
-            let here = merged_path(&done);
-            let e = self.entry(&here)?;
+            let parent = chain.last().expect("the root stays in the chain");
+            let here = super::join_merged(&parent.path, &c);
+            let found = match &parent.dir {
+                Some(dir) => {
+                    let mut ignored = Vec::new();
+                    let fds = self.open_stack(&parent.path, dir, &mut ignored)?;
+                    match self.lookup_child(&parent.path, dir, &fds, &c, None) {
+                        Outcome::Found(e) => Some(e),
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
+            // Missing, refused or under a non-directory: the same error a lookup gives.
+            let Some(e) = found else {
+                return Err(self
+                    .entry(&here)
+                    .err()
+                    .unwrap_or_else(|| Error::NotFound(crate::escape::display(&here))));
+            };
             if e.kind != FileKind::Symlink {
+                chain.push(e);
                 continue;
             }
             hops += 1;
@@ -600,16 +622,15 @@ impl Merger {
                     reason: "too many levels of symbolic links".into(),
                 });
             }
-            done.pop();
             let target = e.target.unwrap_or_default();
             if target.starts_with(b"/") {
-                done.clear();
+                chain.truncate(1);
             }
             for part in target.split(|&b| b == b'/').filter(|c| !c.is_empty()).rev() {
                 todo.push_front(part.to_vec());
             }
         }
-        self.entry(&merged_path(&done))
+        Ok(chain.pop().expect("the root stays in the chain"))
     }
 }
 
