@@ -153,6 +153,7 @@ impl Merger {
                 reason,
             });
         }
+        self.refuse_shared_lower_dirs(&mut out);
         if let Some((name, reason)) = unlistable {
             out.anomalies.insert(
                 0,
@@ -168,6 +169,75 @@ impl Merger {
             );
         }
         Ok(out)
+    }
+
+    /// Directories of one listing that share their topmost lower copy (one of them reaches it
+    /// through a crafted redirect): the kernel hashes a directory's inode by that copy, so
+    /// once one of them is looked up, the lookup of any other gives ESTALE (`ovl_verify_inode`
+    /// in inode.c, "lookup of an uncovered redirect origin"). Which one wins depends on the
+    /// order of lookups on the mount, so none of them is shown: each is an anomaly. Without an
+    /// upper layer no copy can differ and the kernel shows them all.
+    fn refuse_shared_lower_dirs(&self, out: &mut Listing) {
+        if !self.stack.tree_layers().any(|l| self.is_upper(l)) {
+            return;
+        }
+        fn first_lower<'e>(m: &Merger, e: &'e Entry) -> Option<(usize, &'e [u8])> {
+            let d = e
+                .dir
+                .as_ref()?
+                .layers
+                .iter()
+                .find(|d| !m.is_upper(d.layer))?;
+            Some((d.layer, d.rel.as_slice()))
+        }
+        let mut keys: Vec<((usize, &[u8]), usize)> = out
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| first_lower(self, e).map(|k| (k, i)))
+            .collect();
+        if keys.len() < 2 {
+            return;
+        }
+        keys.sort_unstable();
+        let mut shared: Vec<(usize, String)> = Vec::new();
+        for group in keys.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let has_upper = group
+                .iter()
+                .any(|(_, i)| self.is_upper(out.entries[*i].layer));
+            if !has_upper {
+                continue;
+            }
+            let names: Vec<String> = group
+                .iter()
+                .map(|(_, i)| crate::escape::display(&out.entries[*i].path))
+                .collect();
+            let (layer, rel) = group[0].0;
+            for (_, i) in group {
+                shared.push((
+                    *i,
+                    format!(
+                        "{} share the lower directory {} of layer {layer}: the kernel gives ESTALE \
+                         to whichever of them is looked up after the first",
+                        names.join(" and "),
+                        crate::escape::display(rel)
+                    ),
+                ));
+            }
+        }
+        if shared.is_empty() {
+            return;
+        }
+        shared.sort_unstable_by_key(|(i, _)| *i);
+        for (i, reason) in shared.into_iter().rev() {
+            let e = out.entries.remove(i);
+            out.anomalies.push(Anomaly {
+                path: e.path,
+                layer: e.layer,
+                reason,
+            });
+        }
+        out.anomalies.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
     /// Whether the kernel's readdir hides a name that lookup does not resolve (absent, or

@@ -201,6 +201,22 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
             }
         }
     }
+    // Directories that share a lower copy: the kernel shows whichever it looks up first and
+    // gives ESTALE to the others (or its readdir drops them), so layerscope shows none of
+    // them; any kernel answer at or under such a path is accepted.
+    let order_dependent: Vec<Vec<u8>> = l
+        .anomalies
+        .iter()
+        .filter(|(_, r)| r.contains("whichever of them is looked up"))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let under_order_dependent = |p: &[u8]| {
+        order_dependent
+            .iter()
+            .any(|o| p == o.as_slice() || (p.starts_with(o) && p.get(o.len()) == Some(&b'/')))
+    };
+    k_nodes.retain(|p, _| !under_order_dependent(p));
+    k_anomalies.retain(|p, _| !under_order_dependent(p));
     let k = kernel::View {
         nodes: k_nodes,
         anomalies: k_anomalies,
@@ -284,8 +300,13 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
                     Err(e) => d.push(format!("{p}: {e}")),
                 },
                 // Data missing from the data-only layers: the kernel's lazy lookup fails the
-                // open (ENOENT; ELOOP for a symlinked directory on the way).
-                (Err(errno), None) if matches!(*errno, libc::ENOENT | libc::ELOOP) => {}
+                // open (ENOENT; ELOOP for a symlinked directory on the way, ENOTDIR for a
+                // file on the way, EXDEV for a `..` that would leave the layer).
+                (Err(errno), None)
+                    if matches!(
+                        *errno,
+                        libc::ENOENT | libc::ELOOP | libc::ENOTDIR | libc::EXDEV
+                    ) => {}
                 (Err(errno), _) => d.push(format!(
                     "{p}: the kernel cannot read it (errno {errno}), layerscope says data_source {:?}",
                     ln.data
@@ -332,7 +353,7 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
         }
     }
     for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
-        if !k.anomalies.contains_key(path) {
+        if !k.anomalies.contains_key(path) && !under_order_dependent(path) {
             d.push(format!(
                 "layerscope anomaly {} ({reason}): the kernel has no such anomaly",
                 display(path)

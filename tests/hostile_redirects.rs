@@ -1,0 +1,235 @@
+//! Hostile redirect xattrs: values a container (or a crafted image) can write that try to make
+//! a lookup climb out of its directory or its layer (`..`, `.`, an empty name, a NUL byte).
+//! The kernel is the judge: each stack is mounted and `ls -R --json` must agree with a walk of
+//! the mount (a name the kernel refuses is an anomaly with the kernel's errno, never a file),
+//! and nothing outside the layers may ever be read.
+//!
+//! Needs root (mounts, `trusted.*` xattrs).
+
+mod common;
+#[path = "kernel_differential/compare.rs"]
+#[allow(dead_code)]
+mod compare;
+#[path = "kernel_differential/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
+#[path = "kernel_differential/kernel.rs"]
+#[allow(dead_code)]
+mod kernel;
+#[path = "kernel_differential/prng.rs"]
+#[allow(dead_code)]
+mod prng;
+#[path = "kernel_differential/stackgen.rs"]
+#[allow(dead_code)]
+mod stackgen;
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use fixture::Fixture;
+use stackgen::Ns;
+
+/// Redirect values (as raw xattr bytes) and what the kernel does with them. The target
+/// directory `t` exists in the layer below, so a redirect that is accepted leads somewhere.
+const VALUES: &[&[u8]] = &[
+    b"..",
+    b".",
+    b"/..",
+    b"/.",
+    b"/h/../h/t",
+    b"/./h/t",
+    b"/h/t/..",
+    b"\0t",
+    b"t\0/..",
+    b"/h/t\0/..",
+    b"...",
+    b"/h/...",
+    b"t",
+];
+
+/// Compares both forms of `ls -R --json` with a settled mount of the fixture.
+fn assert_agrees(name: &str, f: &Fixture) {
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::settled_mount(&mp, &options, f.layout.upper.is_some())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let kview = kernel::walk(&mp, true);
+    let mut problems = Vec::new();
+    let forms: [(&str, Vec<OsString>); 2] = [
+        (
+            "mount point",
+            vec!["ls".into(), "-R".into(), "--json".into(), mp.clone().into()],
+        ),
+        ("explicit layers", f.layout.explicit_args()),
+    ];
+    for (form, args) in forms {
+        let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+        let (code, out, err) = common::run(&args);
+        if code != 0 {
+            problems.push(format!("[{form}] ls exited {code}: {err}"));
+            continue;
+        }
+        for d in compare::compare(&kview, &compare::parse(&out), &mp) {
+            problems.push(format!("[{form}] {d}"));
+        }
+    }
+    drop(m);
+    assert!(
+        problems.is_empty(),
+        "{name}: {} disagreement(s) with the kernel\n  mount -o {options}\n{}\n{}",
+        problems.len(),
+        problems.join("\n"),
+        stackgen::describe(&f.layout)
+    );
+}
+
+/// Every value in [`VALUES`] on a directory of the upper layer and of a middle lower layer,
+/// in a merged subdirectory and in the merged root: the kernel refuses `.`, `..` and an
+/// empty name with EACCES (whatever follows a NUL byte is ignored), and so must layerscope.
+#[test]
+fn dot_dot_redirects_are_refused_as_the_kernel_refuses_them() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    for upper in [true, false] {
+        let options: &[&str] = if upper {
+            &["redirect_dir=on"]
+        } else {
+            &["redirect_dir=follow"]
+        };
+        let f = Fixture::new(2, upper, 0, Ns::Trusted, options);
+        let top = |rel: &str| if upper { f.u(rel) } else { f.l(1, rel) };
+        let below = |rel: &str| if upper { f.l(1, rel) } else { f.l(2, rel) };
+        fixture::file(&below("h/t/inside"), b"reached through a redirect");
+        fixture::dir(&below("h/..."));
+        fixture::file(&below("t/at-root"), b"t in the root");
+        for (i, v) in VALUES.iter().enumerate() {
+            for dir in ["h/", ""] {
+                let d = top(&format!("{dir}r{i}"));
+                fixture::dir(&d);
+                f.mark(&d, "redirect", v);
+            }
+        }
+        assert_agrees(&format!("dot-dot redirects, upper: {upper}"), &f);
+    }
+}
+
+/// Issue 9 item 4 as reported: `..` on an upper directory with `redirect_dir=on`. The
+/// directory holding the layers carries an opaque xattr and a file of its own; neither may
+/// change or appear in any answer, and `/r4` is refused with the kernel's errno.
+#[test]
+fn a_dot_dot_redirect_reads_nothing_outside_the_layers() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = Fixture::new(1, true, 0, Ns::Trusted, &["redirect_dir=on"]);
+    let holder = f.layout.lowers[0]
+        .parent()
+        .expect("layers dir")
+        .to_path_buf();
+    fixture::file(&holder.join("outside-marker"), b"outside the layers");
+    f.mark(&holder, "opaque", b"y");
+    fixture::dir(&f.u("r4"));
+    f.mark(&f.u("r4"), "redirect", b"..");
+    fixture::file(&f.l(1, "kept"), b"kept");
+
+    let mp = f.mountpoint();
+    let m = kernel::mount(&mp, &f.layout.mount_options()).expect("mount");
+    let err = std::fs::symlink_metadata(mp.join("r4")).expect_err("the kernel refuses /r4");
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES), "kernel: {err}");
+    drop(m);
+
+    let lower = f.layout.lowers[0].clone().into_os_string();
+    let upper = f.u("").into_os_string();
+    let stack: [&OsStr; 6] = [
+        "--lowerdir".as_ref(),
+        &lower,
+        "--upperdir".as_ref(),
+        &upper,
+        "-o".as_ref(),
+        "redirect_dir=on".as_ref(),
+    ];
+    let with = |cmd: &[&str]| -> (i32, String, String) {
+        let mut args: Vec<&OsStr> = cmd.iter().map(OsStr::new).collect();
+        args.extend_from_slice(&stack);
+        let (code, out, err) = common::run(&args);
+        (code, String::from_utf8_lossy(&out).into_owned(), err)
+    };
+    for cmd in [
+        &["which", "/r4"][..],
+        &["which", "/r4/outside-marker"],
+        &["ls", "-R", "--json", "/"],
+        &["ls", "/r4"],
+        &["cat", "/r4/outside-marker"],
+        &["layers"],
+    ] {
+        let (code, out, err) = with(cmd);
+        for text in [&out, &err] {
+            assert!(
+                !text.contains("outside-marker") || cmd.contains(&"/r4/outside-marker"),
+                "{cmd:?} shows a file outside the layers:\n{out}\n{err}"
+            );
+            assert!(
+                !text.contains("L1/..") && !text.contains("/.. "),
+                "{cmd:?} names a path outside the layer:\n{out}\n{err}"
+            );
+        }
+        if cmd == ["cat", "/r4/outside-marker"] {
+            assert_ne!(code, 0, "cat must fail: {out}");
+            assert!(
+                !out.contains("outside the layers"),
+                "cat read outside: {out}"
+            );
+        }
+    }
+    let (code, out, err) = with(&["which", "/r4"]);
+    assert!(
+        err.contains("EACCES") || out.contains("EACCES"),
+        "which /r4 (exit {code}) must say the kernel refuses it:\n{out}\n{err}"
+    );
+    let (_, out, _) = with(&["ls", "-R", "--json", "/"]);
+    let listing = compare::parse(out.as_bytes());
+    assert!(
+        listing
+            .anomalies
+            .get(&b"/r4"[..])
+            .is_some_and(|r| r.contains("EACCES")),
+        "/r4 must be an EACCES anomaly: {out}"
+    );
+    assert!(listing.nodes.contains_key(&b"/kept"[..]), "{out}");
+}
+
+/// A metacopy file's absolute redirect into the data-only layers is a path walk beneath the
+/// data layer's root: `..` inside the layer resolves, a `..` that would leave it fails (EXDEV),
+/// a `.` or `..` at the end names a directory (no data). Never a file outside the layer.
+#[test]
+fn dot_dot_in_a_data_redirect_stays_inside_the_data_layer() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = Fixture::new(2, false, 1, Ns::Trusted, &[]);
+    let holder = f.layout.lowers[0]
+        .parent()
+        .expect("layers dir")
+        .to_path_buf();
+    fixture::file(&holder.join("obj"), b"outside the layers!");
+    fixture::file(&f.d(1, "obj"), b"object data");
+    fixture::file(&f.d(1, "sub/f"), b"nested");
+    for (i, r) in [
+        "/sub/../obj",
+        "/./obj",
+        "/..",
+        "/../obj",
+        "/sub/..",
+        "/sub/./f",
+        "/obj/..",
+        "/.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        f.metacopy(&f.l(2, &format!("e{i}")), Some(r), 11);
+    }
+    fixture::file(&f.l(1, "kept"), b"kept");
+    assert_agrees("dot-dot in data redirects", &f);
+}
