@@ -24,7 +24,6 @@ mod prng;
 mod stackgen;
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
 
 use fixture::Fixture;
 use stackgen::Ns;
