@@ -12,7 +12,7 @@
 //! - `kernel_quirk_*`: kernel behaviour layerscope deliberately does not model, shown and
 //!   pinned.
 //!
-//! Seeds: 1..=300 by default. `LAYERSCOPE_DIFF_SEEDS=N` runs seeds 1..=N,
+//! Seeds: 1..=400 by default. `LAYERSCOPE_DIFF_SEEDS=N` runs seeds 1..=N,
 //! `LAYERSCOPE_DIFF_SEEDS=A..B` a range, `LAYERSCOPE_DIFF_SEEDS=7,42` a list.
 //! `LAYERSCOPE_DIFF_KEEP=1` keeps the directories of a failing stack for inspection.
 //!
@@ -39,7 +39,7 @@ use prng::Rng;
 use stackgen::{Layout, Ns, Plan};
 
 /// Seeds of the normal run.
-const DEFAULT_SEEDS: u64 = 300;
+const DEFAULT_SEEDS: u64 = 400;
 
 fn seeds() -> Vec<u64> {
     let Ok(spec) = std::env::var("LAYERSCOPE_DIFF_SEEDS") else {
@@ -263,14 +263,26 @@ fn run_seeds_with(which: impl Fn(u64) -> bool, name: &str, planner: Planner) {
     );
 }
 
+// Four quarters of the seeds, run in parallel by the test harness: most of a stack's time is
+// spent waiting on mount and umount, not on a CPU.
 #[test]
-fn random_stacks_agree_with_the_kernel_odd_seeds() {
-    run_seeds(|s| s % 2 == 1, "odd seeds");
+fn random_stacks_agree_with_the_kernel_seeds_0_mod_4() {
+    run_seeds(|s| s % 4 == 0, "seeds 0 mod 4");
 }
 
 #[test]
-fn random_stacks_agree_with_the_kernel_even_seeds() {
-    run_seeds(|s| s % 2 == 0, "even seeds");
+fn random_stacks_agree_with_the_kernel_seeds_1_mod_4() {
+    run_seeds(|s| s % 4 == 1, "seeds 1 mod 4");
+}
+
+#[test]
+fn random_stacks_agree_with_the_kernel_seeds_2_mod_4() {
+    run_seeds(|s| s % 4 == 2, "seeds 2 mod 4");
+}
+
+#[test]
+fn random_stacks_agree_with_the_kernel_seeds_3_mod_4() {
+    run_seeds(|s| s % 4 == 3, "seeds 3 mod 4");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -752,4 +764,46 @@ fn a_lower_directory_shared_by_two_paths_is_estale_for_the_second_lookup() {
             assert_agrees("a lower directory shared by two paths, no upper", &f);
         }
     }
+}
+
+/// A lower file that is also the data of a metacopy file elsewhere (here a hand-made upper
+/// metacopy file whose absolute redirect names a lower file still visible at its own path) is
+/// one overlay inode for the kernel, hashed by the lower file: looked up after the metacopy
+/// file, the lower path shows the metacopy file's inode and metadata; looked up first, the
+/// metacopy file then gives ESTALE. The kernel itself never leaves such a pair (a rename whites
+/// the origin out). layerscope shows each path with its own metadata: this is pinned here and
+/// listed as not modelled in the README.
+#[test]
+fn kernel_quirk_a_lower_file_aliases_the_metacopy_file_it_is_the_data_of() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    use std::os::unix::fs::MetadataExt;
+    let f = fixture::Fixture::new(1, true, 0, Ns::Trusted, &["redirect_dir=on", "metacopy=on"]);
+    fixture::file(&f.l(1, "o/f"), b"o1 data!");
+    f.metacopy(&f.u("m"), Some("/o/f"), 8);
+    std::fs::set_permissions(
+        f.u("m"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::mount(&mp, &options).expect("mount");
+    let md_m = std::fs::symlink_metadata(mp.join("m")).expect("lookup of m");
+    let md_o = std::fs::symlink_metadata(mp.join("o/f")).expect("lookup of o/f");
+    assert_eq!(
+        (md_o.ino(), md_o.mode() & 0o7777),
+        (md_m.ino(), 0o600),
+        "the kernel no longer aliases /o/f to /m"
+    );
+    m.unmount().expect("umount");
+    let m = kernel::mount(&mp, &options).expect("mount");
+    std::fs::symlink_metadata(mp.join("o/f")).expect("lookup of o/f");
+    let err = std::fs::symlink_metadata(mp.join("m")).expect_err("m after o/f");
+    assert_eq!(err.raw_os_error(), Some(libc::ESTALE));
+    m.unmount().expect("umount");
+    let l = ls_explicit(&f.layout);
+    let mode = |p: &[u8]| l.nodes.get(p).map(|n| n.mode);
+    assert_eq!((mode(b"/m"), mode(b"/o/f")), (Some(0o600), Some(0o644)));
 }
