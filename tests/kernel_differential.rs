@@ -807,3 +807,58 @@ fn kernel_quirk_a_lower_file_aliases_the_metacopy_file_it_is_the_data_of() {
     let mode = |p: &[u8]| l.nodes.get(p).map(|n| n.mode);
     assert_eq!((mode(b"/m"), mode(b"/o/f")), (Some(0o600), Some(0o644)));
 }
+
+/// An xattr whiteout directly in the upper root (issue 14): the merged root is always a merge
+/// dir, and its readdir looks its upper names up, dropping the ones lookup does not find, only
+/// while the root's inode is impure. That flag comes from the upper root's `overlay.impure`
+/// when the mount is made (`ovl_get_root`), or is set during the mount the first time the
+/// kernel marks the root itself (looking up a merged subdirectory without `overlay.origin`
+/// writes `impure=y` on its parent: `ovl_fix_origin`). Before that the whiteout is listed (and
+/// lookup refuses it: an anomaly); from then on it is not, on this mount and on every later
+/// one. `opaque=x` on the upper root changes nothing (the kernel reads it on lower layers only).
+/// layerscope reads the layers as they are now, which is what a fresh mount of them shows: a
+/// differential walk that compares a mount's first readdir with the layers read after it has
+/// made the kernel write `impure` sees a difference that is only a matter of timing (hence
+/// `kernel::settled_mount`).
+#[test]
+fn an_xattr_whiteout_in_the_upper_root_is_listed_until_the_root_is_impure() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(1, true, 0, Ns::Trusted, &[]);
+    f.xwhiteout(&f.u("xw"));
+    f.mark(&f.u(""), "opaque", b"x");
+    fixture::dir(&f.u("d"));
+    fixture::file(&f.l(1, "d/a"), b"a");
+    let listed = |l: &compare::Listing| {
+        (
+            l.anomalies.contains_key(&b"/xw"[..]),
+            l.nodes.contains_key(&b"/xw"[..]),
+        )
+    };
+    // The layers before the kernel marked anything: readdir lists /xw, lookup refuses it.
+    assert_eq!(listed(&ls_explicit(&f.layout)), (true, false));
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::mount(&mp, &options).expect("mount");
+    assert!(
+        names_in(&mp).contains(&"xw".to_string()),
+        "a fresh root lists xw"
+    );
+    std::fs::symlink_metadata(mp.join("xw")).expect_err("lookup refuses xw");
+    std::fs::symlink_metadata(mp.join("d")).expect("lookup of the merged d");
+    assert!(
+        !names_in(&mp).contains(&"xw".to_string()),
+        "once the kernel has marked the root impure, readdir drops xw"
+    );
+    m.unmount().expect("umount");
+    let m = kernel::mount(&mp, &options).expect("mount");
+    assert!(
+        !names_in(&mp).contains(&"xw".to_string()),
+        "a remount reads impure"
+    );
+    drop(m);
+    // The layers now carry impure=y on the upper root: layerscope hides /xw as well.
+    assert_eq!(listed(&ls_explicit(&f.layout)), (false, false));
+    assert_agrees("an xattr whiteout in an impure upper root", &f);
+}
