@@ -233,9 +233,6 @@ impl Merger {
             .enumerate()
             .filter_map(|(i, e)| first_lower(self, e).map(|k| (k, i)))
             .collect();
-        if keys.len() < 2 {
-            return;
-        }
         keys.sort_unstable();
         let mut shared: Vec<(usize, String)> = Vec::new();
         for group in keys.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
@@ -257,6 +254,43 @@ impl Merger {
                         "{} share the lower directory {} of layer {layer}: the kernel gives ESTALE \
                          to whichever of them is looked up after the first",
                         names.join(" and "),
+                        crate::escape::display(rel)
+                    ),
+                ));
+            }
+        }
+        // An upper directory whose absolute redirect leads into another directory, where its
+        // lower copy is also visible at its own path: the same ESTALE for whichever comes second
+        // (the path there is listed with its own directory; this one is the anomaly).
+        for ((layer, rel), i) in keys.iter().copied() {
+            let e = &out.entries[i];
+            let crafted = self.is_upper(e.layer)
+                && e.redirect.as_deref().is_some_and(|r| r.starts_with(b"/"))
+                && !shared.iter().any(|(j, _)| *j == i);
+            if !crafted {
+                continue;
+            }
+            let mut natural = Vec::with_capacity(rel.len() + 1);
+            natural.push(b'/');
+            natural.extend_from_slice(rel);
+            let parent_of =
+                |p: &[u8]| p[..p.iter().rposition(|&b| b == b'/').unwrap_or(0)].to_vec();
+            if parent_of(&natural) == parent_of(&e.path) {
+                continue; // a sibling: the groups above have seen it
+            }
+            let visible = self
+                .resolve(&natural)
+                .ok()
+                .and_then(|r| r.entry)
+                .is_some_and(|o| first_lower(self, &o) == Some((layer, rel)));
+            if visible {
+                shared.push((
+                    i,
+                    format!(
+                        "{} and {} share the lower directory {} of layer {layer}: the kernel gives \
+                         ESTALE to whichever of them is looked up after the first",
+                        crate::escape::display(&e.path),
+                        crate::escape::display(&natural),
                         crate::escape::display(rel)
                     ),
                 ));
