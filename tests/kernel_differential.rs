@@ -107,6 +107,13 @@ fn plan_for(rng: &mut Rng) -> (Plan, Option<usize>) {
             .collect(),
     };
     let mutate = (upper && rng.chance(75)).then(|| rng.range(3, 12));
+    let mut plan = plan;
+    // LAYERSCOPE_DIFF_UPPER_OPTIONS=index=on,... adds mount options to stacks with an upper,
+    // to look for what `index=`, `xino=` or `nfs_export=` change (the default runs add none).
+    if upper && let Ok(extra) = std::env::var("LAYERSCOPE_DIFF_UPPER_OPTIONS") {
+        plan.options
+            .extend(extra.split(',').filter(|s| !s.is_empty()).map(String::from));
+    }
     (plan, mutate)
 }
 
@@ -861,4 +868,37 @@ fn an_xattr_whiteout_in_the_upper_root_is_listed_until_the_root_is_impure() {
     // The layers now carry impure=y on the upper root: layerscope hides /xw as well.
     assert_eq!(listed(&ls_explicit(&f.layout)), (false, false));
     assert_agrees("an xattr whiteout in an impure upper root", &f);
+}
+
+/// `index=on` (not modelled): copying up one name of a hard-linked lower file keeps the link,
+/// through `<workdir>/index/`, so the other names, still only in the lower layer, show the
+/// upper copy's metadata and bytes from then on, on every later mount with `index=on` too.
+/// layerscope shows the lower file there (its lower source). Pinned here; listed in the README.
+#[test]
+fn kernel_quirk_index_on_keeps_hard_links_across_a_copy_up() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(1, true, 0, Ns::Trusted, &["index=on"]);
+    fixture::file(&f.l(1, "a"), b"lower bytes");
+    std::fs::hard_link(f.l(1, "a"), f.l(1, "b")).expect("link");
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::mount(&mp, &options).expect("mount");
+    std::fs::write(mp.join("a"), b"written through a").expect("write a");
+    m.unmount().expect("umount");
+    let m = kernel::mount(&mp, &options).expect("remount");
+    let b = std::fs::read(mp.join("b")).expect("read b");
+    drop(m);
+    assert_eq!(
+        b, b"written through a",
+        "the kernel no longer keeps the link"
+    );
+    let l = ls_explicit(&f.layout);
+    let node = l.nodes.get(&b"/b"[..]).expect("/b");
+    assert_eq!(
+        (node.size, node.source.ends_with(b"L1/b")),
+        (11, true),
+        "layerscope shows the lower /b"
+    );
 }
