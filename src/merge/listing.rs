@@ -79,11 +79,19 @@ impl Merger {
     /// # Errors
     /// As [`Merger::list`].
     pub fn list_dir(&self, path: &[u8], dir: &DirStack) -> Result<Listing> {
-        let mut out = Listing::default();
-        let fds = self.open_stack(path, dir, &mut out.anomalies)?;
-        let npos = fds.len();
-        // Every (name, position, type), sorted so each name's positions come together, top first.
-        let mut names: Vec<(Vec<u8>, usize, Option<FileKind>)> = Vec::new();
+        let mut open = self.open_listing(path, dir)?;
+        let mut out = self.next_chunk(path, dir, &mut open, usize::MAX);
+        self.refuse_shared_lower_dirs(&mut out);
+        Ok(out)
+    }
+
+    /// Reads the names of every real directory behind `dir` into a compact table, ready to be
+    /// looked up a chunk at a time with [`Merger::next_chunk`]: a huge directory then costs a
+    /// few dozen bytes per name, not a whole [`Entry`] per name.
+    pub(super) fn open_listing(&self, path: &[u8], dir: &DirStack) -> Result<OpenListing> {
+        let mut anomalies = Vec::new();
+        let fds = self.open_stack(path, dir, &mut anomalies)?;
+        let mut names = Names::default();
         for (pos, fd) in fds.iter().enumerate() {
             let Some(fd) = fd else { continue };
             let d = if pos < dir.layers.len() {
@@ -94,51 +102,79 @@ impl Merger {
             let list = fsio::read_dir(fd.as_fd()).map_err(|e| {
                 Error::io("reading directory", self.source_path(d.layer, &d.rel), e)
             })?;
-            names.extend(list.into_iter().map(|(n, k)| (n, pos, k)));
+            names.extend(pos, list).map_err(|e| {
+                Error::io("reading directory", self.source_path(d.layer, &d.rel), e)
+            })?;
         }
-        names.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        names.sort();
+        Ok(OpenListing {
+            fds,
+            names,
+            next: 0,
+            anomalies,
+            unlistable: None,
+        })
+    }
+
+    /// Looks up the next names of an open listing, at most `max` of them, in name order; the
+    /// directory's own anomalies come with the first chunk. An empty listing means the end.
+    pub(super) fn next_chunk(
+        &self,
+        path: &[u8],
+        dir: &DirStack,
+        open: &mut OpenListing,
+        max: usize,
+    ) -> Listing {
+        let mut out = Listing {
+            entries: Vec::new(),
+            anomalies: std::mem::take(&mut open.anomalies),
+        };
+        let npos = open.fds.len();
         // An impure upper directory that is not a merge dir is listed as it is on disk, but
         // readdir first looks up each name (ovl_dir_read_impure) and fails as a whole, with
         // that error, when one lookup fails.
         let lists_by_lookup = !dir.merge_dir && dir.impure && self.same_fs;
-        let mut unlistable: Option<(Vec<u8>, String)> = None;
         let mut presence: Vec<Option<Option<FileKind>>> = vec![None; npos];
-        let mut start = 0;
-        while start < names.len() {
+        let mut done = 0;
+        let names = &open.names;
+        let mut start = open.next;
+        while start < names.items.len() && done < max {
+            done += 1;
             let mut end = start;
             presence.iter_mut().for_each(|p| *p = None);
-            while end < names.len() && names[end].0 == names[start].0 {
-                presence[names[end].1] = Some(names[end].2);
+            let name = names.name(start);
+            while end < names.items.len() && names.name(end) == name {
+                let it = names.items[end];
+                presence[usize::from(it.pos)] = Some(decode_kind(it.kind));
                 end += 1;
             }
-            let name = names[start].0.clone();
-            let top = names[start].1;
-            let top_dtype = names[start].2;
+            let top = usize::from(names.items[start].pos);
+            let top_dtype = decode_kind(names.items[start].kind);
             start = end;
             if top >= dir.layers.len() {
                 continue; // only in cut copies: not part of the merged directory at all
             }
             let layer = dir.layers[top].layer;
-            let (marker, refused) = match self.lookup_child(path, dir, &fds, &name, Some(&presence))
-            {
-                Outcome::Found(e) => {
-                    out.entries.push(e);
-                    continue;
-                }
-                Outcome::Absent { versions, .. } => (
-                    versions
-                        .iter()
-                        .find(|v| v.layer == layer && v.role == VersionRole::Whiteout)
-                        .map(|v| v.kind),
-                    None,
-                ),
-                Outcome::Refused { reason, .. } => {
-                    if lists_by_lookup && unlistable.is_none() {
-                        unlistable = Some((name.clone(), reason.clone()));
+            let (marker, refused) =
+                match self.lookup_child(path, dir, &open.fds, name, Some(&presence)) {
+                    Outcome::Found(e) => {
+                        out.entries.push(e);
+                        continue;
                     }
-                    (None, Some(reason))
-                }
-            };
+                    Outcome::Absent { versions, .. } => (
+                        versions
+                            .iter()
+                            .find(|v| v.layer == layer && v.role == VersionRole::Whiteout)
+                            .map(|v| v.kind),
+                        None,
+                    ),
+                    Outcome::Refused { reason, .. } => {
+                        if lists_by_lookup && open.unlistable.is_none() {
+                            open.unlistable = Some((name.to_vec(), reason.clone()));
+                        }
+                        (None, Some(reason))
+                    }
+                };
             if self.readdir_hides(dir, layer, top_dtype, marker) {
                 continue;
             }
@@ -148,12 +184,13 @@ impl Merger {
                 (None, None) => "readdir lists it, but lookup finds nothing".into(),
             };
             out.anomalies.push(Anomaly {
-                path: join_merged(path, &name),
+                path: join_merged(path, name),
                 layer,
                 reason,
             });
         }
-        if let Some((name, reason)) = unlistable {
+        open.next = start;
+        if let Some((name, reason)) = open.unlistable.take_if(|_| start >= names.items.len()) {
             out.anomalies.insert(
                 0,
                 Anomaly {
@@ -167,7 +204,111 @@ impl Merger {
                 },
             );
         }
-        Ok(out)
+        out
+    }
+
+    /// Directories of one listing that share their topmost lower copy (one of them reaches it
+    /// through a crafted redirect): the kernel hashes a directory's inode by that copy, so
+    /// once one of them is looked up, the lookup of any other gives ESTALE (`ovl_verify_inode`
+    /// in inode.c, "lookup of an uncovered redirect origin"). Which one wins depends on the
+    /// order of lookups on the mount, so none of them is shown: each is an anomaly. Without an
+    /// upper layer no copy can differ and the kernel shows them all. (A directory listed in
+    /// chunks is checked one chunk at a time.)
+    pub(super) fn refuse_shared_lower_dirs(&self, out: &mut Listing) {
+        if !self.stack.tree_layers().any(|l| self.is_upper(l)) {
+            return;
+        }
+        fn first_lower<'e>(m: &Merger, e: &'e Entry) -> Option<(usize, &'e [u8])> {
+            let d = e
+                .dir
+                .as_ref()?
+                .layers
+                .iter()
+                .find(|d| !m.is_upper(d.layer))?;
+            Some((d.layer, d.rel.as_slice()))
+        }
+        let mut keys: Vec<((usize, &[u8]), usize)> = out
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| first_lower(self, e).map(|k| (k, i)))
+            .collect();
+        keys.sort_unstable();
+        let mut shared: Vec<(usize, String)> = Vec::new();
+        for group in keys.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let has_upper = group
+                .iter()
+                .any(|(_, i)| self.is_upper(out.entries[*i].layer));
+            if !has_upper {
+                continue;
+            }
+            let names: Vec<String> = group
+                .iter()
+                .map(|(_, i)| crate::escape::display(&out.entries[*i].path))
+                .collect();
+            let (layer, rel) = group[0].0;
+            for (_, i) in group {
+                shared.push((
+                    *i,
+                    format!(
+                        "{} share the lower directory {} of layer {layer}: the kernel gives ESTALE \
+                         to whichever of them is looked up after the first",
+                        names.join(" and "),
+                        crate::escape::display(rel)
+                    ),
+                ));
+            }
+        }
+        // An upper directory whose absolute redirect leads into another directory, where its
+        // lower copy is also visible at its own path: the same ESTALE for whichever comes second
+        // (the path there is listed with its own directory; this one is the anomaly).
+        for ((layer, rel), i) in keys.iter().copied() {
+            let e = &out.entries[i];
+            let crafted = self.is_upper(e.layer)
+                && e.redirect.as_deref().is_some_and(|r| r.starts_with(b"/"))
+                && !shared.iter().any(|(j, _)| *j == i);
+            if !crafted {
+                continue;
+            }
+            let mut natural = Vec::with_capacity(rel.len() + 1);
+            natural.push(b'/');
+            natural.extend_from_slice(rel);
+            let parent_of =
+                |p: &[u8]| p[..p.iter().rposition(|&b| b == b'/').unwrap_or(0)].to_vec();
+            if parent_of(&natural) == parent_of(&e.path) {
+                continue; // a sibling: the groups above have seen it
+            }
+            let visible = self
+                .resolve(&natural)
+                .ok()
+                .and_then(|r| r.entry)
+                .is_some_and(|o| first_lower(self, &o) == Some((layer, rel)));
+            if visible {
+                shared.push((
+                    i,
+                    format!(
+                        "{} and {} share the lower directory {} of layer {layer}: the kernel gives \
+                         ESTALE to whichever of them is looked up after the first",
+                        crate::escape::display(&e.path),
+                        crate::escape::display(&natural),
+                        crate::escape::display(rel)
+                    ),
+                ));
+            }
+        }
+        if shared.is_empty() {
+            return;
+        }
+        shared.sort_unstable_by_key(|(i, _)| *i);
+        for (i, reason) in shared.into_iter().rev() {
+            let e = out.entries.remove(i);
+            out.anomalies.push(Anomaly {
+                path: e.path,
+                layer: e.layer,
+                reason,
+            });
+        }
+        out.anomalies.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
     /// Whether the kernel's readdir hides a name that lookup does not resolve (absent, or
@@ -199,4 +340,107 @@ impl Merger {
         let impure_check = dir.impure && self.same_fs && self.is_upper(layer);
         xwhiteout_check || impure_check
     }
+}
+
+/// A directory being listed: its real directories open, their names read and sorted, and how
+/// far the lookups have got.
+#[derive(Debug)]
+pub(super) struct OpenListing {
+    fds: Vec<Option<OwnedFd>>,
+    names: Names,
+    /// The next item of `names` to look up.
+    next: usize,
+    /// The directory's own anomalies, given with the first chunk.
+    anomalies: Vec<Anomaly>,
+    /// An impure directory's first failing lookup (the whole readdir fails with it).
+    unlistable: Option<(Vec<u8>, String)>,
+}
+
+impl OpenListing {
+    /// How many (name, copy) pairs readdir gave.
+    pub(super) fn len(&self) -> usize {
+        self.names.items.len()
+    }
+
+    /// Whether every name has been looked up.
+    pub(super) fn finished(&self) -> bool {
+        self.next >= self.names.items.len()
+    }
+}
+
+/// Every (name, position, type) readdir gave for one merged directory, the names in one
+/// buffer: about a dozen bytes per name besides the name itself.
+#[derive(Debug, Default)]
+struct Names {
+    bytes: Vec<u8>,
+    items: Vec<NameItem>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NameItem {
+    start: u32,
+    len: u16,
+    /// Position in the directory's stack (layers, then cut copies).
+    pos: u16,
+    /// The readdir type, see [`encode_kind`].
+    kind: u8,
+}
+
+impl Names {
+    fn extend(
+        &mut self,
+        pos: usize,
+        list: Vec<(Vec<u8>, Option<FileKind>)>,
+    ) -> std::io::Result<()> {
+        let too_big = || std::io::Error::other("directory too large to list");
+        let pos = u16::try_from(pos).map_err(|_| too_big())?;
+        self.items.reserve(list.len());
+        for (name, kind) in list {
+            let start = u32::try_from(self.bytes.len()).map_err(|_| too_big())?;
+            let len = u16::try_from(name.len()).map_err(|_| too_big())?;
+            self.bytes.extend_from_slice(&name);
+            self.items.push(NameItem {
+                start,
+                len,
+                pos,
+                kind: encode_kind(kind),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sorts by name, then position, so each name's copies come together, top first.
+    fn sort(&mut self) {
+        let bytes = &self.bytes;
+        let key =
+            |it: &NameItem| &bytes[it.start as usize..it.start as usize + usize::from(it.len)];
+        self.items
+            .sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.pos.cmp(&b.pos)));
+        self.items.shrink_to_fit();
+    }
+
+    fn name(&self, i: usize) -> &[u8] {
+        let it = self.items[i];
+        &self.bytes[it.start as usize..it.start as usize + usize::from(it.len)]
+    }
+}
+
+const KINDS: [FileKind; 7] = [
+    FileKind::Dir,
+    FileKind::File,
+    FileKind::Symlink,
+    FileKind::Fifo,
+    FileKind::Socket,
+    FileKind::Char,
+    FileKind::Block,
+];
+
+fn encode_kind(k: Option<FileKind>) -> u8 {
+    k.and_then(|k| KINDS.iter().position(|&x| x == k))
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(u8::MAX)
+}
+
+fn decode_kind(b: u8) -> Option<FileKind> {
+    KINDS.get(usize::from(b)).copied()
 }

@@ -3,7 +3,9 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::markers::{OnDisk, Redirect, check_metacopy, parse_redirect, probe};
+use super::markers::{
+    OnDisk, Redirect, check_metacopy, check_redirect_component, parse_redirect, probe,
+};
 use super::{
     DataSource, DirStack, Entry, FileKind, HiddenReason, LayerDir, Merger, Meta, Version,
     VersionRole, join_merged, join_rel,
@@ -307,6 +309,8 @@ impl Merger {
         match (item, st.target.clone()) {
             (Item::Pos(p), Target::Rel(n)) => {
                 let dir = &parent.layers[p];
+                // A redirected name is checked before it is used (never `..`).
+                check_redirect_component(&n)?;
                 // Readdir already told us the name is not there: no system call.
                 if n == name && presence.is_some_and(|pr| pr[p].is_none()) {
                     return Ok(None);
@@ -324,6 +328,7 @@ impl Merger {
                 let root = self.root_of(layer);
                 let mut rel: Vec<u8> = Vec::new();
                 for (k, comp) in parts.iter().enumerate() {
+                    check_redirect_component(comp)?;
                     let Ok(fd) = root.open_dir(&rel) else {
                         return Ok(None);
                     };
@@ -516,11 +521,17 @@ impl Merger {
     }
 
     /// Finds the data of a metacopy file in the data-only layers: the first regular file at
-    /// the redirect's path wins (`ovl_lookup_data_layer`: no symlinks, no mount crossing).
+    /// the redirect's path wins (`ovl_lookup_data_layer`: a path walk beneath the layer root,
+    /// no symlinks, no mount crossing; `.` and `..` resolve as they would there, and a `..`
+    /// that would leave the layer fails, as `RESOLVE_BENEATH` makes it fail for us too).
     fn lookup_data_only(&self, parts: &[Vec<u8>]) -> DataSource {
         let rel = parts.join(&b'/');
         let (dir, base) = split_parent(&rel);
         for layer in self.stack.data_layers() {
+            // `.` or `..` last names a directory, never the regular file the data must be.
+            if matches!(base, b"." | b"..") {
+                break;
+            }
             let Ok(fd) = self.root_of(layer).open_dir(dir) else {
                 continue;
             };

@@ -140,7 +140,11 @@ pub enum Redirect {
     Relative(Vec<u8>),
 }
 
-/// Parses a redirect xattr value.
+/// Parses a redirect xattr value as the kernel reads it: as a C string (everything from the
+/// first NUL byte on is ignored), then checked for its form.
+///
+/// Components that pass this check may still be refused when a layer is searched with them
+/// (`.`, `..`, an empty name): see [`check_redirect_component`].
 ///
 /// # Errors
 /// An empty value, a relative value with `/`, or an absolute one with an empty component:
@@ -152,7 +156,12 @@ pub fn parse_redirect(value: &[u8]) -> Result<Redirect, String> {
             crate::escape::display(value)
         )
     };
-    match value.strip_prefix(b"/") {
+    // The xattr's size is checked, then the string up to its first NUL.
+    if value.is_empty() {
+        return Err(invalid());
+    }
+    let text = value.split(|&b| b == 0).next().unwrap_or_default();
+    match text.strip_prefix(b"/") {
         Some(rest) => {
             let parts: Vec<Vec<u8>> = rest.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
             if parts.iter().any(Vec::is_empty) {
@@ -160,9 +169,26 @@ pub fn parse_redirect(value: &[u8]) -> Result<Redirect, String> {
             }
             Ok(Redirect::Absolute(parts))
         }
-        None if value.is_empty() || value.contains(&b'/') => Err(invalid()),
-        None => Ok(Redirect::Relative(value.to_vec())),
+        None if text.contains(&b'/') => Err(invalid()),
+        None => Ok(Redirect::Relative(text.to_vec())),
     }
+}
+
+/// Checks one name a redirect makes the lookup search a layer for, before any use: the
+/// kernel's name lookup (`lookup_noperm_common`) refuses an empty name, `.` and `..` with
+/// EACCES, so a redirect can never climb out of a directory, let alone out of a layer.
+///
+/// # Errors
+/// The name is empty, `.` or `..`.
+pub fn check_redirect_component(name: &[u8]) -> Result<(), String> {
+    if matches!(name, b"" | b"." | b"..") {
+        return Err(format!(
+            "redirect through '{}': the kernel refuses to look up an empty name, '.' or '..' \
+             (the kernel gives EACCES)",
+            crate::escape::display(name)
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a metacopy xattr value as `ovl_check_metacopy_xattr` does.
@@ -193,12 +219,40 @@ mod tests {
             parse_redirect(b"/a/b"),
             Ok(Redirect::Absolute(vec![b"a".to_vec(), b"b".to_vec()]))
         );
-        for bad in [&b""[..], b"a/b", b"//x", b"/x/", b"/"] {
+        for bad in [&b""[..], b"a/b", b"//x", b"/x/", b"/", b"/\0x", b"/a/\0"] {
             assert!(
                 parse_redirect(bad).is_err(),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn redirects_end_at_the_first_nul_like_a_c_string() {
+        assert_eq!(
+            parse_redirect(b"b\0c"),
+            Ok(Redirect::Relative(b"b".to_vec()))
+        );
+        assert_eq!(
+            parse_redirect(b"a\0/b"),
+            Ok(Redirect::Relative(b"a".to_vec()))
+        );
+        assert_eq!(
+            parse_redirect(b"/b\0/x"),
+            Ok(Redirect::Absolute(vec![b"b".to_vec()]))
+        );
+        // One NUL byte: not empty for the size check, an empty name for the lookup.
+        assert_eq!(parse_redirect(b"\0b"), Ok(Redirect::Relative(Vec::new())));
+    }
+
+    #[test]
+    fn dot_dot_and_empty_redirect_names_are_refused() {
+        for bad in [&b""[..], b".", b".."] {
+            assert!(check_redirect_component(bad).is_err());
+        }
+        for good in [&b"..."[..], b".a", b"a..", b"x"] {
+            assert!(check_redirect_component(good).is_ok());
         }
     }
 

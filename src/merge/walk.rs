@@ -248,19 +248,37 @@ impl Merger {
         if recursive && threads > 1 {
             return parallel::walk(self, &start.path, dir, threads - 1, LOOK_AHEAD, visit);
         }
-        let listing = self.list_dir(&start.path, dir)?;
-        for a in &listing.anomalies {
-            visit(Visit::Anomaly(a))?;
-        }
-        for e in &listing.entries {
-            visit(Visit::Entry(e))?;
-            if recursive && e.kind == FileKind::Dir {
-                self.walk_with_threads(e, true, 1, visit)?;
+        // A huge directory is looked up and visited a chunk at a time: its memory stays a few
+        // dozen bytes per name, whatever its size.
+        let mut open = self.open_listing(&start.path, dir)?;
+        let chunk = if open.len() > CHUNK {
+            CHUNK
+        } else {
+            usize::MAX
+        };
+        while !open.finished() || chunk == usize::MAX {
+            let mut listing = self.next_chunk(&start.path, dir, &mut open, chunk);
+            self.refuse_shared_lower_dirs(&mut listing);
+            for a in &listing.anomalies {
+                visit(Visit::Anomaly(a))?;
+            }
+            for e in &listing.entries {
+                visit(Visit::Entry(e))?;
+                if recursive && e.kind == FileKind::Dir {
+                    self.walk_with_threads(e, true, 1, visit)?;
+                }
+            }
+            if chunk == usize::MAX {
+                break;
             }
         }
         Ok(())
     }
 }
+
+/// A directory with more names than this is listed in chunks of this many names, each looked
+/// up just before it is visited, so that one huge directory does not hold an [`Entry`] per name.
+pub const CHUNK: usize = 4096;
 
 /// How many entries a parallel walk lists ahead of its visitor, at most (plus the directories
 /// being listed at that moment): bounds its memory whatever the tree's size.
@@ -288,8 +306,9 @@ mod parallel {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Condvar, Mutex, MutexGuard};
 
+    use super::super::listing::OpenListing;
     use super::super::{DirStack, FileKind, Listing, Merger};
-    use super::Visit;
+    use super::{CHUNK, Visit};
     use crate::error::{Error, Result};
 
     /// A directory to list. `key` is its position in the tree (child indexes from the start),
@@ -318,10 +337,27 @@ mod parallel {
         }
     }
 
-    /// A listed directory and, per entry, the task id of its listing when it is a directory.
-    struct Done {
-        listing: Listing,
-        children: Vec<Option<u64>>,
+    /// A listed directory and, per entry, the task id of its listing when it is a directory;
+    /// or a huge directory whose names are read, left for the printer to look up in chunks.
+    enum Done {
+        Listed {
+            listing: Listing,
+            children: Vec<Option<u64>>,
+        },
+        Chunked {
+            open: OpenListing,
+            task: Task,
+        },
+    }
+
+    impl Done {
+        /// Entries held until printed.
+        fn buffered(&self) -> usize {
+            match self {
+                Done::Listed { listing, .. } => listing.entries.len(),
+                Done::Chunked { .. } => 0,
+            }
+        }
     }
 
     #[derive(Default)]
@@ -355,11 +391,49 @@ mod parallel {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
+        /// Tasks for the subdirectories among `listing`'s entries (the first has index `base`
+        /// in its directory), and per entry its task id.
+        fn child_tasks(
+            &self,
+            parent: &Task,
+            listing: &Listing,
+            base: usize,
+        ) -> (Vec<Option<u64>>, Vec<Task>) {
+            let mut tasks = Vec::new();
+            let children = listing
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let dir = e.dir.as_ref().filter(|_| e.kind == FileKind::Dir)?;
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let mut key = Vec::with_capacity(parent.key.len() + 1);
+                    key.extend_from_slice(&parent.key);
+                    key.push(u32::try_from(base + i).unwrap_or(u32::MAX));
+                    tasks.push(Task {
+                        key,
+                        id,
+                        path: e.path.clone(),
+                        dir: dir.clone(),
+                    });
+                    Some(id)
+                })
+                .collect();
+            (children, tasks)
+        }
+
         /// Lists one directory and files the result, with tasks for its subdirectories.
         fn run(&self, task: Task) {
             // A panic must not leave the printer waiting for this task forever.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.merger.list_dir(&task.path, &task.dir)
+                let m = self.merger;
+                let mut open = m.open_listing(&task.path, &task.dir)?;
+                if open.len() > CHUNK {
+                    return Ok(Err(open));
+                }
+                let mut listing = m.next_chunk(&task.path, &task.dir, &mut open, usize::MAX);
+                m.refuse_shared_lower_dirs(&mut listing);
+                Ok(Ok(listing))
             }))
             .unwrap_or_else(|_| {
                 Err(Error::BadInput(format!(
@@ -368,42 +442,27 @@ mod parallel {
                 )))
             });
             let mut tasks = Vec::new();
-            let result = result.map(|listing| {
-                let children = listing
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| {
-                        let dir = e.dir.as_ref().filter(|_| e.kind == FileKind::Dir)?;
-                        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                        let mut key = Vec::with_capacity(task.key.len() + 1);
-                        key.extend_from_slice(&task.key);
-                        key.push(u32::try_from(i).unwrap_or(u32::MAX));
-                        tasks.push(Task {
-                            key,
-                            id,
-                            path: e.path.clone(),
-                            dir: dir.clone(),
-                        });
-                        Some(id)
-                    })
-                    .collect();
-                Done { listing, children }
+            let id = task.id;
+            let result = result.map(|listed| match listed {
+                Ok(listing) => {
+                    let (children, t) = self.child_tasks(&task, &listing, 0);
+                    tasks = t;
+                    Done::Listed { listing, children }
+                }
+                Err(open) => Done::Chunked { open, task },
             });
+            self.file(id, result, tasks);
+        }
+
+        /// Files a listing (or its error) and queues the tasks of its subdirectories.
+        fn file(&self, id: u64, result: Result<Done>, tasks: Vec<Task>) {
             let mut st = self.lock();
             if let Ok(done) = &result {
-                st.buffered += done.listing.entries.len();
+                st.buffered += done.buffered();
             }
-            // Wake no more idle workers than there are new tasks, and none held back by the
-            // look-ahead.
-            let wake_workers = if st.buffered < st.look_ahead {
-                tasks.len().min(st.idle)
-            } else {
-                0
-            };
-            st.pending.extend(tasks.into_iter().map(Reverse));
-            let wake_printer = st.waiting == Some(task.id);
-            st.done.insert(task.id, result);
+            let wake_workers = self.queue(&mut st, tasks);
+            let wake_printer = st.waiting == Some(id);
+            st.done.insert(id, result);
             drop(st);
             for _ in 0..wake_workers {
                 self.work.notify_one();
@@ -411,6 +470,18 @@ mod parallel {
             if wake_printer {
                 self.ready.notify_one();
             }
+        }
+
+        /// Queues tasks; returns how many idle workers to wake: no more than there are new
+        /// tasks, and none held back by the look-ahead.
+        fn queue(&self, st: &mut State, tasks: Vec<Task>) -> usize {
+            let wake = if st.buffered < st.look_ahead {
+                tasks.len().min(st.idle)
+            } else {
+                0
+            };
+            st.pending.extend(tasks.into_iter().map(Reverse));
+            wake
         }
 
         fn worker(&self) {
@@ -444,7 +515,7 @@ mod parallel {
                 if let Some(result) = st.done.remove(&id) {
                     if let Ok(done) = &result {
                         let before = st.buffered;
-                        st.buffered -= done.listing.entries.len();
+                        st.buffered -= done.buffered();
                         // Workers held back by the look-ahead go on once half of it is printed
                         // (not after every directory: that would wake them per directory).
                         let low = st.look_ahead / 2;
@@ -488,11 +559,43 @@ mod parallel {
             id: u64,
             visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
         ) -> std::result::Result<(), E> {
-            let done = self.take(id)?;
-            for a in &done.listing.anomalies {
+            match self.take(id)? {
+                Done::Listed { listing, children } => {
+                    self.print_listing(&listing, &children, visit)
+                }
+                Done::Chunked { mut open, task } => {
+                    // The printer looks a huge directory up a chunk at a time; workers list
+                    // the subdirectories of each chunk while it is printed.
+                    let mut base = 0;
+                    while !open.finished() {
+                        let m = self.merger;
+                        let mut listing = m.next_chunk(&task.path, &task.dir, &mut open, CHUNK);
+                        m.refuse_shared_lower_dirs(&mut listing);
+                        let (children, tasks) = self.child_tasks(&task, &listing, base);
+                        base += listing.entries.len();
+                        let mut st = self.lock();
+                        let wake = self.queue(&mut st, tasks);
+                        drop(st);
+                        for _ in 0..wake {
+                            self.work.notify_one();
+                        }
+                        self.print_listing(&listing, &children, visit)?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+
+        fn print_listing<E: From<Error>>(
+            &self,
+            listing: &Listing,
+            children: &[Option<u64>],
+            visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
+        ) -> std::result::Result<(), E> {
+            for a in &listing.anomalies {
                 visit(Visit::Anomaly(a))?;
             }
-            for (e, child) in done.listing.entries.iter().zip(&done.children) {
+            for (e, child) in listing.entries.iter().zip(children) {
                 visit(Visit::Entry(e))?;
                 if let Some(child) = child {
                     self.print(*child, visit)?;
@@ -713,6 +816,63 @@ mod tests {
                 "{threads} threads, look-ahead {look_ahead}"
             );
         }
+    }
+
+    #[test]
+    fn a_huge_directory_is_walked_in_chunks_with_the_same_output() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut layers = Vec::new();
+        for l in 0..2u32 {
+            let many = tmp.path().join(format!("l{l}/many"));
+            fs::create_dir_all(&many).expect("mkdir");
+            for i in 0..(3 * CHUNK as u32 + 700) {
+                if i % (l + 2) == 0 {
+                    fs::write(many.join(format!("f{i:05}")), vec![b'x'; l as usize])
+                        .expect("write");
+                }
+                if i % 997 == l {
+                    fs::create_dir_all(many.join(format!("d{i:05}/sub"))).expect("mkdir");
+                }
+            }
+            layers.push(tmp.path().join(format!("l{l}")));
+        }
+        let stack = LayerStack::from_dirs(
+            "t".into(),
+            None,
+            layers,
+            Vec::new(),
+            MountOptions {
+                xattr: XattrNamespace::User,
+                redirect: RedirectMode::On,
+                metacopy: false,
+            },
+        );
+        let m = Merger::open(&stack).expect("open");
+        let many = m.entry(b"/many").expect("/many");
+        let listing = m.list(&many).expect("list");
+        assert!(
+            listing.entries.len() > 2 * CHUNK,
+            "{}",
+            listing.entries.len()
+        );
+        let whole: Vec<Vec<u8>> = listing.entries.iter().map(|e| e.path.clone()).collect();
+        let want = walk_lines(&m, 1, 0);
+        for (threads, look_ahead) in [(2, LOOK_AHEAD), (4, 1), (0, 5)] {
+            assert_eq!(
+                walk_lines(&m, threads, look_ahead),
+                want,
+                "{threads} threads"
+            );
+        }
+        let mut flat = Vec::new();
+        m.walk_with_threads(&many, false, 1, &mut |v| -> Result<()> {
+            if let Visit::Entry(e) = v {
+                flat.push(e.path.clone());
+            }
+            Ok(())
+        })
+        .expect("walk");
+        assert_eq!(flat, whole);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Reported {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Seconds (the JSON has no nanoseconds).
+    pub mtime: i64,
     pub target: Option<Vec<u8>>,
     pub source: Vec<u8>,
     /// `data_source`: absent (`None`), `null` (`Some(None)`: data missing), or its source.
@@ -90,6 +92,7 @@ pub fn parse(stdout: &[u8]) -> Listing {
                 .unwrap_or(u32::MAX),
             uid: u32::try_from(num("uid")).unwrap_or(u32::MAX),
             gid: u32::try_from(num("gid")).unwrap_or(u32::MAX),
+            mtime: v.get("mtime").and_then(Value::as_i64).unwrap_or(i64::MIN),
             target: get_bytes(&v, "target"),
             source: get_bytes(&v, "source").unwrap_or_default(),
             data: v.get("data_source").map(|d| get_bytes(d, "source")),
@@ -201,6 +204,22 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
             }
         }
     }
+    // Directories that share a lower copy: the kernel shows whichever it looks up first and
+    // gives ESTALE to the others (or its readdir drops them), so layerscope shows none of
+    // them; any kernel answer at or under such a path is accepted.
+    let order_dependent: Vec<Vec<u8>> = l
+        .anomalies
+        .iter()
+        .filter(|(_, r)| r.contains("whichever of them is looked up"))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let under_order_dependent = |p: &[u8]| {
+        order_dependent
+            .iter()
+            .any(|o| p == o.as_slice() || (p.starts_with(o) && p.get(o.len()) == Some(&b'/')))
+    };
+    k_nodes.retain(|p, _| !under_order_dependent(p));
+    k_anomalies.retain(|p, _| !under_order_dependent(p));
     let k = kernel::View {
         nodes: k_nodes,
         anomalies: k_anomalies,
@@ -253,16 +272,52 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
                 ln.target.as_deref().map(display)
             ));
         }
-        // The reported source must be what it claims to be.
+        if kn.mtime.0 != ln.mtime {
+            d.push(format!(
+                "{p}: mtime: kernel {}, layerscope {}",
+                kn.mtime.0, ln.mtime
+            ));
+        }
+        // The reported source must be what the kernel shows: its own lstat (type, mode, size,
+        // owner, mtime to the nanosecond) and symlink target, not only the JSON's copy of it.
+        let src = display(&ln.source);
         match fs::symlink_metadata(OsStr::from_bytes(&ln.source)) {
-            Ok(md) if kernel::kind_of(md.file_type()) == ln.kind => {}
-            Ok(md) => d.push(format!(
-                "{p}: source {} is a {}, not a {}",
-                display(&ln.source),
+            Ok(md) if kernel::kind_of(md.file_type()) != ln.kind => d.push(format!(
+                "{p}: source {src} is a {}, not a {}",
                 kernel::kind_of(md.file_type()),
                 ln.kind
             )),
-            Err(e) => d.push(format!("{p}: source {}: {e}", display(&ln.source))),
+            Ok(md) => {
+                use std::os::unix::fs::MetadataExt;
+                let own = (
+                    md.mode() & 0o7777,
+                    md.size(),
+                    md.uid(),
+                    md.gid(),
+                    (md.mtime(), md.mtime_nsec()),
+                );
+                let seen = (kn.mode, kn.size, kn.uid, kn.gid, kn.mtime);
+                if own != seen {
+                    d.push(format!(
+                        "{p}: source {src}'s own lstat (mode {:04o}, size {}, owner {}:{}, mtime {:?}) \
+                         is not the kernel's (mode {:04o}, size {}, owner {}:{}, mtime {:?})",
+                        own.0, own.1, own.2, own.3, own.4, seen.0, seen.1, seen.2, seen.3, seen.4
+                    ));
+                }
+                if ln.kind == "symlink" {
+                    let t = fs::read_link(OsStr::from_bytes(&ln.source))
+                        .ok()
+                        .map(|t| t.into_os_string().into_encoded_bytes());
+                    if t != kn.target {
+                        d.push(format!(
+                            "{p}: source {src} points to {:?}, the kernel's link to {:?}",
+                            t.as_deref().map(display),
+                            kn.target.as_deref().map(display)
+                        ));
+                    }
+                }
+            }
+            Err(e) => d.push(format!("{p}: source {src}: {e}")),
         }
         if let Some(kc) = &kn.content {
             let from = match &ln.data {
@@ -284,8 +339,13 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
                     Err(e) => d.push(format!("{p}: {e}")),
                 },
                 // Data missing from the data-only layers: the kernel's lazy lookup fails the
-                // open (ENOENT; ELOOP for a symlinked directory on the way).
-                (Err(errno), None) if matches!(*errno, libc::ENOENT | libc::ELOOP) => {}
+                // open (ENOENT; ELOOP for a symlinked directory on the way, ENOTDIR for a
+                // file on the way, EXDEV for a `..` that would leave the layer).
+                (Err(errno), None)
+                    if matches!(
+                        *errno,
+                        libc::ENOENT | libc::ELOOP | libc::ENOTDIR | libc::EXDEV
+                    ) => {}
                 (Err(errno), _) => d.push(format!(
                     "{p}: the kernel cannot read it (errno {errno}), layerscope says data_source {:?}",
                     ln.data
@@ -331,8 +391,22 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
             ));
         }
     }
+    // Every name layerscope calls an anomaly, the kernel must refuse: its lookup on the mount
+    // fails (a directory layerscope lists but says the kernel cannot list is checked above).
     for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
-        if !k.anomalies.contains_key(path) {
+        if under_order_dependent(path) {
+            continue;
+        }
+        if let Ok(n) = kernel::probe(mp, path) {
+            d.push(format!(
+                "layerscope anomaly {} ({reason}): the kernel looks it up (a {})",
+                display(path),
+                n.kind
+            ));
+        }
+    }
+    for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
+        if !k.anomalies.contains_key(path) && !under_order_dependent(path) {
             d.push(format!(
                 "layerscope anomaly {} ({reason}): the kernel has no such anomaly",
                 display(path)

@@ -22,6 +22,8 @@ pub struct Node {
     pub uid: u32,
     pub gid: u32,
     pub target: Option<Vec<u8>>,
+    /// Modification time: seconds and nanoseconds.
+    pub mtime: (i64, i64),
     /// Regular files: the content read through the mount, or the errno of the read.
     pub content: Option<Result<Vec<u8>, i32>>,
 }
@@ -78,6 +80,7 @@ fn node(path: &Path, md: &fs::Metadata, read_content: bool) -> Node {
         mode: md.mode() & 0o7777,
         uid: md.uid(),
         gid: md.gid(),
+        mtime: (md.mtime(), md.mtime_nsec()),
         target: (kind == "symlink")
             .then(|| fs::read_link(path).ok())
             .flatten()
