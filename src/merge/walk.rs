@@ -2,10 +2,12 @@
 
 use std::os::fd::AsFd;
 
+use super::listing::OpenListing;
 use super::lookup::Outcome;
 use super::markers::read_markers;
 use super::{
-    Anomaly, DirStack, Entry, FileKind, LayerDir, Merger, Meta, Resolved, Version, VersionRole,
+    Anomaly, DirStack, Entry, FileKind, LayerDir, Listing, Merger, Meta, Resolved, Version,
+    VersionRole,
 };
 use crate::error::{Error, Result};
 
@@ -248,31 +250,88 @@ impl Merger {
         if recursive && threads > 1 {
             return parallel::walk(self, &start.path, dir, threads - 1, LOOK_AHEAD, visit);
         }
-        // A huge directory is looked up and visited a chunk at a time: its memory stays a few
-        // dozen bytes per name, whatever its size.
-        let mut open = self.open_listing(&start.path, dir)?;
+        // Depth-first with an explicit stack, not recursion: a hostile layer can nest
+        // directories deeper than any thread's stack. A huge directory is looked up and visited
+        // a chunk at a time: its memory stays a few dozen bytes per name, whatever its size.
+        let mut stack = vec![SeqFrame::open(self, start.path.clone(), dir.clone())?];
+        while let Some(top) = stack.last_mut() {
+            match top.advance(self, recursive, visit)? {
+                Some(child) => {
+                    let frame = SeqFrame::open(self, child.0, child.1)?;
+                    stack.push(frame);
+                }
+                None => {
+                    stack.pop();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One directory of a sequential walk: its open listing, the chunk being visited and how far.
+struct SeqFrame {
+    path: Vec<u8>,
+    dir: DirStack,
+    open: OpenListing,
+    chunk: usize,
+    listing: Listing,
+    next: usize,
+    /// Whether `listing` still has to be loaded (and its anomalies visited).
+    load: bool,
+}
+
+impl SeqFrame {
+    fn open(m: &Merger, path: Vec<u8>, dir: DirStack) -> Result<Self> {
+        let open = m.open_listing(&path, &dir)?;
         let chunk = if open.len() > CHUNK {
             CHUNK
         } else {
             usize::MAX
         };
-        while !open.finished() || chunk == usize::MAX {
-            let mut listing = self.next_chunk(&start.path, dir, &mut open, chunk);
-            self.refuse_shared_lower_dirs(&mut listing);
-            for a in &listing.anomalies {
-                visit(Visit::Anomaly(a))?;
-            }
-            for e in &listing.entries {
-                visit(Visit::Entry(e))?;
-                if recursive && e.kind == FileKind::Dir {
-                    self.walk_with_threads(e, true, 1, visit)?;
+        Ok(SeqFrame {
+            path,
+            dir,
+            open,
+            chunk,
+            listing: Listing::default(),
+            next: 0,
+            load: true,
+        })
+    }
+
+    /// Visits entries up to the next subdirectory to descend into (returned) or the end.
+    fn advance<E: From<Error>>(
+        &mut self,
+        m: &Merger,
+        recursive: bool,
+        visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<Option<(Vec<u8>, DirStack)>, E> {
+        loop {
+            if self.load {
+                self.load = false;
+                self.listing = m.next_chunk(&self.path, &self.dir, &mut self.open, self.chunk);
+                m.refuse_shared_lower_dirs(&mut self.listing);
+                self.next = 0;
+                for a in &self.listing.anomalies {
+                    visit(Visit::Anomaly(a))?;
                 }
             }
-            if chunk == usize::MAX {
-                break;
+            while let Some(e) = self.listing.entries.get(self.next) {
+                self.next += 1;
+                visit(Visit::Entry(e))?;
+                if recursive
+                    && e.kind == FileKind::Dir
+                    && let Some(dir) = &e.dir
+                {
+                    return Ok(Some((e.path.clone(), dir.clone())));
+                }
             }
+            if self.chunk == usize::MAX || self.open.finished() {
+                return Ok(None);
+            }
+            self.load = true;
         }
-        Ok(())
     }
 }
 
@@ -356,6 +415,54 @@ mod parallel {
             match self {
                 Done::Listed { listing, .. } => listing.entries.len(),
                 Done::Chunked { .. } => 0,
+            }
+        }
+    }
+
+    /// A directory being printed: its listing (the current chunk of a huge one), how far the
+    /// printer got, and for a huge directory what is left to look up.
+    struct Frame {
+        listing: Listing,
+        children: Vec<Option<u64>>,
+        next: usize,
+        /// Whether the listing's anomalies are still to be visited.
+        fresh: bool,
+        chunked: Option<(OpenListing, Task, usize)>,
+    }
+
+    impl Frame {
+        /// Visits entries up to the next subdirectory to print (its task id) or the end.
+        fn advance<E: From<Error>>(
+            &mut self,
+            shared: &Shared<'_>,
+            visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
+        ) -> std::result::Result<Option<u64>, E> {
+            loop {
+                if self.fresh {
+                    self.fresh = false;
+                    for a in &self.listing.anomalies {
+                        visit(Visit::Anomaly(a))?;
+                    }
+                }
+                while let Some(e) = self.listing.entries.get(self.next) {
+                    let child = self.children[self.next];
+                    self.next += 1;
+                    visit(Visit::Entry(e))?;
+                    if child.is_some() {
+                        return Ok(child);
+                    }
+                }
+                let Some((open, task, base)) = &mut self.chunked else {
+                    return Ok(None);
+                };
+                if open.finished() {
+                    return Ok(None);
+                }
+                let chunk = shared.next_chunk(open, task, base);
+                self.listing = chunk.listing;
+                self.children = chunk.children;
+                self.next = 0;
+                self.fresh = true;
             }
         }
     }
@@ -553,55 +660,69 @@ mod parallel {
             }
         }
 
-        /// Prints directory `id` and everything under it.
+        /// Prints directory `id` and everything under it, depth-first with an explicit stack
+        /// (a hostile layer can nest deeper than any thread's stack).
         fn print<E: From<Error>>(
             &self,
             id: u64,
             visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
         ) -> std::result::Result<(), E> {
-            match self.take(id)? {
-                Done::Listed { listing, children } => {
-                    self.print_listing(&listing, &children, visit)
-                }
-                Done::Chunked { mut open, task } => {
-                    // The printer looks a huge directory up a chunk at a time; workers list
-                    // the subdirectories of each chunk while it is printed.
-                    let mut base = 0;
-                    while !open.finished() {
-                        let m = self.merger;
-                        let mut listing = m.next_chunk(&task.path, &task.dir, &mut open, CHUNK);
-                        m.refuse_shared_lower_dirs(&mut listing);
-                        let (children, tasks) = self.child_tasks(&task, &listing, base);
-                        base += listing.entries.len();
-                        let mut st = self.lock();
-                        let wake = self.queue(&mut st, tasks);
-                        drop(st);
-                        for _ in 0..wake {
-                            self.work.notify_one();
-                        }
-                        self.print_listing(&listing, &children, visit)?;
+            let mut stack = vec![self.frame(id)?];
+            while let Some(top) = stack.last_mut() {
+                match top.advance(self, visit)? {
+                    Some(child) => {
+                        let frame = self.frame(child)?;
+                        stack.push(frame);
                     }
-                    Ok(())
-                }
-            }
-        }
-
-        fn print_listing<E: From<Error>>(
-            &self,
-            listing: &Listing,
-            children: &[Option<u64>],
-            visit: &mut dyn FnMut(Visit<'_>) -> std::result::Result<(), E>,
-        ) -> std::result::Result<(), E> {
-            for a in &listing.anomalies {
-                visit(Visit::Anomaly(a))?;
-            }
-            for (e, child) in listing.entries.iter().zip(children) {
-                visit(Visit::Entry(e))?;
-                if let Some(child) = child {
-                    self.print(*child, visit)?;
+                    None => {
+                        stack.pop();
+                    }
                 }
             }
             Ok(())
+        }
+
+        /// The printer's frame for directory `id`, once it is listed.
+        fn frame(&self, id: u64) -> Result<Frame> {
+            Ok(match self.take(id)? {
+                Done::Listed { listing, children } => Frame {
+                    listing,
+                    children,
+                    next: 0,
+                    fresh: true,
+                    chunked: None,
+                },
+                Done::Chunked { open, task } => Frame {
+                    listing: Listing::default(),
+                    children: Vec::new(),
+                    next: 0,
+                    fresh: false,
+                    chunked: Some((open, task, 0)),
+                },
+            })
+        }
+
+        /// Looks up the next chunk of a huge directory and queues its subdirectories, so that
+        /// workers list them while the chunk is printed.
+        fn next_chunk(&self, open: &mut OpenListing, task: &Task, base: &mut usize) -> Frame {
+            let m = self.merger;
+            let mut listing = m.next_chunk(&task.path, &task.dir, open, CHUNK);
+            m.refuse_shared_lower_dirs(&mut listing);
+            let (children, tasks) = self.child_tasks(task, &listing, *base);
+            *base += listing.entries.len();
+            let mut st = self.lock();
+            let wake = self.queue(&mut st, tasks);
+            drop(st);
+            for _ in 0..wake {
+                self.work.notify_one();
+            }
+            Frame {
+                listing,
+                children,
+                next: 0,
+                fresh: true,
+                chunked: None,
+            }
         }
 
         fn finish(&self) {
@@ -873,6 +994,43 @@ mod tests {
         })
         .expect("walk");
         assert_eq!(flat, whole);
+    }
+
+    #[test]
+    fn a_tree_deeper_than_the_stack_allows_recursion_is_walked_whole() {
+        // 3,000 levels: a recursive walk overflows a test thread's 2 MiB stack long before.
+        const DEPTH: usize = 3000;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (lower, other) = (tmp.path().join("l0"), tmp.path().join("l1"));
+        fs::create_dir_all(&other).expect("mkdir");
+        fs::create_dir_all(&lower).expect("mkdir");
+        // Built a level at a time from descriptors: the path is longer than PATH_MAX.
+        let mut dir =
+            rustix::fs::open(&lower, rustix::fs::OFlags::DIRECTORY, 0.into()).expect("open");
+        for _ in 0..DEPTH {
+            rustix::fs::mkdirat(&dir, "d", 0o755.into()).expect("mkdir");
+            dir = rustix::fs::openat(&dir, "d", rustix::fs::OFlags::DIRECTORY, 0.into())
+                .expect("open");
+        }
+        let stack = LayerStack::from_dirs(
+            "t".into(),
+            None,
+            vec![lower, other],
+            Vec::new(),
+            MountOptions {
+                xattr: XattrNamespace::User,
+                redirect: RedirectMode::On,
+                metacopy: false,
+            },
+        );
+        let m = Merger::open(&stack).expect("open");
+        for threads in [1, 3] {
+            assert_eq!(
+                walk_lines(&m, threads, LOOK_AHEAD).len(),
+                DEPTH,
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]
