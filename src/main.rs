@@ -171,6 +171,11 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             cli::cat::run(&merger, &path, out)
         }
         Command::List { json, roots } => cli::list::run(&roots.roots(), json, out),
+        Command::Du {
+            json,
+            cleanup_script,
+            roots,
+        } => cli::du::run(&roots.roots(), json, cleanup_script, out),
         Command::Layers { args, json, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
             at_most(&paths, 0, "layers")?;

@@ -496,7 +496,7 @@ impl Store {
     }
 
     /// Images worth listing: tagged ones, and untagged ones no other image builds on.
-    fn listed_images(&self) -> Vec<&Image> {
+    pub fn listed_images(&self) -> Vec<&Image> {
         let parents: std::collections::HashSet<&str> = self
             .images
             .values()

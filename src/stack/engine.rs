@@ -596,9 +596,62 @@ pub fn default_options() -> MountOptions {
 /// a symlink or crossing a mount. Entries that vanish while we walk (a prune) are skipped.
 #[must_use]
 pub fn dir_size(path: &Path) -> Option<u64> {
-    let root = LayerRoot::open(path).ok()?;
     let mut seen = HashSet::new();
     let mut total = 0u64;
+    walk_inodes(path, &[], |st| {
+        if FileKind::from_mode(st.st_mode) == FileKind::File
+            && (st.st_nlink <= 1 || seen.insert((st.st_dev, st.st_ino)))
+        {
+            total += u64::try_from(st.st_size).unwrap_or(0);
+        }
+    })?;
+    Some(total)
+}
+
+/// What a tree holds on disk, as `du` counts it: every inode once (the tree's root included),
+/// apparent bytes (`du -b`) and allocated bytes (`du`, 512-byte blocks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeUsage {
+    /// Sum of `st_size` over the tree's inodes, each once.
+    pub bytes: u64,
+    /// Sum of `st_blocks * 512`, each inode once.
+    pub allocated: u64,
+    /// Inodes with more than one link: `(dev, ino) -> (bytes, allocated)`, so that a caller
+    /// summing several trees can count an inode they share once.
+    pub linked: std::collections::HashMap<(u64, u64), (u64, u64)>,
+}
+
+/// [`TreeUsage`] of the tree at `path`, leaving out the top-level entries named in `skip`
+/// (`merged`, `work`); never following a symlink or crossing a mount (a mount point inside is
+/// not counted). `None` when `path` cannot be opened (gone: removed by a prune).
+#[must_use]
+pub fn tree_usage(path: &Path, skip: &[&[u8]]) -> Option<TreeUsage> {
+    let mut u = TreeUsage::default();
+    walk_inodes(path, skip, |st| {
+        let bytes = u64::try_from(st.st_size).unwrap_or(0);
+        let alloc = u64::try_from(st.st_blocks).unwrap_or(0) * 512;
+        if st.st_nlink > 1 && FileKind::from_mode(st.st_mode) != FileKind::Dir {
+            if u.linked
+                .insert((st.st_dev, st.st_ino), (bytes, alloc))
+                .is_some()
+            {
+                return;
+            }
+        }
+        u.bytes += bytes;
+        u.allocated += alloc;
+    })?;
+    Some(u)
+}
+
+/// Calls `each` with the `lstat` of every inode under `path` (the root first), never following
+/// a symlink and never entering or counting another filesystem; top-level names in `skip` are
+/// left out. Entries that vanish while we walk are skipped; `None` when the root cannot be
+/// opened.
+fn walk_inodes(path: &Path, skip: &[&[u8]], mut each: impl FnMut(&rustix::fs::Stat)) -> Option<()> {
+    let root = LayerRoot::open(path).ok()?;
+    let top = rustix::fs::fstat(root.open_dir(b"").ok()?).ok()?;
+    each(&top);
     let mut todo = vec![Vec::new()];
     while let Some(rel) = todo.pop() {
         let Ok(fd) = root.open_dir(&rel) else {
@@ -608,19 +661,22 @@ pub fn dir_size(path: &Path) -> Option<u64> {
             continue;
         };
         for (name, _) in names {
+            if rel.is_empty() && skip.contains(&name.as_slice()) {
+                continue;
+            }
             let Ok(st) = fsio::lstat_at(fd.as_fd(), &name) else {
                 continue;
             };
-            match FileKind::from_mode(st.st_mode) {
-                FileKind::Dir => todo.push(crate::merge::join_rel(&rel, &name)),
-                FileKind::File if st.st_nlink <= 1 || seen.insert((st.st_dev, st.st_ino)) => {
-                    total += u64::try_from(st.st_size).unwrap_or(0);
-                }
-                _ => {}
+            if st.st_dev != top.st_dev {
+                continue; // a mount point: another filesystem, not this tree's bytes
             }
+            if FileKind::from_mode(st.st_mode) == FileKind::Dir {
+                todo.push(crate::merge::join_rel(&rel, &name));
+            }
+            each(&st);
         }
     }
-    Some(total)
+    Some(())
 }
 
 /// Checks that a layer directory an engine's records name is there and is a directory; `what`
