@@ -140,6 +140,19 @@ fn print_json(usage: &Usage, now: i64, out: &mut dyn Write) -> anyhow::Result<()
     line(&o, out)
 }
 
+/// A layer directory's name as `docker images` shortens IDs: 12 digits, and `-init` kept.
+fn short_id(id: &str) -> String {
+    let (body, init) = match id.strip_suffix("-init") {
+        Some(b) => (b, "-init"),
+        None => (id, ""),
+    };
+    if body.len() > 12 && body.is_char_boundary(12) {
+        format!("{}{init}", &body[..12])
+    } else {
+        id.to_string()
+    }
+}
+
 fn size(b: u64) -> String {
     format_size(b, BINARY)
 }
@@ -168,8 +181,11 @@ fn print_text(usage: &Usage, now: i64, out: &mut dyn Write) -> anyhow::Result<()
         if !dirs.is_empty() {
             writeln!(
                 out,
-                "  {:<66} {:>10} {:>6}  OWNERS",
-                "LAYER DIRECTORY", "BYTES", "SHARED"
+                "  {:<18} {:>10} {:>6}  OWNERS  (layer directories in {})",
+                "ID",
+                "BYTES",
+                "SHARED",
+                escape::path(&s.base)
             )?;
         }
         let mut sorted = dirs.clone();
@@ -200,8 +216,8 @@ fn print_text(usage: &Usage, now: i64, out: &mut dyn Write) -> anyhow::Result<()
             };
             writeln!(
                 out,
-                "  {:<66} {:>10} {:>6}  {owners}",
-                escape::path(&d.path),
+                "  {:<18} {:>10} {:>6}  {owners}",
+                escape::display(short_id(&d.id).as_bytes()),
                 size(d.bytes),
                 d.owners.len()
             )?;

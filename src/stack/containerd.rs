@@ -828,7 +828,9 @@ impl Store {
                             (Some(d), true) => format!("docker:{d}"),
                             _ => format!("containerd:{ns}/{id}"),
                         },
-                        name: dname.unwrap_or_else(|| id.clone()),
+                        name: super::k8s::name_from_labels(&c.labels)
+                            .or(dname)
+                            .unwrap_or_else(|| id.clone()),
                         id: id.clone(),
                         image: Some(c.image.clone()).filter(|s| !s.is_empty()),
                         layers: stack.layers.len(),

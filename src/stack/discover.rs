@@ -42,7 +42,7 @@ pub fn containerd_roots(roots: &Roots) -> Vec<PathBuf> {
 pub fn resolve(spec: &str, roots: &Roots) -> Option<Result<(LayerStack, Vec<String>)>> {
     let (engine, name) = spec.split_once(':')?;
     let name = name.trim();
-    if matches!(engine, "docker" | "podman" | "containerd") && name.is_empty() {
+    if matches!(engine, "docker" | "podman" | "containerd" | "k8s") && name.is_empty() {
         return Some(Err(crate::Error::BadInput(format!(
             "'{spec}' names nothing: write {engine}:NAME (see `layerscope list`)"
         ))));
@@ -57,6 +57,12 @@ pub fn resolve(spec: &str, roots: &Roots) -> Option<Result<(LayerStack, Vec<Stri
         ),
         "podman" => podman::resolve(name, &podman_roots(roots), &mounts()),
         "containerd" => containerd::resolve(name, &containerd_roots(roots), &mounts()),
+        "k8s" => super::k8s::resolve(
+            name,
+            &containerd_roots(roots),
+            &podman_roots(roots),
+            &mounts(),
+        ),
         _ => return None,
     };
     Some(result)

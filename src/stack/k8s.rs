@@ -7,8 +7,13 @@
 //! container (`"pod": true`) carries the namespace, the others name their pod by `pod-id`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use serde::Deserialize;
+
+use super::LayerStack;
+use super::engine::Mounts;
+use crate::error::{Error, Result};
 
 /// The label with the pod's namespace.
 pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
@@ -95,6 +100,90 @@ pub fn crio_names<'a>(
         }
     }
     out
+}
+
+/// Resolves `k8s:NAMESPACE/POD[/CONTAINER]` against the containerd roots and the
+/// containers/storage graphroots (CRI-O). When several containers carry the name (a container
+/// restarted by the kubelet keeps its name), the newest is shown, with a note.
+///
+/// # Errors
+/// No container has the name (the known names are listed), or the stack cannot be read.
+pub fn resolve(
+    name: &str,
+    containerd_roots: &[PathBuf],
+    podman_roots: &[PathBuf],
+    mounts: &Mounts,
+) -> Result<(LayerStack, Vec<String>)> {
+    let wanted = format!("k8s:{name}");
+    enum Store {
+        Containerd(super::containerd::Store),
+        Podman(super::podman::Store),
+    }
+    enum Item {
+        Containerd(super::containerd::Item),
+        Podman(super::podman::Item),
+    }
+    let mut stores = Vec::new();
+    let mut all: Vec<(String, usize, Item, Option<String>)> = Vec::new();
+    for root in containerd_roots {
+        let Ok(store) = super::containerd::Store::load(root) else {
+            continue;
+        };
+        for (n, item, created) in store.k8s_items() {
+            all.push((n, stores.len(), Item::Containerd(item), created));
+        }
+        stores.push(Store::Containerd(store));
+    }
+    for root in podman_roots {
+        let Ok(store) = super::podman::Store::load(root) else {
+            continue;
+        };
+        for (n, item, created) in store.k8s_items() {
+            all.push((n, stores.len(), Item::Podman(item), created));
+        }
+        stores.push(Store::Podman(store));
+    }
+    let mut hits: Vec<&(String, usize, Item, Option<String>)> =
+        all.iter().filter(|(n, ..)| *n == wanted).collect();
+    if hits.is_empty() {
+        let mut known: Vec<&str> = all.iter().map(|(n, ..)| n.as_str()).collect();
+        known.sort_unstable();
+        known.dedup();
+        let more = known.len().saturating_sub(30);
+        known.truncate(30);
+        return Err(Error::BadInput(format!(
+            "no Kubernetes container named '{}' (from the CRI labels of containerd's \
+             containers and CRI-O's records): {}{}",
+            crate::escape::display(wanted.as_bytes()),
+            if known.is_empty() {
+                "there are none".to_string()
+            } else {
+                format!("candidates: {}", known.join(", "))
+            },
+            if more > 0 {
+                format!(" and {more} more (see `layerscope list`)")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    hits.sort_by(|a, b| b.3.cmp(&a.3));
+    let (_, i, item, _) = hits[0];
+    let (mut stack, mut notes) = match (&stores[*i], item) {
+        (Store::Containerd(s), Item::Containerd(it)) => s.stack(it, mounts, None)?,
+        (Store::Podman(s), Item::Podman(it)) => s.stack(it, mounts)?,
+        _ => unreachable!("items come from their own store"),
+    };
+    if hits.len() > 1 {
+        notes.push(format!(
+            "{} containers are named {wanted} (restarts keep the name): showing the newest, {}; \
+             name another by its engine ID",
+            hits.len(),
+            stack.name
+        ));
+    }
+    stack.name = wanted;
+    Ok((stack, notes))
 }
 
 #[cfg(test)]

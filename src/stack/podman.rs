@@ -603,6 +603,7 @@ impl Store {
     #[must_use]
     pub fn found(&self, mounts: &Mounts, notes: &mut Vec<String>) -> Vec<Found> {
         let mut out = Vec::new();
+        let k8s = self.k8s_names();
         for c in self.containers.values() {
             let name = Self::container_name(c);
             let item = Item::Container(c.id.clone());
@@ -614,7 +615,7 @@ impl Store {
                         engine: Engine::Podman,
                         kind: Kind::Container,
                         stack: format!("podman:{name}"),
-                        name,
+                        name: k8s.get(&c.id).cloned().unwrap_or(name),
                         id: c.id.clone(),
                         image: Some(self.image_name(&c.image)),
                         layers: stack.layers.len(),
