@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::engine::{
@@ -162,11 +163,27 @@ impl Store {
             }
         }
         let content = image_dir.join("imagedb/content/sha256");
-        for id in engine::list_dir(&content)? {
-            if !is_hex(&id) {
-                continue;
-            }
-            let config: ImageConfig = match read_json(&content.join(&id)) {
+        // Read in parallel: with a cold cache each small file waits on the disk.
+        let ids: Vec<String> = engine::list_dir(&content)?
+            .into_iter()
+            .filter(|id| is_hex(id))
+            .collect();
+        let read: Vec<(Result<ImageConfig>, Option<String>)> = ids
+            .par_iter()
+            .map(|id| {
+                let parent = read_text(
+                    &image_dir
+                        .join("imagedb/metadata/sha256")
+                        .join(id)
+                        .join("parent"),
+                )
+                .ok()
+                .map(|p| hex_of(&p).to_string());
+                (read_json(&content.join(id)), parent)
+            })
+            .collect();
+        for (id, (config, parent)) in ids.into_iter().zip(read) {
+            let config: ImageConfig = match config {
                 Ok(c) => c,
                 Err(e) if engine::is_gone(&e) => {
                     store.notes.push(format!(
@@ -181,14 +198,6 @@ impl Store {
                 }
                 Err(e) => return Err(e),
             };
-            let parent = read_text(
-                &image_dir
-                    .join("imagedb/metadata/sha256")
-                    .join(&id)
-                    .join("parent"),
-            )
-            .ok()
-            .map(|p| hex_of(&p).to_string());
             let mut r = refs.remove(&id).unwrap_or_default();
             r.sort();
             store.images.insert(
@@ -202,11 +211,16 @@ impl Store {
             );
         }
         let containers = root.join("containers");
-        for id in engine::list_dir(&containers)? {
-            if !is_hex(&id) {
-                continue;
-            }
-            let c: ConfigV2 = match read_json(&containers.join(&id).join("config.v2.json")) {
+        let ids: Vec<String> = engine::list_dir(&containers)?
+            .into_iter()
+            .filter(|id| is_hex(id))
+            .collect();
+        let read: Vec<Result<ConfigV2>> = ids
+            .par_iter()
+            .map(|id| read_json(&containers.join(id).join("config.v2.json")))
+            .collect();
+        for (id, c) in ids.into_iter().zip(read) {
+            let c: ConfigV2 = match c {
                 Ok(c) => c,
                 Err(e) if engine::is_gone(&e) => continue,
                 Err(e @ Error::BadInput(_)) => {
@@ -435,7 +449,10 @@ impl Store {
                 .filter(|p| !p.is_empty());
         }
         // Cross-check with the `lower` file the graphdriver mounts from.
-        if let Some(lower) = self.lower_file(&base) {
+        // The same paths spelled the same way need no resolving (`list` does this per container).
+        if let Some(lower) = self.lower_file(&base)
+            && !layers[1..].iter().map(|l| &l.path).eq(lower.iter())
+        {
             let ours: Vec<PathBuf> = layers[1..]
                 .iter()
                 .map(|l| engine::canonical(&l.path))
@@ -512,14 +529,26 @@ impl Store {
     #[must_use]
     pub fn found(&self, mounts: &Mounts, notes: &mut Vec<String>) -> Vec<Found> {
         let mut out = Vec::new();
-        for c in self.containers.values() {
-            if !c.is_overlay2() {
-                continue; // containerd image store: listed through containerd's moby namespace
-            }
-            match self.container_stack(&c.id, mounts) {
-                Ok((stack, _)) => {
+        // Each container's records and read-write layer are read in parallel (cold, each read
+        // waits on the disk), then reported in order.
+        let containers: Vec<&Container> = self
+            .containers
+            .values()
+            .filter(|c| c.is_overlay2()) // else listed through containerd's moby namespace
+            .collect();
+        let stacks: Vec<_> = containers
+            .par_iter()
+            .map(|c| {
+                self.container_stack(&c.id, mounts).map(|(stack, _)| {
                     let upper = engine::dir_size(&stack.layers[0].path);
                     let size = upper.zip(self.image_size(&c.image)).map(|(a, b)| a + b);
+                    (stack, size)
+                })
+            })
+            .collect();
+        for (c, result) in containers.into_iter().zip(stacks) {
+            match result {
+                Ok((stack, size)) => {
                     out.push(Found {
                         engine: Engine::Docker,
                         kind: Kind::Container,
@@ -537,10 +566,18 @@ impl Store {
                 Err(e) => notes.push(format!("skipped docker container {}: {e}", c.name)),
             }
         }
-        for i in self.listed_images() {
+        let images = self.listed_images();
+        let read: Vec<_> = images
+            .par_iter()
+            .map(|i| {
+                self.image_layers(&i.id)
+                    .map(|layers| (layers.len(), self.image_size(&i.id)))
+            })
+            .collect();
+        for (i, result) in images.into_iter().zip(read) {
             let name = self.image_name(&i.id);
-            match self.image_layers(&i.id) {
-                Ok(layers) => out.push(Found {
+            match result {
+                Ok((layers, size)) => out.push(Found {
                     engine: Engine::Docker,
                     kind: Kind::Image,
                     stack: format!(
@@ -554,8 +591,8 @@ impl Store {
                     name,
                     id: i.id.clone(),
                     image: None,
-                    layers: layers.len(),
-                    size: self.image_size(&i.id),
+                    layers,
+                    size,
                     created: i.config.created.clone(),
                     mountpoint: None,
                     root: self.root.clone(),

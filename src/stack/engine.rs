@@ -524,6 +524,30 @@ impl Mounts {
     /// The overlay whose upperdir is `upper`, or which is mounted at `merged`.
     #[must_use]
     pub fn find(&self, upper: Option<&Path>, merged: Option<&Path>) -> Option<&MountEntry> {
+        // Resolving a path costs a readlink per component; skip it when no mount's upperdir or
+        // mount point even ends like one of ours (and ours is not itself a symlink).
+        let tail = |p: &Path| -> Option<(std::ffi::OsString, std::ffi::OsString)> {
+            Some((
+                p.file_name()?.to_owned(),
+                p.parent()?.file_name()?.to_owned(),
+            ))
+        };
+        let might = |ours: Option<&Path>,
+                     theirs: &dyn Fn(
+            &(MountEntry, Option<PathBuf>, PathBuf),
+        ) -> Option<PathBuf>| {
+            let Some(ours) = ours else { return false };
+            let t = tail(ours);
+            t.is_none()
+                || std::fs::symlink_metadata(ours).is_ok_and(|m| m.file_type().is_symlink())
+                || self
+                    .entries
+                    .iter()
+                    .any(|e| theirs(e).is_some_and(|p| tail(&p) == t))
+        };
+        if !might(upper, &|e| e.1.clone()) && !might(merged, &|e| Some(e.2.clone())) {
+            return None;
+        }
         let upper = upper.map(canonical);
         let merged = merged.map(canonical);
         self.entries
@@ -586,10 +610,14 @@ pub fn attach_mount(
     ))
 }
 
-/// The options of an engine stack that is not mounted: the kernel's defaults.
+/// The options of an engine stack that is not mounted: the kernel's defaults (read once: `list`
+/// asks for every stack).
 #[must_use]
 pub fn default_options() -> MountOptions {
-    MountOptions::defaults(&KernelDefaults::read())
+    static DEFAULTS: std::sync::OnceLock<MountOptions> = std::sync::OnceLock::new();
+    DEFAULTS
+        .get_or_init(|| MountOptions::defaults(&KernelDefaults::read()))
+        .clone()
 }
 
 /// Bytes in regular files under a layer directory, each inode counted once, never following
