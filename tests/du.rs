@@ -779,3 +779,113 @@ fn a_mount_inside_a_layer_is_not_crossed_and_marks_it_in_use() {
     );
     assert!(out.contains("kept, a mount uses it"), "{out}");
 }
+
+/// A hand-made containers/storage graphroot as CRI-O leaves it: a pod's infra container and one
+/// of its containers (named by the metadata CRI-O writes), a layer nothing uses, and a directory
+/// no record names. The cleanup script, run for real (no podman, buildah or crio runs here),
+/// removes only that directory.
+#[test]
+fn crio_pods_are_named_and_the_cleanup_script_removes_only_true_orphans() {
+    if !common::is_root() {
+        return skip("needs root: the script refuses to run otherwise");
+    }
+    for daemon in ["podman", "buildah", "crio"] {
+        if works(Command::new("pgrep").args(["-x", daemon])) {
+            return skip(&format!("{daemon} is running, so the script would refuse"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let ov = root.join("overlay");
+    let (base, infra_l, app_l, loose) = ("l0base", "l1infra", "l2app", "l3loose");
+    write(
+        &root.join("overlay-layers/layers.json"),
+        format!(
+            r#"[{{"id":"{base}"}},{{"id":"{infra_l}","parent":"{base}"}},
+                {{"id":"{app_l}","parent":"{base}"}},{{"id":"{loose}"}}]"#
+        )
+        .as_bytes(),
+    );
+    write(
+        &root.join("overlay-images/images.json"),
+        format!(r#"[{{"id":"i1","names":["registry.k8s.io/pause:3.9"],"layer":"{base}"}}]"#)
+            .as_bytes(),
+    );
+    let meta = |m: &str| serde_json::to_string(m).unwrap();
+    write(
+        &root.join("overlay-containers/containers.json"),
+        format!(
+            r#"[{{"id":"c-infra","names":["k8s_POD_web-0_prod_u_0"],"image":"i1","layer":"{infra_l}",
+                 "metadata":{}}},
+                {{"id":"c-app","names":["k8s_nginx_web-0_prod_u_0"],"image":"i1","layer":"{app_l}",
+                 "metadata":{}}}]"#,
+            meta(r#"{"pod":true,"pod-name":"web-0","pod-id":"c-infra","name":"k8s_POD_web-0_prod_u_0","metadata-name":"web-0","namespace":"prod","uid":"u","created-at":1}"#),
+            meta(r#"{"pod-name":"web-0","pod-id":"c-infra","name":"k8s_nginx_web-0_prod_u_0","metadata-name":"nginx","created-at":2}"#),
+        )
+        .as_bytes(),
+    );
+    for l in [base, infra_l, app_l, loose] {
+        write(&ov.join(l).join("diff/f"), l.as_bytes());
+    }
+    write(&ov.join("strayorphan/diff/data"), &[9u8; 5000]);
+    let root_s = root.to_str().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let args = [
+        "--podman-root",
+        root_s,
+        "--docker-root",
+        empty.to_str().unwrap(),
+        "--containerd-root",
+        empty.to_str().unwrap(),
+    ];
+    let records = du_json(&args);
+    let layer = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["kind"] == "layer" && r["id"] == id)
+            .unwrap_or_else(|| panic!("no layer {id}"))
+    };
+    assert_eq!(
+        owners(layer(base)),
+        [
+            "k8s:prod/web-0",
+            "k8s:prod/web-0/nginx",
+            "podman:registry.k8s.io/pause:3.9"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        owners(layer(app_l)),
+        ["k8s:prod/web-0/nginx".to_string()].into()
+    );
+    assert_eq!(layer(loose)["orphan_reason"], "unreferenced");
+    assert_eq!(layer("strayorphan")["orphan_reason"], "unrecorded");
+    // `list` and `k8s:` names.
+    let mut list_args = vec!["list"];
+    list_args.extend_from_slice(&args);
+    let list = sh(Command::new(common::bin()).args(&list_args));
+    assert!(
+        list.contains("podman:k8s_nginx_web-0_prod_u_0 (k8s:prod/web-0/nginx)"),
+        "{list}"
+    );
+    let mut cat = vec!["cat"];
+    cat.extend_from_slice(&args);
+    cat.extend_from_slice(&["k8s:prod/web-0/nginx", "/f"]);
+    assert_eq!(sh(Command::new(common::bin()).args(&cat)), app_l);
+    // The script, run: the unrecorded directory goes, every recorded one stays.
+    let mut script_args = vec!["du", "--cleanup-script"];
+    script_args.extend_from_slice(&args);
+    let script = sh(Command::new(common::bin()).args(&script_args));
+    assert!(
+        script.contains("stopped 'podman' 'buildah' 'crio'"),
+        "{script}"
+    );
+    let ran = sh(Command::new("sh").arg("-c").arg(&script));
+    assert!(ran.contains("removed"), "{ran}");
+    assert!(!ov.join("strayorphan").exists());
+    for l in [base, infra_l, app_l, loose] {
+        assert!(ov.join(l).join("diff/f").exists(), "{l} kept");
+    }
+}

@@ -37,6 +37,13 @@ pub fn script(usage: &Usage, now: i64) -> String {
         d.orphan == Some(Orphan::Unrecorded)
             && !d.mounted
             && std::str::from_utf8(d.path.as_os_str().as_bytes()).is_ok()
+            // mountinfo escapes these, so the script's grep could not see a mount using it
+            && !d
+                .path
+                .as_os_str()
+                .as_bytes()
+                .iter()
+                .any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\\'))
     };
     let removable: Vec<&super::LayerDir> = orphans
         .iter()
@@ -58,14 +65,15 @@ pub fn script(usage: &Usage, now: i64) -> String {
     let _ = writeln!(out, "#");
     let _ = writeln!(
         out,
-        "# It frees {} ({freed} bytes) in {} directories that no record of their engine names,",
+        "# It frees {} ({freed} bytes) by removing {} directories that no record of their\n\
+         # engine names.",
         format_size(freed, BINARY),
         removable.len()
     );
     if engine_freed > 0 {
         let _ = writeln!(
             out,
-            "# and {} ({engine_freed} bytes) through the engines' own commands.",
+            "# The engines' own commands below free {} ({engine_freed} bytes) more.",
             format_size(engine_freed, BINARY)
         );
     }
@@ -84,7 +92,8 @@ pub fn script(usage: &Usage, now: i64) -> String {
     let _ = writeln!(
         out,
         "#   - the engine's daemon is not running (pgrep), so no record can appear meanwhile;\n\
-         #   - the directory is still there and no mount names it, by path or `l/` link."
+         #   - the directory is still there and no mount names it, by path or `l/` link.\n\
+         # The stores as layerscope found them:"
     );
     for s in &usage.stores {
         let n = orphans
@@ -128,7 +137,7 @@ remove() {
 		echo "skipped $dir: a mount uses it through l/$link" >&2
 		return 0
 	fi
-	rm -rf -- "$dir" && echo "removed $dir ($2 bytes)"
+	rm -rf --one-file-system -- "$dir" && echo "removed $dir ($2 bytes)"
 }"#
     );
     if !usage.engine_removals.is_empty() {
