@@ -306,7 +306,10 @@ fn docker_owners_match_inspect_and_rmi_frees_the_unique_bytes() {
         .collect();
     assert_eq!(app_dirs.len(), 2);
     // The same accounting as du's own, measured by `du -sb` before the removal.
-    let measured: u64 = app_dirs.iter().map(|(p, _)| du_sb(&[p.clone()])).sum();
+    let measured: u64 = app_dirs
+        .iter()
+        .map(|(p, _)| du_sb(std::slice::from_ref(p)))
+        .sum();
     assert_eq!(
         measured,
         app_dirs.iter().map(|(_, b)| b).sum::<u64>(),
@@ -349,7 +352,10 @@ fn a_planted_orphan_is_found_with_its_bytes_and_scripted_not_removed() {
     assert_eq!(r["orphan"], true);
     assert_eq!(r["orphan_reason"], "unrecorded");
     assert_eq!(r["owners"].as_array().unwrap().len(), 0);
-    assert_eq!(r["bytes"].as_u64().unwrap(), du_sb(&[planted.clone()]));
+    assert_eq!(
+        r["bytes"].as_u64().unwrap(),
+        du_sb(std::slice::from_ref(&planted))
+    );
     assert!(
         r["bytes"].as_u64().unwrap() < 50_000,
         "merged/ is not counted"

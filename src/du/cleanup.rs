@@ -1,11 +1,12 @@
 //! `du --cleanup-script`: a shell script that removes the orphans the safe way, for a person to
 //! read and run. layerscope only prints it.
 //!
-//! The engine's own command comes first where one exists. A directory is removed by hand only
-//! when no record of its engine names it at all (a true orphan), and the script checks again,
-//! right before each removal, that the engine's daemon is not running, that the directory is
-//! still there, and that no mount in `/proc/self/mountinfo` names it (by path, or by the
-//! short `l/` link the overlay drivers mount through).
+//! A directory is removed by hand only when no record of its engine names it at all (a true
+//! orphan); one the engine still records is left to the engine, with what the engine does
+//! about it, since removing it by hand would leave the record pointing at nothing. The script
+//! checks again, right before each removal, that the engine's daemon is not running, that the
+//! directory is still there, and that no mount in `/proc/self/mountinfo` names it (by path, or
+//! by the short `l/` link the overlay drivers mount through).
 
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
@@ -51,11 +52,6 @@ pub fn script(usage: &Usage, now: i64) -> String {
         .filter(|d| is_removable(d))
         .collect();
     let freed: u64 = removable.iter().map(|d| d.bytes).sum();
-    let engine_freed: u64 = usage
-        .engine_removals
-        .iter()
-        .map(|(i, _)| usage.dirs[*i].bytes)
-        .sum();
     let _ = writeln!(out, "#!/bin/sh");
     let _ = writeln!(
         out,
@@ -70,13 +66,6 @@ pub fn script(usage: &Usage, now: i64) -> String {
         format_size(freed, BINARY),
         removable.len()
     );
-    if engine_freed > 0 {
-        let _ = writeln!(
-            out,
-            "# The engines' own commands below free {} ({engine_freed} bytes) more.",
-            format_size(engine_freed, BINARY)
-        );
-    }
     let _ = writeln!(out, "#");
     let _ = writeln!(out, "# What layerscope checked when it wrote this:");
     let _ = writeln!(
@@ -111,9 +100,7 @@ pub fn script(usage: &Usage, now: i64) -> String {
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "set -u");
-    let _ = writeln!(
-        out,
-        "{}",
+    out.push_str(
         r#"stopped() {
 	for daemon in "$@"; do
 		if pgrep -x "$daemon" >/dev/null 2>&1; then
@@ -138,22 +125,9 @@ remove() {
 		return 0
 	fi
 	rm -rf --one-file-system -- "$dir" && echo "removed $dir ($2 bytes)"
-}"#
+}
+"#,
     );
-    if !usage.engine_removals.is_empty() {
-        let _ = writeln!(out, "\n# The engines' own commands:");
-        for (i, cmd) in &usage.engine_removals {
-            let d = &usage.dirs[*i];
-            let _ = writeln!(
-                out,
-                "# {} ({}, {})",
-                comment(&crate::escape::path(&d.path)),
-                format_size(d.bytes, BINARY),
-                comment(d.record.as_deref().unwrap_or(""))
-            );
-            let _ = writeln!(out, "{cmd}");
-        }
-    }
     for (s, store) in usage.stores.iter().enumerate() {
         let mine: Vec<&&super::LayerDir> = orphans.iter().filter(|d| d.store == s).collect();
         if mine.is_empty() {
@@ -180,20 +154,12 @@ remove() {
             } else if d.mounted {
                 let _ = writeln!(out, "# kept, a mount uses it: {}", comment(&what));
             } else if d.orphan == Some(Orphan::Unreferenced) {
-                if usage
-                    .engine_removals
-                    .iter()
-                    .any(|(i, _)| usage.dirs[*i].path == d.path)
-                {
-                    continue;
-                }
                 let _ = writeln!(
                     out,
-                    "# kept: {} is used by nothing, but {} still names it and the engine has no\n\
-                     # command that removes only it; removing the directory by hand would leave \
-                     that record pointing at nothing.",
+                    "# kept: {} is used by nothing, but {} names it: {}.",
                     comment(&what),
-                    comment(d.record.as_deref().unwrap_or("a record"))
+                    comment(d.record.as_deref().unwrap_or("a record")),
+                    d.engine_way.unwrap_or("the engine still records it")
                 );
             } else {
                 let _ = writeln!(out, "# kept, its path is not UTF-8: {}", comment(&what));

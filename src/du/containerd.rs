@@ -31,7 +31,8 @@ pub fn refs(store: &Store, docker_names: &HashMap<String, String>) -> StoreRefs 
             Record {
                 what: format!("metadata.db snapshot {backend}"),
                 file: mdb.clone(),
-                remove: None,
+                engine_way: "containerd's garbage collector removes a snapshot no namespace \
+                             names, on its next pass (after a removal in this root)",
             },
         );
     }
@@ -88,7 +89,7 @@ pub fn refs(store: &Store, docker_names: &HashMap<String, String>) -> StoreRefs 
         });
     }
     for (ns, id, key, labels) in &graph.containers {
-        let dirs = backend_of(ns, key).map(|b| chain(b)).unwrap_or_default();
+        let dirs = backend_of(ns, key).map(&chain).unwrap_or_default();
         if let Some(b) = backend_of(ns, key) {
             count_chain(ns, b, &mut counted);
         }

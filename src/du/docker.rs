@@ -46,7 +46,8 @@ pub fn refs(store: &Store) -> StoreRefs {
                 Record {
                     what: format!("layerdb/sha256/{}", short(&chain)),
                     file,
-                    remove: None,
+                    engine_way: "no docker command removes a layer that no image uses; with \
+                                 dockerd stopped, remove the directory and its layerdb entry together",
                 },
             );
         }
@@ -110,7 +111,9 @@ pub fn refs(store: &Store) -> StoreRefs {
                 Record {
                     what: format!("layerdb/mounts/{} ({label})", short(&cid)),
                     file: m.join(file),
-                    remove: None,
+                    engine_way: "no docker command removes the layers of a container that is \
+                                 gone; with dockerd stopped, remove the directory and its \
+                                 layerdb/mounts entry together",
                 },
             );
             dirs.push(id);

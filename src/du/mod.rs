@@ -69,8 +69,8 @@ pub struct Record {
     pub what: String,
     /// The file that holds it (its mtime dates a reference whose directory is gone).
     pub file: PathBuf,
-    /// The engine's own command that removes it when nothing uses it, if there is one.
-    pub remove: Option<String>,
+    /// How the engine itself disposes of it once nothing uses it, for the cleanup script.
+    pub engine_way: &'static str,
 }
 
 /// One store's records: where its layer directories are and who uses them.
@@ -129,6 +129,8 @@ pub struct LayerDir {
     pub orphan: Option<Orphan>,
     /// The record that names it, when one does.
     pub record: Option<String>,
+    /// How the engine disposes of it (for a recorded one).
+    pub engine_way: Option<&'static str>,
     /// Last modified (seconds since the epoch).
     pub mtime: Option<i64>,
     /// Whether a mount uses it now (a mount point inside, or a layer of a mounted overlay).
@@ -203,8 +205,6 @@ pub struct Usage {
     pub owners: Vec<OwnerUsage>,
     /// References to directories that are gone.
     pub missing: Vec<Missing>,
-    /// Records that name orphans, with the engine command removing them: (dir index, command).
-    pub engine_removals: Vec<(usize, String)>,
     /// Things skipped, for notes on stderr.
     pub notes: Vec<String>,
 }
@@ -319,7 +319,9 @@ pub fn measure(refs: Vec<StoreRefs>) -> Usage {
             }
         }
     }
-    let mut linked: Vec<HashMap<(u64, u64), (u64, u64, usize)>> = vec![HashMap::new(); refs.len()];
+    // Per store: inode linked into several directories -> (bytes, allocated, directories).
+    type Linked = HashMap<(u64, u64), (u64, u64, usize)>;
+    let mut linked: Vec<Linked> = vec![HashMap::new(); refs.len()];
     let mut on_disk: Vec<std::collections::HashSet<&str>> =
         vec![std::collections::HashSet::new(); refs.len()];
     for ((s, name), m) in todo.iter().zip(measured) {
@@ -350,11 +352,6 @@ pub fn measure(refs: Vec<StoreRefs>) -> Usage {
             (true, None) => Some(Orphan::Unrecorded),
             (true, Some(_)) => Some(Orphan::Unreferenced),
         };
-        if orphan == Some(Orphan::Unreferenced)
-            && let Some(cmd) = record.and_then(|rec| rec.remove.clone())
-        {
-            usage.engine_removals.push((usage.dirs.len(), cmd));
-        }
         usage.dirs.push(LayerDir {
             store: *s,
             id: name.clone(),
@@ -365,6 +362,7 @@ pub fn measure(refs: Vec<StoreRefs>) -> Usage {
             allocated: tree.allocated,
             orphan,
             record: record.map(|rec| rec.what.clone()),
+            engine_way: record.map(|rec| rec.engine_way),
             mtime,
         });
     }

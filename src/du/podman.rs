@@ -10,6 +10,10 @@ use super::{OwnerKind, OwnerRef, Record, StoreRefs, is_component};
 use crate::stack::engine::Engine;
 use crate::stack::podman::Store;
 
+/// What becomes of a layer nothing uses.
+const WAY: &str = "containers/storage keeps a layer no image or container uses, and neither \
+                   podman nor buildah has a command that removes only it";
+
 /// The layer directories and owners of one graphroot.
 #[must_use]
 pub fn refs(store: &Store) -> StoreRefs {
@@ -32,7 +36,7 @@ pub fn refs(store: &Store) -> StoreRefs {
                 Record {
                     what: format!("layers.json layer {}", crate::stack::docker::short(id)),
                     file: layers_json.clone(),
-                    remove: None,
+                    engine_way: WAY,
                 },
             );
         }
@@ -49,7 +53,7 @@ pub fn refs(store: &Store) -> StoreRefs {
                         crate::stack::docker::short(id)
                     ),
                     file: layers_json.clone(),
-                    remove: None,
+                    engine_way: WAY,
                 },
             );
         }

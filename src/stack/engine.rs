@@ -526,26 +526,27 @@ impl Mounts {
     pub fn find(&self, upper: Option<&Path>, merged: Option<&Path>) -> Option<&MountEntry> {
         // Resolving a path costs a readlink per component; skip it when no mount's upperdir or
         // mount point even ends like one of ours (and ours is not itself a symlink).
-        let tail = |p: &Path| -> Option<(std::ffi::OsString, std::ffi::OsString)> {
+        let tail = |p: &Path| {
             Some((
                 p.file_name()?.to_owned(),
                 p.parent()?.file_name()?.to_owned(),
             ))
         };
-        let might = |ours: Option<&Path>,
-                     theirs: &dyn Fn(
-            &(MountEntry, Option<PathBuf>, PathBuf),
-        ) -> Option<PathBuf>| {
-            let Some(ours) = ours else { return false };
-            let t = tail(ours);
-            t.is_none()
-                || std::fs::symlink_metadata(ours).is_ok_and(|m| m.file_type().is_symlink())
+        let unsure = |p: &Path| {
+            tail(p).is_none()
+                || std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+        };
+        let upper_may = upper.is_some_and(|u| {
+            unsure(u)
                 || self
                     .entries
                     .iter()
-                    .any(|e| theirs(e).is_some_and(|p| tail(&p) == t))
-        };
-        if !might(upper, &|e| e.1.clone()) && !might(merged, &|e| Some(e.2.clone())) {
+                    .any(|(_, eu, _)| eu.as_deref().is_some_and(|eu| tail(eu) == tail(u)))
+        });
+        let merged_may = merged.is_some_and(|m| {
+            unsure(m) || self.entries.iter().any(|(_, _, mp)| tail(mp) == tail(m))
+        });
+        if !upper_may && !merged_may {
             return None;
         }
         let upper = upper.map(canonical);
@@ -658,13 +659,13 @@ pub fn tree_usage(path: &Path, skip: &[&[u8]]) -> Option<TreeUsage> {
     walk_inodes(path, skip, |st| {
         let bytes = u64::try_from(st.st_size).unwrap_or(0);
         let alloc = u64::try_from(st.st_blocks).unwrap_or(0) * 512;
-        if st.st_nlink > 1 && FileKind::from_mode(st.st_mode) != FileKind::Dir {
-            if u.linked
+        if st.st_nlink > 1
+            && FileKind::from_mode(st.st_mode) != FileKind::Dir
+            && u.linked
                 .insert((st.st_dev, st.st_ino), (bytes, alloc))
                 .is_some()
-            {
-                return;
-            }
+        {
+            return; // met before in this tree
         }
         u.bytes += bytes;
         u.allocated += alloc;
