@@ -73,7 +73,18 @@ pub fn resolve(spec: &str, roots: &Roots) -> Option<Result<(LayerStack, Vec<Stri
 #[must_use]
 pub fn list(roots: &Roots) -> (Vec<Found>, Vec<String>) {
     // The readers fan their small reads out over rayon: with a cold cache the work is waiting
-    // on the disk, so more reads in flight than CPUs pay off.
+    // on the disk, so more reads in flight than CPUs pay off. Only when there is that much to
+    // read: a host with (almost) nothing starts no thread (see `engine::par_map`).
+    let work: usize = docker_roots(roots)
+        .iter()
+        .map(|r| {
+            let n = |p: &str| std::fs::read_dir(r.join(p)).map_or(0, Iterator::count);
+            n("containers") + n("image/overlay2/imagedb/content/sha256")
+        })
+        .sum();
+    if work < super::engine::PARALLEL_FROM {
+        return list_in_pool(roots);
+    }
     match rayon::ThreadPoolBuilder::new()
         .num_threads(IO_THREADS)
         .build()

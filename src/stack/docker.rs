@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::engine::{
@@ -168,20 +167,17 @@ impl Store {
             .into_iter()
             .filter(|id| is_hex(id))
             .collect();
-        let read: Vec<(Result<ImageConfig>, Option<String>)> = ids
-            .par_iter()
-            .map(|id| {
-                let parent = read_text(
-                    &image_dir
-                        .join("imagedb/metadata/sha256")
-                        .join(id)
-                        .join("parent"),
-                )
-                .ok()
-                .map(|p| hex_of(&p).to_string());
-                (read_json(&content.join(id)), parent)
-            })
-            .collect();
+        let read: Vec<(Result<ImageConfig>, Option<String>)> = engine::par_map(&ids, |id| {
+            let parent = read_text(
+                &image_dir
+                    .join("imagedb/metadata/sha256")
+                    .join(id)
+                    .join("parent"),
+            )
+            .ok()
+            .map(|p| hex_of(&p).to_string());
+            (read_json(&content.join(id)), parent)
+        });
         for (id, (config, parent)) in ids.into_iter().zip(read) {
             let config: ImageConfig = match config {
                 Ok(c) => c,
@@ -215,10 +211,9 @@ impl Store {
             .into_iter()
             .filter(|id| is_hex(id))
             .collect();
-        let read: Vec<Result<ConfigV2>> = ids
-            .par_iter()
-            .map(|id| read_json(&containers.join(id).join("config.v2.json")))
-            .collect();
+        let read: Vec<Result<ConfigV2>> = engine::par_map(&ids, |id| {
+            read_json(&containers.join(id).join("config.v2.json"))
+        });
         for (id, c) in ids.into_iter().zip(read) {
             let c: ConfigV2 = match c {
                 Ok(c) => c,
@@ -536,16 +531,13 @@ impl Store {
             .values()
             .filter(|c| c.is_overlay2()) // else listed through containerd's moby namespace
             .collect();
-        let stacks: Vec<_> = containers
-            .par_iter()
-            .map(|c| {
-                self.container_stack(&c.id, mounts).map(|(stack, _)| {
-                    let upper = engine::dir_size(&stack.layers[0].path);
-                    let size = upper.zip(self.image_size(&c.image)).map(|(a, b)| a + b);
-                    (stack, size)
-                })
+        let stacks: Vec<_> = engine::par_map(&containers, |c| {
+            self.container_stack(&c.id, mounts).map(|(stack, _)| {
+                let upper = engine::dir_size(&stack.layers[0].path);
+                let size = upper.zip(self.image_size(&c.image)).map(|(a, b)| a + b);
+                (stack, size)
             })
-            .collect();
+        });
         for (c, result) in containers.into_iter().zip(stacks) {
             match result {
                 Ok((stack, size)) => {
@@ -567,13 +559,10 @@ impl Store {
             }
         }
         let images = self.listed_images();
-        let read: Vec<_> = images
-            .par_iter()
-            .map(|i| {
-                self.image_layers(&i.id)
-                    .map(|layers| (layers.len(), self.image_size(&i.id)))
-            })
-            .collect();
+        let read: Vec<_> = engine::par_map(&images, |i| {
+            self.image_layers(&i.id)
+                .map(|layers| (layers.len(), self.image_size(&i.id)))
+        });
         for (i, result) in images.into_iter().zip(read) {
             let name = self.image_name(&i.id);
             match result {

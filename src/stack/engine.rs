@@ -621,6 +621,22 @@ pub fn default_options() -> MountOptions {
         .clone()
 }
 
+/// Below this many items [`par_map`] stays on the calling thread.
+pub const PARALLEL_FROM: usize = 16;
+
+/// `f` over `items` in order, on rayon's threads when there are at least [`PARALLEL_FROM`]:
+/// reading engine records waits on the disk with a cold cache. Fewer stay on this thread, so
+/// that a host with (almost) nothing starts no thread: the explorer looks for stacks before the
+/// demo, which must enter its namespaces while the process has one thread.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() < PARALLEL_FROM {
+        items.iter().map(f).collect()
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
 /// Bytes in regular files under a layer directory, each inode counted once, never following
 /// a symlink or crossing a mount. Entries that vanish while we walk (a prune) are skipped.
 #[must_use]
