@@ -895,3 +895,63 @@ fn crio_pods_are_named_and_the_cleanup_script_removes_only_true_orphans() {
         assert!(ov.join(l).join("diff/f").exists(), "{l} kept");
     }
 }
+
+/// A prune running while `du` reads: layer directories appear and vanish under it. Every run
+/// succeeds, its JSON is whole, its total is the sum of what it listed, and the directories
+/// that stay are measured exactly.
+#[test]
+fn a_store_changing_under_du_is_read_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("docker");
+    let ov = root.join("overlay2");
+    write(&ov.join("stays/diff/f"), &[1u8; 777]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (ov, stop) = (ov.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let d = ov.join(format!("churn{}", n % 7));
+                if d.exists() {
+                    let _ = std::fs::remove_dir_all(&d);
+                } else {
+                    for k in 0..20 {
+                        let _ = std::fs::create_dir_all(d.join(format!("diff/d{k}")));
+                        let _ = std::fs::write(d.join(format!("diff/d{k}/f")), [2u8; 100]);
+                    }
+                }
+                n += 1;
+            }
+        })
+    };
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = empty.to_str().unwrap();
+    for _ in 0..25 {
+        let records = du_json(&[
+            "--docker-root",
+            root.to_str().unwrap(),
+            "--podman-root",
+            e,
+            "--containerd-root",
+            e,
+        ]);
+        let layers: Vec<&serde_json::Value> =
+            records.iter().filter(|r| r["kind"] == "layer").collect();
+        let stays = layers.iter().find(|r| r["id"] == "stays").expect("stays");
+        assert_eq!(
+            stays["bytes"].as_u64().unwrap(),
+            du_sb(std::slice::from_ref(&ov.join("stays")))
+        );
+        let total = records.iter().find(|r| r["kind"] == "total").unwrap();
+        assert_eq!(
+            total["bytes"].as_u64().unwrap(),
+            layers
+                .iter()
+                .map(|r| r["bytes"].as_u64().unwrap())
+                .sum::<u64>()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+}
