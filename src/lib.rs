@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod diff;
+pub mod du;
 pub mod error;
 pub mod escape;
 pub mod fsio;

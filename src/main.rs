@@ -233,6 +233,11 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             cli::cat::run(&merger, &path, out)
         }
         Command::List { json, roots } => cli::list::run(&roots.roots(), json, out),
+        Command::Du {
+            json,
+            cleanup_script,
+            roots,
+        } => cli::du::run(&roots.roots(), json, cleanup_script, out),
         Command::Layers { args, json, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
             stack_is_mount_point(&req, "layers", false)?;

@@ -152,6 +152,19 @@ pub enum Command {
         #[command(flatten)]
         roots: EngineRoots,
     },
+    /// Who owns every layer directory: owners, bytes, sharing, what removing each image or
+    /// container frees, and orphans.
+    Du {
+        /// JSON Lines: one object per layer directory, per missing one, per owner, per store,
+        /// then the total.
+        #[arg(long)]
+        json: bool,
+        /// Print (never run) a shell script that removes the orphans the safe way.
+        #[arg(long, conflicts_with = "json")]
+        cleanup_script: bool,
+        #[command(flatten)]
+        roots: EngineRoots,
+    },
     /// Stream what is written to the upper layer as it happens, explained (Ctrl-C ends).
     Watch {
         /// [STACK]: a stack with an upperdir (a mount point, docker:CONTAINER, ...).

@@ -10,6 +10,19 @@ use crate::report::put_bytes;
 use crate::stack::discover;
 use crate::stack::engine::Roots;
 
+/// The STACK column: the name to give other commands, with the pod's name beside it when the
+/// container is a Kubernetes one (itself a name `k8s:` takes).
+fn stack_and_pod(f: &crate::stack::engine::Found) -> Vec<u8> {
+    let mut shown = f
+        .stack_bytes
+        .clone()
+        .unwrap_or_else(|| f.stack.clone().into_bytes());
+    if f.name.starts_with("k8s:") && f.name != f.stack {
+        shown.extend_from_slice(format!(" ({})", f.name).as_bytes());
+    }
+    shown
+}
+
 /// Prints every container, image, loose snapshot and overlay mount, as text or JSON Lines.
 /// Stores that cannot be read and layers that vanish while being read become notes on stderr.
 ///
@@ -63,7 +76,7 @@ pub fn run(roots: &Roots, json: bool, out: &mut dyn Write) -> anyhow::Result<()>
                 "{:<10} {:<9} {:<40} {:<28} {:>6} {:>10}  {mounted}",
                 f.engine.as_str(),
                 f.kind.as_str(),
-                escape::display(f.stack_bytes.as_deref().unwrap_or(f.stack.as_bytes())),
+                escape::display(&stack_and_pod(f)),
                 escape::display(f.image.as_deref().unwrap_or("-").as_bytes()),
                 f.layers,
                 f.size

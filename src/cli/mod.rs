@@ -5,6 +5,7 @@ pub mod args;
 pub mod cat;
 pub mod demo;
 pub mod diff;
+pub mod du;
 pub mod layers;
 pub mod list;
 pub mod ls;

@@ -89,6 +89,20 @@ struct Snap {
 const KIND_VIEW: u8 = 1;
 const KIND_ACTIVE: u8 = 2;
 
+/// What `du` reads of a containerd root: the overlayfs snapshotter's snapshots, and in each
+/// namespace the snapshot keys, the images' top snapshots and the containers' snapshot keys.
+#[derive(Debug, Default)]
+pub struct Graph {
+    /// (backend key, snapshot directory number, parent backend key).
+    pub snapshots: Vec<(String, u64, Option<String>)>,
+    /// Per namespace: client key → backend key.
+    pub keys: BTreeMap<String, BTreeMap<String, String>>,
+    /// (namespace, image name, the client key of its top layer when unpacked).
+    pub images: Vec<(String, String, Option<String>)>,
+    /// (namespace, container ID, snapshot key, labels) of overlayfs containers.
+    pub containers: Vec<(String, String, String, BTreeMap<String, String>)>,
+}
+
 /// What a `containerd:` (or Docker containerd-store) name picks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
@@ -342,6 +356,72 @@ impl Store {
         stack.push(b'/');
         stack.extend(bytes(name));
         (Some(stack), self.raw.get(name).cloned())
+    }
+
+    /// The directory holding the overlayfs snapshotter's `snapshots/<n>` directories.
+    #[must_use]
+    pub fn snapshots_dir(&self) -> PathBuf {
+        self.snap_dir().join("snapshots")
+    }
+
+    /// The snapshot graph, for `du`.
+    #[must_use]
+    pub fn graph(&self) -> Graph {
+        let mut g = Graph {
+            snapshots: self
+                .snaps
+                .iter()
+                .map(|(k, s)| (k.clone(), s.id, s.parent.clone()))
+                .collect(),
+            ..Graph::default()
+        };
+        for (ns, n) in &self.namespaces {
+            g.keys.insert(
+                ns.clone(),
+                n.snapshots
+                    .iter()
+                    .map(|(k, r)| (k.clone(), r.backend.clone()))
+                    .collect(),
+            );
+            for name in n.images.keys() {
+                let top = self
+                    .image_config(ns, name)
+                    .ok()
+                    .and_then(|c| c.chain_ids().last().cloned())
+                    .filter(|t| n.snapshots.contains_key(t));
+                g.images.push((ns.clone(), name.clone(), top));
+            }
+            for (id, c) in &n.containers {
+                if c.snapshotter == SNAPSHOTTER && !c.key.is_empty() {
+                    g.containers
+                        .push((ns.clone(), id.clone(), c.key.clone(), c.labels.clone()));
+                }
+            }
+        }
+        g
+    }
+
+    /// `k8s:` names of the containers the CRI plugin made, with what to pass to
+    /// [`Store::stack`] and when each was made.
+    #[must_use]
+    pub fn k8s_items(&self) -> Vec<(String, Item, Option<String>)> {
+        let mut out = Vec::new();
+        for (ns, n) in &self.namespaces {
+            for (id, c) in &n.containers {
+                if c.snapshotter != SNAPSHOTTER || c.key.is_empty() {
+                    continue;
+                }
+                if let Some(name) = super::k8s::name_from_labels(&c.labels) {
+                    let item = Item::Container {
+                        root: self.root.clone(),
+                        ns: ns.clone(),
+                        id: id.clone(),
+                    };
+                    out.push((name, item, c.created.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// Namespaces in this root.
@@ -780,7 +860,9 @@ impl Store {
                     (Ok((stack, _)), Ok(chain)) => {
                         let (sb, nb) = self.exact(ns, id);
                         let exact_stack = sb.filter(|_| !(moby && dname.is_some()));
-                        let exact_name = nb.filter(|_| dname.is_none());
+                        let exact_name = nb.filter(|_| {
+                            dname.is_none() && super::k8s::name_from_labels(&c.labels).is_none()
+                        });
                         out.push(Found {
                             engine: engine_of,
                             kind: Kind::Container,
@@ -788,7 +870,9 @@ impl Store {
                                 (Some(d), true) => format!("docker:{d}"),
                                 _ => format!("containerd:{ns}/{id}"),
                             },
-                            name: dname.unwrap_or_else(|| id.clone()),
+                            name: super::k8s::name_from_labels(&c.labels)
+                                .or(dname)
+                                .unwrap_or_else(|| id.clone()),
                             id: id.clone(),
                             image: Some(c.image.clone()).filter(|s| !s.is_empty()),
                             layers: stack.layers.len(),

@@ -43,7 +43,7 @@ pub fn containerd_roots(roots: &Roots) -> Vec<PathBuf> {
 pub fn resolve(spec: &str, roots: &Roots) -> Option<Result<(LayerStack, Vec<String>)>> {
     let (engine, name) = spec.split_once(':')?;
     let name = name.trim();
-    if matches!(engine, "docker" | "podman" | "containerd") && name.is_empty() {
+    if matches!(engine, "docker" | "podman" | "containerd" | "k8s") && name.is_empty() {
         return Some(Err(crate::Error::BadInput(format!(
             "'{spec}' names nothing: write {engine}:NAME (see `layerscope list`)"
         ))));
@@ -58,6 +58,12 @@ pub fn resolve(spec: &str, roots: &Roots) -> Option<Result<(LayerStack, Vec<Stri
         ),
         "podman" => podman::resolve(name, &podman_roots(roots), &mounts()),
         "containerd" => containerd::resolve(name, &containerd_roots(roots), &mounts()),
+        "k8s" => super::k8s::resolve(
+            name,
+            &containerd_roots(roots),
+            &podman_roots(roots),
+            &mounts(),
+        ),
         _ => return None,
     };
     Some(result)
@@ -67,6 +73,32 @@ pub fn resolve(spec: &str, roots: &Roots) -> Option<Result<(LayerStack, Vec<Stri
 /// and overlay mounts that no engine claims. Unreadable stores and vanished layers become notes.
 #[must_use]
 pub fn list(roots: &Roots) -> (Vec<Found>, Vec<String>) {
+    // The readers fan their small reads out over rayon: with a cold cache the work is waiting
+    // on the disk, so more reads in flight than CPUs pay off. Only when there is that much to
+    // read: a host with (almost) nothing starts no thread (see `engine::par_map`).
+    let work: usize = docker_roots(roots)
+        .iter()
+        .map(|r| {
+            let n = |p: &str| std::fs::read_dir(r.join(p)).map_or(0, Iterator::count);
+            n("containers") + n("image/overlay2/imagedb/content/sha256")
+        })
+        .sum();
+    if work < super::engine::PARALLEL_FROM {
+        return list_in_pool(roots);
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(IO_THREADS)
+        .build()
+    {
+        Ok(pool) => pool.install(|| list_in_pool(roots)),
+        Err(_) => list_in_pool(roots),
+    }
+}
+
+/// Threads for reading engine records (I/O bound).
+const IO_THREADS: usize = 8;
+
+fn list_in_pool(roots: &Roots) -> (Vec<Found>, Vec<String>) {
     let mounts = Mounts::read();
     let mut out = Vec::new();
     let mut notes = Vec::new();

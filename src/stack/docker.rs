@@ -162,11 +162,24 @@ impl Store {
             }
         }
         let content = image_dir.join("imagedb/content/sha256");
-        for id in engine::list_dir(&content)? {
-            if !is_hex(&id) {
-                continue;
-            }
-            let config: ImageConfig = match read_json(&content.join(&id)) {
+        // Read in parallel: with a cold cache each small file waits on the disk.
+        let ids: Vec<String> = engine::list_dir(&content)?
+            .into_iter()
+            .filter(|id| is_hex(id))
+            .collect();
+        let read: Vec<(Result<ImageConfig>, Option<String>)> = engine::par_map(&ids, |id| {
+            let parent = read_text(
+                &image_dir
+                    .join("imagedb/metadata/sha256")
+                    .join(id)
+                    .join("parent"),
+            )
+            .ok()
+            .map(|p| hex_of(&p).to_string());
+            (read_json(&content.join(id)), parent)
+        });
+        for (id, (config, parent)) in ids.into_iter().zip(read) {
+            let config: ImageConfig = match config {
                 Ok(c) => c,
                 Err(e) if engine::is_gone(&e) => {
                     store.notes.push(format!(
@@ -181,14 +194,6 @@ impl Store {
                 }
                 Err(e) => return Err(e),
             };
-            let parent = read_text(
-                &image_dir
-                    .join("imagedb/metadata/sha256")
-                    .join(&id)
-                    .join("parent"),
-            )
-            .ok()
-            .map(|p| hex_of(&p).to_string());
             let mut r = refs.remove(&id).unwrap_or_default();
             r.sort();
             store.images.insert(
@@ -202,12 +207,16 @@ impl Store {
             );
         }
         let containers = root.join("containers");
-        for id in engine::list_dir(&containers)? {
-            if !is_hex(&id) {
-                continue;
-            }
+        let ids: Vec<String> = engine::list_dir(&containers)?
+            .into_iter()
+            .filter(|id| is_hex(id))
+            .collect();
+        let read: Vec<Result<ConfigV2>> = engine::par_map(&ids, |id| {
+            read_json(&containers.join(id).join("config.v2.json"))
+        });
+        for (id, c) in ids.into_iter().zip(read) {
             let file = containers.join(&id).join("config.v2.json");
-            let c: ConfigV2 = match read_json(&file) {
+            let c: ConfigV2 = match c {
                 Ok(c) => c,
                 Err(e) if engine::is_gone(&e) => continue,
                 Err(e @ Error::BadInput(_)) => {
@@ -452,7 +461,10 @@ impl Store {
             chain = read_text(&parent_file).ok().filter(|p| !p.is_empty());
         }
         // Cross-check with the `lower` file the graphdriver mounts from.
-        if let Some(lower) = self.lower_file(&base)? {
+        // The same paths spelled the same way need no resolving (`list` does this per container).
+        if let Some(lower) = self.lower_file(&base)?
+            && !layers[1..].iter().map(|l| &l.path).eq(lower.iter())
+        {
             let ours: Vec<PathBuf> = layers[1..]
                 .iter()
                 .map(|l| engine::canonical(&l.path))
@@ -527,7 +539,7 @@ impl Store {
     }
 
     /// Images worth listing: tagged ones, and untagged ones no other image builds on.
-    fn listed_images(&self) -> Vec<&Image> {
+    pub fn listed_images(&self) -> Vec<&Image> {
         let parents: std::collections::HashSet<&str> = self
             .images
             .values()
@@ -543,14 +555,23 @@ impl Store {
     #[must_use]
     pub fn found(&self, mounts: &Mounts, notes: &mut Vec<String>) -> Vec<Found> {
         let mut out = Vec::new();
-        for c in self.containers.values() {
-            if !c.is_overlay2() {
-                continue; // containerd image store: listed through containerd's moby namespace
-            }
-            match self.container_stack(&c.id, mounts) {
-                Ok((stack, _)) => {
-                    let upper = engine::dir_size(&stack.layers[0].path);
-                    let size = upper.zip(self.image_size(&c.image)).map(|(a, b)| a + b);
+        // Each container's records and read-write layer are read in parallel (cold, each read
+        // waits on the disk), then reported in order.
+        let containers: Vec<&Container> = self
+            .containers
+            .values()
+            .filter(|c| c.is_overlay2()) // else listed through containerd's moby namespace
+            .collect();
+        let stacks: Vec<_> = engine::par_map(&containers, |c| {
+            self.container_stack(&c.id, mounts).map(|(stack, _)| {
+                let upper = engine::dir_size(&stack.layers[0].path);
+                let size = upper.zip(self.image_size(&c.image)).map(|(a, b)| a + b);
+                (stack, size)
+            })
+        });
+        for (c, result) in containers.into_iter().zip(stacks) {
+            match result {
+                Ok((stack, size)) => {
                     out.push(Found {
                         engine: Engine::Docker,
                         kind: Kind::Container,
@@ -570,10 +591,15 @@ impl Store {
                 Err(e) => notes.push(format!("skipped docker container {}: {e}", c.name)),
             }
         }
-        for i in self.listed_images() {
+        let images = self.listed_images();
+        let read: Vec<_> = engine::par_map(&images, |i| {
+            self.image_layers(&i.id)
+                .map(|layers| (layers.len(), self.image_size(&i.id)))
+        });
+        for (i, result) in images.into_iter().zip(read) {
             let name = self.image_name(&i.id);
-            match self.image_layers(&i.id) {
-                Ok(layers) => out.push(Found {
+            match result {
+                Ok((layers, size)) => out.push(Found {
                     engine: Engine::Docker,
                     kind: Kind::Image,
                     stack: format!(
@@ -587,8 +613,8 @@ impl Store {
                     name,
                     id: i.id.clone(),
                     image: None,
-                    layers: layers.len(),
-                    size: self.image_size(&i.id),
+                    layers,
+                    size,
                     created: i.config.created.clone(),
                     mountpoint: None,
                     root: self.root.clone(),

@@ -235,14 +235,20 @@ pub fn list_dir(path: &Path) -> Result<Vec<String>> {
 /// # Errors
 /// The value is not a plain component; the message names the file and the (escaped) value.
 pub fn component<'a>(value: &'a str, what: &str, file: &Path) -> Result<&'a str> {
-    let plain = !value.is_empty()
-        && value.len() <= 255
-        && !value.starts_with('.')
-        && !value.bytes().any(|b| b == b'/' || b == 0);
-    if plain {
+    if is_component(value) {
         return Ok(value);
     }
     Err(not_a_component(value, what, file))
+}
+
+/// Whether `value` is one plain path component, the test [`component`] applies: not empty, at
+/// most 255 bytes, no leading `.` (so neither `.` nor `..`), no `/` and no NUL.
+#[must_use]
+pub fn is_component(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 255
+        && !value.starts_with('.')
+        && !value.bytes().any(|b| b == b'/' || b == 0)
 }
 
 /// The error [`component`] gives: `file` holds `what` = `value`, which is not a plain name.
@@ -589,6 +595,31 @@ impl Mounts {
     /// The overlay whose upperdir is `upper`, or which is mounted at `merged`.
     #[must_use]
     pub fn find(&self, upper: Option<&Path>, merged: Option<&Path>) -> Option<&MountEntry> {
+        // Resolving a path costs a readlink per component; skip it when no mount's upperdir or
+        // mount point even ends like one of ours (and ours is not itself a symlink).
+        let tail = |p: &Path| {
+            Some((
+                p.file_name()?.to_owned(),
+                p.parent()?.file_name()?.to_owned(),
+            ))
+        };
+        let unsure = |p: &Path| {
+            tail(p).is_none()
+                || std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+        };
+        let upper_may = upper.is_some_and(|u| {
+            unsure(u)
+                || self
+                    .entries
+                    .iter()
+                    .any(|(_, eu, _)| eu.as_deref().is_some_and(|eu| tail(eu) == tail(u)))
+        });
+        let merged_may = merged.is_some_and(|m| {
+            unsure(m) || self.entries.iter().any(|(_, _, mp)| tail(mp) == tail(m))
+        });
+        if !upper_may && !merged_may {
+            return None;
+        }
         let upper = upper.map(canonical);
         let merged = merged.map(canonical);
         self.entries
@@ -651,19 +682,92 @@ pub fn attach_mount(
     ))
 }
 
-/// The options of an engine stack that is not mounted: the kernel's defaults.
+/// The options of an engine stack that is not mounted: the kernel's defaults (read once: `list`
+/// asks for every stack).
 #[must_use]
 pub fn default_options() -> MountOptions {
-    MountOptions::defaults(&KernelDefaults::read())
+    static DEFAULTS: std::sync::OnceLock<MountOptions> = std::sync::OnceLock::new();
+    DEFAULTS
+        .get_or_init(|| MountOptions::defaults(&KernelDefaults::read()))
+        .clone()
+}
+
+/// Below this many items [`par_map`] stays on the calling thread.
+pub const PARALLEL_FROM: usize = 16;
+
+/// `f` over `items` in order, on rayon's threads when there are at least [`PARALLEL_FROM`]:
+/// reading engine records waits on the disk with a cold cache. Fewer stay on this thread, so
+/// that a host with (almost) nothing starts no thread: the explorer looks for stacks before the
+/// demo, which must enter its namespaces while the process has one thread.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    if items.len() < PARALLEL_FROM {
+        items.iter().map(f).collect()
+    } else {
+        items.par_iter().map(f).collect()
+    }
 }
 
 /// Bytes in regular files under a layer directory, each inode counted once, never following
 /// a symlink or crossing a mount. Entries that vanish while we walk (a prune) are skipped.
 #[must_use]
 pub fn dir_size(path: &Path) -> Option<u64> {
-    let root = LayerRoot::open(path).ok()?;
     let mut seen = HashSet::new();
     let mut total = 0u64;
+    walk_inodes(path, &[], |st| {
+        if FileKind::from_mode(st.st_mode) == FileKind::File
+            && (st.st_nlink <= 1 || seen.insert((st.st_dev, st.st_ino)))
+        {
+            total += u64::try_from(st.st_size).unwrap_or(0);
+        }
+    })?;
+    Some(total)
+}
+
+/// What a tree holds on disk, as `du` counts it: every inode once (the tree's root included),
+/// apparent bytes (`du -b`) and allocated bytes (`du`, 512-byte blocks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeUsage {
+    /// Sum of `st_size` over the tree's inodes, each once.
+    pub bytes: u64,
+    /// Sum of `st_blocks * 512`, each inode once.
+    pub allocated: u64,
+    /// Inodes with more than one link: `(dev, ino) -> (bytes, allocated)`, so that a caller
+    /// summing several trees can count an inode they share once.
+    pub linked: std::collections::HashMap<(u64, u64), (u64, u64)>,
+}
+
+/// [`TreeUsage`] of the tree at `path`, leaving out the top-level entries named in `skip`
+/// (`merged`, `work`); never following a symlink or crossing a mount (a mount point inside is
+/// not counted). `None` when `path` cannot be opened (gone: removed by a prune).
+#[must_use]
+pub fn tree_usage(path: &Path, skip: &[&[u8]]) -> Option<TreeUsage> {
+    let mut u = TreeUsage::default();
+    walk_inodes(path, skip, |st| {
+        let bytes = u64::try_from(st.st_size).unwrap_or(0);
+        let alloc = u64::try_from(st.st_blocks).unwrap_or(0) * 512;
+        if st.st_nlink > 1
+            && FileKind::from_mode(st.st_mode) != FileKind::Dir
+            && u.linked
+                .insert((st.st_dev, st.st_ino), (bytes, alloc))
+                .is_some()
+        {
+            return; // met before in this tree
+        }
+        u.bytes += bytes;
+        u.allocated += alloc;
+    })?;
+    Some(u)
+}
+
+/// Calls `each` with the `lstat` of every inode under `path` (the root first), never following
+/// a symlink and never entering or counting another filesystem; top-level names in `skip` are
+/// left out. Entries that vanish while we walk are skipped; `None` when the root cannot be
+/// opened.
+fn walk_inodes(path: &Path, skip: &[&[u8]], mut each: impl FnMut(&rustix::fs::Stat)) -> Option<()> {
+    let root = LayerRoot::open(path).ok()?;
+    let top = rustix::fs::fstat(root.open_dir(b"").ok()?).ok()?;
+    each(&top);
     let mut todo = vec![Vec::new()];
     while let Some(rel) = todo.pop() {
         let Ok(fd) = root.open_dir(&rel) else {
@@ -673,19 +777,22 @@ pub fn dir_size(path: &Path) -> Option<u64> {
             continue;
         };
         for (name, _) in names {
+            if rel.is_empty() && skip.contains(&name.as_slice()) {
+                continue;
+            }
             let Ok(st) = fsio::lstat_at(fd.as_fd(), &name) else {
                 continue;
             };
-            match FileKind::from_mode(st.st_mode) {
-                FileKind::Dir => todo.push(crate::merge::join_rel(&rel, &name)),
-                FileKind::File if st.st_nlink <= 1 || seen.insert((st.st_dev, st.st_ino)) => {
-                    total += u64::try_from(st.st_size).unwrap_or(0);
-                }
-                _ => {}
+            if st.st_dev != top.st_dev {
+                continue; // a mount point: another filesystem, not this tree's bytes
             }
+            if FileKind::from_mode(st.st_mode) == FileKind::Dir {
+                todo.push(crate::merge::join_rel(&rel, &name));
+            }
+            each(&st);
         }
     }
-    Some(total)
+    Some(())
 }
 
 /// Checks that a layer directory an engine's records name is there and is a directory; `what`

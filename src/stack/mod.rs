@@ -9,6 +9,7 @@ pub mod containerd;
 pub mod discover;
 pub mod docker;
 pub mod engine;
+pub mod k8s;
 pub mod mountinfo;
 pub mod options;
 pub mod podman;

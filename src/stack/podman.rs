@@ -136,6 +136,23 @@ struct CtrRec {
     layer: String,
     #[serde(default)]
     created: Option<String>,
+    /// CRI-O's pod and container names (a JSON string); Podman leaves it empty.
+    #[serde(default)]
+    metadata: Option<String>,
+}
+
+/// What `du` reads of a store: each layer with its parent and the store directory holding it,
+/// the incomplete layers, and the top layer of each image and container.
+#[derive(Debug, Default)]
+pub struct Graph<'a> {
+    /// (layer ID, parent ID, store directory).
+    pub layers: Vec<(&'a str, Option<&'a str>, &'a Path)>,
+    /// (layer ID, store directory) of layers marked incomplete.
+    pub incomplete: Vec<(&'a str, &'a Path)>,
+    /// (image ID, display name, top layer ID).
+    pub images: Vec<(&'a str, String, Option<&'a str>)>,
+    /// (container ID, display name, its layer ID, its Kubernetes name when CRI-O made it).
+    pub containers: Vec<(&'a str, String, &'a str, Option<String>)>,
 }
 
 /// What one graphroot (plus its additional image stores) holds.
@@ -283,6 +300,69 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The layer graph, for `du`.
+    #[must_use]
+    pub fn graph(&self) -> Graph<'_> {
+        let k8s = self.k8s_names();
+        Graph {
+            layers: self
+                .layers
+                .values()
+                .map(|(l, home)| (l.id.as_str(), l.parent.as_deref(), home.as_path()))
+                .collect(),
+            incomplete: self
+                .incomplete
+                .iter()
+                .map(|(id, home)| (id.as_str(), home.as_path()))
+                .collect(),
+            images: self
+                .images
+                .values()
+                .map(|(i, _)| (i.id.as_str(), self.image_name(&i.id), i.layer.as_deref()))
+                .collect(),
+            containers: self
+                .containers
+                .values()
+                .map(|c| {
+                    let name = Self::container_name(c);
+                    (
+                        c.id.as_str(),
+                        name,
+                        c.layer.as_str(),
+                        k8s.get(&c.id).cloned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Container ID → `k8s:` name, for the containers CRI-O made.
+    fn k8s_names(&self) -> HashMap<String, String> {
+        let meta: Vec<(&str, super::k8s::CrioMetadata)> = self
+            .containers
+            .values()
+            .filter_map(|c| {
+                let m = super::k8s::crio_metadata(c.metadata.as_deref()?)?;
+                Some((c.id.as_str(), m))
+            })
+            .collect();
+        super::k8s::crio_names(meta.iter().map(|(id, m)| (*id, m)))
+    }
+
+    /// `k8s:` names of CRI-O's containers, with what to pass to [`Store::stack`] and when each
+    /// was made.
+    #[must_use]
+    pub fn k8s_items(&self) -> Vec<(String, Item, Option<String>)> {
+        let names = self.k8s_names();
+        self.containers
+            .values()
+            .filter_map(|c| {
+                let n = names.get(&c.id)?;
+                Some((n.clone(), Item::Container(c.id.clone()), c.created.clone()))
+            })
+            .collect()
     }
 
     fn image_name(&self, id: &str) -> String {
@@ -532,6 +612,7 @@ impl Store {
     #[must_use]
     pub fn found(&self, mounts: &Mounts, notes: &mut Vec<String>) -> Vec<Found> {
         let mut out = Vec::new();
+        let k8s = self.k8s_names();
         for c in self.containers.values() {
             let name = Self::container_name(c);
             let item = Item::Container(c.id.clone());
@@ -543,7 +624,7 @@ impl Store {
                         engine: Engine::Podman,
                         kind: Kind::Container,
                         stack: format!("podman:{name}"),
-                        name,
+                        name: k8s.get(&c.id).cloned().unwrap_or(name),
                         id: c.id.clone(),
                         image: Some(self.image_name(&c.image)),
                         layers: stack.layers.len(),
