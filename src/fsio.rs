@@ -57,7 +57,7 @@ fn cached_clone(
     }
     let (fd, note) = clone_layer(path)?;
     let fd = Arc::new(fd);
-    if note.is_none() && (map.len() < CLONES_KEPT || map.contains_key(path)) {
+    if map.len() < CLONES_KEPT || map.contains_key(path) {
         map.insert(path.to_path_buf(), Arc::clone(&fd));
     }
     Ok((fd, note))
