@@ -57,7 +57,7 @@ fn cached_clone(
     }
     let (fd, note) = clone_layer(path)?;
     let fd = Arc::new(fd);
-    if note.is_none() && (map.len() < CLONES_KEPT || map.contains_key(path)) {
+    if map.len() < CLONES_KEPT || map.contains_key(path) {
         map.insert(path.to_path_buf(), Arc::clone(&fd));
     }
     Ok((fd, note))
@@ -127,6 +127,10 @@ fn refuse_clone(why: String) {
     let _ = CLONE_REFUSED.set(why);
 }
 
+/// Set once a clone could be made but not made `noatime` (locked mount flags in a user
+/// namespace): mounts are still hidden, atimes are not guaranteed.
+static ATIME_ONLY: AtomicBool = AtomicBool::new(false);
+
 /// Once per process, when some layer could not be read through a private read-only `noatime`
 /// clone of its mount: what is then not guaranteed, for the caller to print as a warning.
 /// `None` when every layer opened so far is cloned (or the warning was taken already).
@@ -136,12 +140,22 @@ pub fn jail_warning() -> Option<String> {
     if CLONE_WARNED.swap(true, Ordering::Relaxed) {
         return None;
     }
-    Some(format!(
-        "layers are read without a private read-only noatime clone of their mount ({why}; \
-         cloning needs CAP_SYS_ADMIN over the mount namespace): access times of symlinks (and of \
-         files and directories not owned by this user) may change, and a directory with a mount \
-         on it is reported as an anomaly instead of showing what overlayfs sees under it"
-    ))
+    let atimes = "access times of symlinks (and of files and directories not owned by this \
+                  user) may change";
+    Some(if UNCLONED.load(Ordering::Relaxed) {
+        format!(
+            "layers are read without a private read-only noatime clone of their mount ({why}; \
+             cloning needs CAP_SYS_ADMIN over the mount namespace): {atimes}, and a directory \
+             with a mount on it is reported as an anomaly instead of showing what overlayfs \
+             sees under it"
+        )
+    } else {
+        debug_assert!(ATIME_ONLY.load(Ordering::Relaxed));
+        format!(
+            "layers are read through private clones of their mounts that could not be made \
+             noatime ({why}; the mount's atime flags are locked in this user namespace): {atimes}"
+        )
+    })
 }
 
 /// Whether `O_NOATIME` is refused to us (it needs file ownership or CAP_FOWNER).
@@ -182,6 +196,7 @@ impl LayerRoot {
         let (fd, cloned) = match cached_clone(path, &plain) {
             Ok((fd, note)) if is_same_dir(&fd, &plain) => {
                 if let Some(note) = note {
+                    ATIME_ONLY.store(true, Ordering::Relaxed);
                     refuse_clone(note);
                 }
                 (fd, true)
