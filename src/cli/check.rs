@@ -125,8 +125,14 @@ pub fn run(merger: &Merger, given: &Given, json: bool, out: &mut dyn Write) -> a
             m.insert("kind".into(), json!("rule"));
             m.insert("rule".into(), json!(o.rule.name()));
             m.insert("dive_rule".into(), json!(o.rule.dive_name()));
-            m.insert("figure".into(), json!(o.figure));
-            m.insert("limit".into(), json!(o.limit));
+            // Byte counts stay integers.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let (figure, limit) = match o.rule {
+                Rule::MaxWasted => (json!(o.figure as u64), json!(o.limit as u64)),
+                _ => (json!(o.figure), json!(o.limit)),
+            };
+            m.insert("figure".into(), figure);
+            m.insert("limit".into(), limit);
             m.insert("result".into(), json!(o.status.as_str()));
             serde_json::to_writer(&mut *out, &m)?;
             out.write_all(b"\n")?;
