@@ -19,7 +19,6 @@ pub mod scan;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
-use std::sync::Mutex;
 
 use rayon::prelude::*;
 
@@ -229,24 +228,38 @@ struct Shown {
     copyups: Vec<(Vec<u8>, Vec<u8>, usize, Vec<u8>)>,
 }
 
+/// Why a copy is hidden, as far as one layer's scan can tell.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// The walk said.
+    Known(WasteReason),
+    /// The merged view does not have the name at all: the first `n` bytes of the copy's path
+    /// name the topmost such ancestor (or the copy itself). A whiteout in a higher layer
+    /// explains it, found once every layer is scanned.
+    Absent(usize),
+}
+
 /// The state of a directory being scanned, inherited by its children.
 #[derive(Debug, Clone, Copy)]
 enum DirState {
     /// Merged into a directory of the merged view: each child is looked at on its own.
     Merged,
     /// Hidden, with everything under it.
-    Hidden(WasteReason),
+    Hidden(Why),
 }
 
 /// One layer's scan result.
 #[derive(Default)]
 struct LayerScan {
     figures: LayerWaste,
-    /// Wasted single-link files: (rel, bytes, reason).
-    wasted: Vec<(Vec<u8>, u64, WasteReason)>,
+    /// Wasted single-link files: (rel, bytes, why).
+    wasted: Vec<(Vec<u8>, u64, Why)>,
     /// Files with more than one link, decided once every layer is read:
-    /// ((dev, ino), size, allocated, shown, rel, reason when hidden).
-    linked: Vec<((u64, u64), u64, u64, bool, Vec<u8>, WasteReason)>,
+    /// ((dev, ino), size, allocated, shown, rel, why when hidden).
+    linked: Vec<((u64, u64), u64, u64, bool, Vec<u8>, Why)>,
+    /// Paths of the layer's character devices: its whiteouts (a real device above a name
+    /// would be what the merged view shows).
+    whiteouts: Vec<Vec<u8>>,
 }
 
 /// Computes every figure of the merger's stack.
@@ -257,13 +270,24 @@ pub fn analyse(merger: &Merger) -> Result<Report> {
     let shown = walk_merged(merger)?;
     let stack = merger.stack();
     let probe = scan::metacopy_probe(stack);
-    let cache: Mutex<HashMap<u128, WasteReason>> = Mutex::new(HashMap::new());
-    let scans = stack
+    let mut scans = stack
         .layers
         .par_iter()
         .enumerate()
-        .map(|(layer, l)| scan_layer(merger, &shown, &cache, layer, &l.path, probe))
+        .map(|(layer, l)| scan_layer(merger, &shown, layer, &l.path, probe))
         .collect::<Result<Vec<_>>>()?;
+    let mut whiteouts: HashMap<Vec<u8>, usize> = HashMap::new();
+    for (layer, s) in scans.iter_mut().enumerate() {
+        for w in s.whiteouts.drain(..) {
+            // The kernel's lookup stops at the topmost whiteout.
+            whiteouts.entry(w).or_insert(layer);
+        }
+    }
+    let mut explain = Explain {
+        merger,
+        whiteouts,
+        resolved: HashMap::new(),
+    };
     let mut report = Report {
         layers: Vec::with_capacity(scans.len()),
         ..Report::default()
@@ -285,11 +309,12 @@ pub fn analyse(merger: &Merger) -> Result<Report> {
             reason,
         });
     };
-    let mut linked: HashMap<(u64, u64), (usize, u64, u64, bool, Vec<u8>, WasteReason)> =
+    let mut linked: HashMap<(u64, u64), (usize, u64, u64, bool, Vec<u8>, Why)> =
         HashMap::new();
     let mut layers = Vec::with_capacity(scans.len());
     for (layer, s) in scans.into_iter().enumerate() {
-        for (rel, bytes, reason) in s.wasted {
+        for (rel, bytes, why) in s.wasted {
+            let reason = explain.reason(layer, &rel, why);
             add_copy(rel, layer, bytes, reason);
         }
         for (id, size, allocated, is_shown, rel, reason) in s.linked {
@@ -300,7 +325,7 @@ pub fn analyse(merger: &Merger) -> Result<Report> {
         }
         layers.push(s.figures);
     }
-    for (layer, size, allocated, is_shown, rel, reason) in linked.into_values() {
+    for (layer, size, allocated, is_shown, rel, why) in linked.into_values() {
         let f = &mut layers[layer];
         f.files += 1;
         f.stored_bytes += size;
@@ -309,6 +334,7 @@ pub fn analyse(merger: &Merger) -> Result<Report> {
             f.visible_bytes += size;
         } else {
             f.hidden_bytes += size;
+            let reason = explain.reason(layer, &rel, why);
             add_copy(rel, layer, size, reason);
         }
     }
@@ -395,7 +421,6 @@ fn walk_merged(merger: &Merger) -> Result<Shown> {
 fn scan_layer(
     merger: &Merger,
     shown: &Shown,
-    cache: &Mutex<HashMap<u128, WasteReason>>,
     layer: usize,
     path: &std::path::Path,
     probe: Option<crate::stack::XattrNamespace>,
@@ -405,62 +430,48 @@ fn scan_layer(
     let mut out = LayerScan::default();
     let data_only = merger.stack().layers[layer].role == LayerRole::DataOnly;
     let start = if data_only {
-        DirState::Hidden(WasteReason::Unreached)
+        DirState::Hidden(Why::Known(WasteReason::Unreached))
     } else {
         DirState::Merged
     };
     // Why a child of a merged directory, not shown itself, is hidden.
-    let reason_of = |rel: &[u8]| -> WasteReason {
-        let key = keys.key(layer, rel);
-        if let Some(r) = shown.hidden.get(&key) {
-            return WasteReason::Hidden(*r);
+    let why_of = |rel: &[u8]| -> Why {
+        match shown.hidden.get(&keys.key(layer, rel)) {
+            Some(r) => Why::Known(WasteReason::Hidden(*r)),
+            None => Why::Absent(rel.len()),
         }
-        // Not met by the walk: a name the merged view does not show at all (whited out, or
-        // refused). One lookup explains it and, for a directory, its whole subtree.
-        if let Some(r) = lock(cache).get(&key) {
-            return *r;
-        }
-        let mut merged = Vec::with_capacity(rel.len() + 1);
-        merged.push(b'/');
-        merged.extend_from_slice(rel);
-        let r = merger
-            .resolve(&merged)
-            .ok()
-            .and_then(|res| {
-                res.versions.iter().find_map(|v| match v.role {
-                    VersionRole::Hidden(r) if v.layer == layer && v.rel == rel => {
-                        Some(WasteReason::Hidden(r))
-                    }
-                    _ => None,
-                })
-            })
-            .unwrap_or(WasteReason::Unreached);
-        lock(cache).insert(key, r);
-        r
     };
     let mut child_state = |parent: &DirState, rel: &[u8]| -> DirState {
         match parent {
             DirState::Hidden(r) => DirState::Hidden(*r),
             DirState::Merged if shown.dirs.contains(&keys.key(layer, rel)) => DirState::Merged,
-            DirState::Merged => DirState::Hidden(reason_of(rel)),
+            DirState::Merged => DirState::Hidden(why_of(rel)),
         }
     };
     let f = &mut out.figures;
     let wasted = &mut out.wasted;
     let linked = &mut out.linked;
+    let whiteouts = &mut out.whiteouts;
     let mut visit = |parent: &DirState, rel: &[u8], item: scan::Item<'_>| {
-        let scan::Item::File(s) = item else { return };
+        let s = match item {
+            scan::Item::File(s) => s,
+            scan::Item::Other(FileKind::Char) => {
+                whiteouts.push(rel.to_vec());
+                return;
+            }
+            scan::Item::Other(_) => return,
+        };
         let is_shown = matches!(parent, DirState::Merged)
             && (s.metacopy || shown.data.contains(&keys.key(layer, rel)));
-        let reason = || match parent {
+        let why = || match parent {
             DirState::Hidden(r) => *r,
-            DirState::Merged => reason_of(rel),
+            DirState::Merged => why_of(rel),
         };
         if s.nlink > 1 {
             let r = if is_shown || s.size == 0 {
-                WasteReason::Unreached
+                Why::Known(WasteReason::Unreached)
             } else {
-                reason()
+                why()
             };
             linked.push(((s.dev, s.ino), s.size, s.allocated, is_shown, rel.to_vec(), r));
             return;
@@ -473,7 +484,7 @@ fn scan_layer(
         } else {
             f.hidden_bytes += s.size;
             if s.size > 0 {
-                wasted.push((rel.to_vec(), s.size, reason()));
+                wasted.push((rel.to_vec(), s.size, why()));
             }
         }
     };
@@ -481,8 +492,52 @@ fn scan_layer(
     Ok(out)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Turns what the scans found into reasons.
+struct Explain<'a> {
+    merger: &'a Merger,
+    /// Every whiteout's path, with the topmost layer that has one there.
+    whiteouts: HashMap<Vec<u8>, usize>,
+    /// Names the merged view lacks that no whiteout explains, looked up once each.
+    resolved: HashMap<(usize, Vec<u8>), WasteReason>,
+}
+
+impl Explain<'_> {
+    /// The reason of layer `layer`'s copy at `rel`.
+    fn reason(&mut self, layer: usize, rel: &[u8], why: Why) -> WasteReason {
+        let n = match why {
+            Why::Known(r) => return r,
+            Why::Absent(n) => n,
+        };
+        let anchor = &rel[..n.min(rel.len())];
+        // A name absent from a merged directory: the topmost entry there is a whiteout.
+        if let Some(&at) = self.whiteouts.get(anchor)
+            && at < layer
+        {
+            return WasteReason::Hidden(HiddenReason::WhitedOut { at });
+        }
+        // Otherwise (an xattr whiteout, a lookup the kernel refuses): ask the merge engine.
+        if let Some(r) = self.resolved.get(&(layer, anchor.to_vec())) {
+            return *r;
+        }
+        let mut merged = Vec::with_capacity(anchor.len() + 1);
+        merged.push(b'/');
+        merged.extend_from_slice(anchor);
+        let r = self
+            .merger
+            .resolve(&merged)
+            .ok()
+            .and_then(|res| {
+                res.versions.iter().find_map(|v| match v.role {
+                    VersionRole::Hidden(r) if v.layer == layer && v.rel == anchor => {
+                        Some(WasteReason::Hidden(r))
+                    }
+                    _ => None,
+                })
+            })
+            .unwrap_or(WasteReason::Unreached);
+        self.resolved.insert((layer, anchor.to_vec()), r);
+        r
+    }
 }
 
 /// Compares each upper file with the version it hides: size first, then content.
