@@ -179,6 +179,7 @@ fn count_entries(stack: &LayerStack, layer: usize, s: &mut LayerSummary) -> Resu
         crate::waste::scan::metacopy_probe(stack),
         (),
         &mut |(), _| (),
+        &|(), _| None,
         &mut |(), _, item| {
             s.entries += 1;
             if let crate::waste::scan::Item::File(f) = item

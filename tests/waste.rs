@@ -116,7 +116,9 @@ fn docker_ready() -> Result<(), String> {
     }
     match String::from_utf8_lossy(&out.stdout).trim() {
         "overlay2" => Ok(()),
-        other => Err(format!("Docker uses the {other} storage driver, not overlay2")),
+        other => Err(format!(
+            "Docker uses the {other} storage driver, not overlay2"
+        )),
     }
 }
 
@@ -137,7 +139,9 @@ fn rootfs_tar(dir: &Path) -> Option<(PathBuf, u64)> {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "head", "rm", "mkdir", "ln", "chmod", "echo", "sleep", "cat"] {
+    for applet in [
+        "sh", "head", "rm", "mkdir", "ln", "chmod", "echo", "sleep", "cat",
+    ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
@@ -255,7 +259,10 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
     assert_eq!(u(&s["visible_bytes"]), stored - wasted, "{s}");
     #[allow(clippy::cast_precision_loss)]
     let eff = (stored - wasted) as f64 / stored as f64;
-    assert!((s["efficiency"].as_f64().unwrap() - eff).abs() < 1e-12, "{s}");
+    assert!(
+        (s["efficiency"].as_f64().unwrap() - eff).abs() < 1e-12,
+        "{s}"
+    );
     // The kernel agrees on what is visible.
     let mnt = dir.join("mnt");
     assert_eq!(
@@ -309,8 +316,15 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
         .args(["cat", "--layer", "7", &stack, "/big"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout == big_data, "cat --layer 7 /big gives the deleted file");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == big_data,
+        "cat --layer 7 /big gives the deleted file"
+    );
     let out = Command::new(bin())
         .args(["cat", "--layer", "5", &stack, "/r/f"])
         .output()
@@ -331,10 +345,22 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
         (vec!["--max-wasted".into(), format!("{}", wasted - 1)], 3),
         (vec!["--max-wasted".into(), "7MB".into()], 0),
         (vec!["--max-wasted".into(), "6MiB".into()], 3),
-        (vec!["--max-wasted-percent".into(), format!("{}", pct + 0.01)], 0),
-        (vec!["--max-wasted-percent".into(), format!("{}", pct - 0.01)], 3),
-        (vec!["--min-efficiency".into(), format!("{}", eff - 0.0001)], 0),
-        (vec!["--min-efficiency".into(), format!("{}", eff + 0.0001)], 3),
+        (
+            vec!["--max-wasted-percent".into(), format!("{}", pct + 0.01)],
+            0,
+        ),
+        (
+            vec!["--max-wasted-percent".into(), format!("{}", pct - 0.01)],
+            3,
+        ),
+        (
+            vec!["--min-efficiency".into(), format!("{}", eff - 0.0001)],
+            0,
+        ),
+        (
+            vec!["--min-efficiency".into(), format!("{}", eff + 0.0001)],
+            3,
+        ),
         // The floor: ratio rules pass while wasted bytes are under it, not when above.
         (
             vec![
@@ -362,7 +388,11 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
         assert_eq!(code, *want, "{args:?}: {out}{err}");
         let verdict = if *want == 0 { "pass" } else { "fail" };
         assert!(out.ends_with(&format!("verdict: {verdict}\n")), "{out}");
-        assert_eq!(out.lines().count(), 3, "rules line, one rule, verdict: {out}");
+        assert_eq!(
+            out.lines().count(),
+            3,
+            "rules line, one rule, verdict: {out}"
+        );
     }
     let (_, out, _) = run_in(dir, &["check", &stack, "--max-wasted", "6MiB"]);
     assert!(
@@ -400,10 +430,22 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
     // Bad input: exit code 2, and the message names the problem.
     std::fs::write(dir.join("bad.yaml"), "rules:\n  lowestEficiency: 0.9\n").unwrap();
     for (args, needle) in [
-        (vec!["check", &stack, "--config", "bad.yaml"], "unknown rule `lowestEficiency`"),
-        (vec!["check", &stack, "--min-efficiency", "90"], "not a ratio from 0 to 1"),
-        (vec!["check", &stack, "--max-wasted", "lots"], "'lots' is not a byte count"),
-        (vec!["check", &stack, "--config", "missing.yaml"], "missing.yaml"),
+        (
+            vec!["check", &stack, "--config", "bad.yaml"],
+            "unknown rule `lowestEficiency`",
+        ),
+        (
+            vec!["check", &stack, "--min-efficiency", "90"],
+            "not a ratio from 0 to 1",
+        ),
+        (
+            vec!["check", &stack, "--max-wasted", "lots"],
+            "'lots' is not a byte count",
+        ),
+        (
+            vec!["check", &stack, "--config", "missing.yaml"],
+            "missing.yaml",
+        ),
     ] {
         let (code, _, err) = run_in(dir, &args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -414,7 +456,9 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
     docker_build(
         dir,
         &img2,
-        &format!("FROM {img}\nRUN rm /h2 && head -c 500 /dev/urandom > /new && head -c 10 /dev/urandom > /r/f\n"),
+        &format!(
+            "FROM {img}\nRUN rm /h2 && head -c 500 /dev/urandom > /new && head -c 10 /dev/urandom > /r/f\n"
+        ),
         &mut cleanup,
     );
     let stack2 = format!("docker:{img2}");
@@ -440,7 +484,10 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
         })
         .collect();
     assert_eq!(against, layer0);
-    let recs = records(&ok_in(dir, &["diff", &stack2, "--against", &stack, "--json"]));
+    let recs = records(&ok_in(
+        dir,
+        &["diff", &stack2, "--against", &stack, "--json"],
+    ));
     assert_eq!(recs[1]["change"], "A");
     assert_eq!(recs[1]["size_change"], 500);
     assert_eq!(recs[4]["kind"], "total");
@@ -474,7 +521,10 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
     let busybox = base_bytes - 26; // the passwd written above is 26 bytes
     assert_eq!(
         noop,
-        vec![("/bin/busybox".to_string(), busybox), ("/r/f".to_string(), 3000)]
+        vec![
+            ("/bin/busybox".to_string(), busybox),
+            ("/r/f".to_string(), 3000)
+        ]
     );
     assert_eq!(u(&c.summary["noop_copyups"]), 2);
     assert_eq!(u(&c.summary["noop_copyup_bytes"]), busybox + 3000);
@@ -533,10 +583,18 @@ fn a_metacopy_file_stores_nothing_and_wastes_nothing() {
     assert_eq!(u(&w.summary["stored_bytes"]), 3 * MIB, "{}", w.summary);
     assert_eq!(u(&w.summary["visible_bytes"]), 3 * MIB);
     assert_eq!(u(&w.summary["wasted_bytes"]), 0);
-    assert_eq!(u(&w.layers[0]["stored_bytes"]), 0, "the metacopy file holds no data");
+    assert_eq!(
+        u(&w.layers[0]["stored_bytes"]),
+        0,
+        "the metacopy file holds no data"
+    );
     assert!(w.paths.is_empty() && w.copyups.is_empty());
     assert_eq!(
-        kernel_visible_bytes(&[upper.clone(), lower.clone()], ",metacopy=on,redirect_dir=on", &d.join("m2")),
+        kernel_visible_bytes(
+            &[upper.clone(), lower.clone()],
+            ",metacopy=on,redirect_dir=on",
+            &d.join("m2")
+        ),
         3 * MIB
     );
     let mut args = vec!["layers", "--json"];
@@ -550,7 +608,10 @@ fn a_metacopy_file_stores_nothing_and_wastes_nothing() {
     args.push("/data.bin");
     let (code, _, err) = run_in(d, &args);
     assert_eq!(code, 2);
-    assert!(err.contains("metacopy file: its data is in layer 1"), "{err}");
+    assert!(
+        err.contains("metacopy file: its data is in layer 1"),
+        "{err}"
+    );
 }
 
 /// `check` on a stack that stores nothing: efficiency 1.0, nothing wasted, every rule passes
@@ -567,5 +628,8 @@ fn an_empty_stack_is_fully_efficient_and_passes() {
     let (code, out, err) = run_in(tmp.path(), &["check", "--lowerdir", &l]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("rules: dive's defaults"), "{out}");
-    assert!(out.contains("min-efficiency (lowestEfficiency): 1.0000"), "{out}");
+    assert!(
+        out.contains("min-efficiency (lowestEfficiency): 1.0000"),
+        "{out}"
+    );
 }

@@ -89,10 +89,14 @@ pub fn run_layer(
             .is_some_and(|m| m.metacopy.is_some())
     };
     if is_metacopy {
-        let data = r.versions.iter().find(|d| d.role == VersionRole::Data).map_or_else(
-            || "a lower layer".to_string(),
-            |d| format!("layer {}", d.layer),
-        );
+        let data = r
+            .versions
+            .iter()
+            .find(|d| d.role == VersionRole::Data)
+            .map_or_else(
+                || "a lower layer".to_string(),
+                |d| format!("layer {}", d.layer),
+            );
         return Err(Error::BadInput(format!(
             "layer {layer}'s version of '{shown}' is a metacopy file: its data is in {data} (use --layer there)"
         ))

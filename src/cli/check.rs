@@ -177,7 +177,11 @@ fn rule_line(o: &Outcome, report: &Report, floor: Option<u64>) -> String {
         Rule::MinEfficiency => (format!("{:.4}", o.figure), format!(">= {:.4}", o.limit)),
         Rule::MaxWasted => (
             crate::cli::waste::bytes_text(report.wasted_bytes()),
-            format!("<= {} ({} bytes)", format_size(o.limit as u64, DECIMAL), o.limit as u64),
+            format!(
+                "<= {} ({} bytes)",
+                format_size(o.limit as u64, DECIMAL),
+                o.limit as u64
+            ),
         ),
         Rule::MaxWastedPercent => (format!("{:.2}%", o.figure), format!("<= {:.2}%", o.limit)),
     };

@@ -51,7 +51,11 @@ fn write_text(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let files: u64 = r.layers.iter().map(|l| l.files).sum();
-    writeln!(out, "stack:      {}", escape::display(stack.name.as_bytes()))?;
+    writeln!(
+        out,
+        "stack:      {}",
+        escape::display(stack.name.as_bytes())
+    )?;
     writeln!(
         out,
         "stored:     {} in {files} files, {} allocated",
@@ -82,10 +86,10 @@ fn write_text(
         "LAYER", "ROLE", "STORED", "VISIBLE", "HIDDEN", "HIDES BELOW"
     )?;
     for (i, (l, layer)) in r.layers.iter().zip(&stack.layers).enumerate() {
-        let label = layer
-            .label
-            .as_deref()
-            .map_or_else(|| escape::path(&layer.path), |s| escape::display(s.as_bytes()));
+        let label = layer.label.as_deref().map_or_else(
+            || escape::path(&layer.path),
+            |s| escape::display(s.as_bytes()),
+        );
         writeln!(
             out,
             "{i:>5}  {:<9} {:>10} {:>10} {:>10} {:>11}  {label}",

@@ -214,18 +214,37 @@ impl Keys {
     }
 }
 
+/// An upper file over a lower regular file: (merged path, upper rel, lower layer, lower rel).
+type CopyUpCandidate = (Vec<u8>, Vec<u8>, usize, Vec<u8>);
+
+/// A file with more than one link, as one layer saw it: ((dev, ino), size, allocated, shown
+/// through this name, rel, why when hidden).
+type LinkedFile = ((u64, u64), u64, u64, bool, Vec<u8>, Why);
+
+/// A file with more than one link, once every layer is read: (topmost layer, size,
+/// allocated, shown through some name, rel, why when hidden).
+type LinkedInode = (usize, u64, u64, bool, Vec<u8>, Why);
+
+/// A shown file's figures from the merge walk; `blocks == u32::MAX`: unknown, stat it.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    size: u64,
+    blocks: u32,
+}
+
 /// What the merged walk learns: which stored copies are shown, and why the others are not.
 struct Shown {
     keys: Keys,
-    /// (layer, rel) of every file the merged view takes data from.
-    data: HashSet<u128>,
+    /// (layer, rel) of every file the merged view takes data from, with its size and blocks
+    /// when the walk's `stat` can stand in for the scan's (one link, not metacopy).
+    data: HashMap<u128, Known>,
     /// (layer, rel) of every real directory merged into a directory of the merged view.
     dirs: HashSet<u128>,
     /// (layer, rel) of every hidden version the walk met, with its reason (for a directory:
     /// its whole subtree).
     hidden: HashMap<u128, HiddenReason>,
     /// Upper files over a lower regular file: (merged path, upper rel, lower layer, lower rel).
-    copyups: Vec<(Vec<u8>, Vec<u8>, usize, Vec<u8>)>,
+    copyups: Vec<CopyUpCandidate>,
 }
 
 /// Why a copy is hidden, as far as one layer's scan can tell.
@@ -256,7 +275,7 @@ struct LayerScan {
     wasted: Vec<(Vec<u8>, u64, Why)>,
     /// Files with more than one link, decided once every layer is read:
     /// ((dev, ino), size, allocated, shown, rel, why when hidden).
-    linked: Vec<((u64, u64), u64, u64, bool, Vec<u8>, Why)>,
+    linked: Vec<LinkedFile>,
     /// Paths of the layer's character devices: its whiteouts (a real device above a name
     /// would be what the merged view shows).
     whiteouts: Vec<Vec<u8>>,
@@ -309,8 +328,8 @@ pub fn analyse(merger: &Merger) -> Result<Report> {
             reason,
         });
     };
-    let mut linked: HashMap<(u64, u64), (usize, u64, u64, bool, Vec<u8>, Why)> =
-        HashMap::new();
+    // Per inode: (topmost layer, size, allocated, shown through some name, rel, why).
+    let mut linked: HashMap<(u64, u64), LinkedInode> = HashMap::new();
     let mut layers = Vec::with_capacity(scans.len());
     for (layer, s) in scans.into_iter().enumerate() {
         for (rel, bytes, why) in s.wasted {
@@ -361,7 +380,7 @@ fn walk_merged(merger: &Merger) -> Result<Shown> {
     let keys = Keys::new();
     let mut shown = Shown {
         keys: keys.clone(),
-        data: HashSet::new(),
+        data: HashMap::new(),
         dirs: HashSet::new(),
         hidden: HashMap::new(),
         copyups: Vec::new(),
@@ -377,13 +396,24 @@ fn walk_merged(merger: &Merger) -> Result<Shown> {
             shown.dirs.insert(keys.key(d.layer, &d.rel));
         }
         if e.kind == FileKind::File {
+            let unknown = Known {
+                size: 0,
+                blocks: u32::MAX,
+            };
             match &e.data {
                 Some(DataSource::Found { layer, rel }) => {
-                    shown.data.insert(keys.key(*layer, rel));
+                    shown.data.insert(keys.key(*layer, rel), unknown);
                 }
                 Some(DataSource::Missing) => {}
                 None => {
-                    shown.data.insert(keys.key(e.layer, &e.rel));
+                    let known = match u32::try_from(e.meta.blocks) {
+                        Ok(blocks) if e.meta.nlink == 1 && blocks != u32::MAX => Known {
+                            size: e.meta.size,
+                            blocks,
+                        },
+                        _ => unknown,
+                    };
+                    shown.data.insert(keys.key(e.layer, &e.rel), known);
                 }
             }
         }
@@ -404,7 +434,9 @@ fn walk_merged(merger: &Merger) -> Result<Shown> {
             && e.data.is_none()
             && let Some((lower, rel)) = below_upper
         {
-            shown.copyups.push((e.path.clone(), e.rel.clone(), lower, rel));
+            shown
+                .copyups
+                .push((e.path.clone(), e.rel.clone(), lower, rel));
         }
     };
     note(&root);
@@ -461,8 +493,9 @@ fn scan_layer(
             }
             scan::Item::Other(_) => return,
         };
-        let is_shown = matches!(parent, DirState::Merged)
-            && (s.metacopy || shown.data.contains(&keys.key(layer, rel)));
+        let is_shown = s.known
+            || (matches!(parent, DirState::Merged)
+                && (s.metacopy || shown.data.contains_key(&keys.key(layer, rel))));
         let why = || match parent {
             DirState::Hidden(r) => *r,
             DirState::Merged => why_of(rel),
@@ -473,7 +506,14 @@ fn scan_layer(
             } else {
                 why()
             };
-            linked.push(((s.dev, s.ino), s.size, s.allocated, is_shown, rel.to_vec(), r));
+            linked.push((
+                (s.dev, s.ino),
+                s.size,
+                s.allocated,
+                is_shown,
+                rel.to_vec(),
+                r,
+            ));
             return;
         }
         f.files += 1;
@@ -488,7 +528,23 @@ fn scan_layer(
             }
         }
     };
-    scan::scan(&root, probe, start, &mut child_state, &mut visit)?;
+    // A file the walk showed, with one link: its stat from the walk, no second one.
+    let known = |parent: &DirState, rel: &[u8]| -> Option<scan::Stored> {
+        if !matches!(parent, DirState::Merged) {
+            return None;
+        }
+        let k = shown.data.get(&keys.key(layer, rel))?;
+        (k.blocks != u32::MAX).then_some(scan::Stored {
+            dev: 0,
+            ino: 0,
+            nlink: 1,
+            size: k.size,
+            allocated: u64::from(k.blocks) * 512,
+            metacopy: false,
+            known: true,
+        })
+    };
+    scan::scan(&root, probe, start, &mut child_state, &known, &mut visit)?;
     Ok(out)
 }
 
@@ -541,10 +597,7 @@ impl Explain<'_> {
 }
 
 /// Compares each upper file with the version it hides: size first, then content.
-fn noop_copyups(
-    merger: &Merger,
-    candidates: &[(Vec<u8>, Vec<u8>, usize, Vec<u8>)],
-) -> Result<Vec<NoopCopyUp>> {
+fn noop_copyups(merger: &Merger, candidates: &[CopyUpCandidate]) -> Result<Vec<NoopCopyUp>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }

@@ -42,7 +42,9 @@ impl Rules {
     /// Whether no limit is set.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.min_efficiency.is_none() && self.max_wasted.is_none() && self.max_wasted_percent.is_none()
+        self.min_efficiency.is_none()
+            && self.max_wasted.is_none()
+            && self.max_wasted_percent.is_none()
     }
 }
 
@@ -83,7 +85,7 @@ pub fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
         }
     };
     let bytes = value * mult;
-    if !bytes.is_finite() || bytes < 0.0 || bytes >= 1.8e19 {
+    if !bytes.is_finite() || !(0.0..1.8e19).contains(&bytes) {
         return Err(format!("'{text}' is out of range"));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -360,7 +362,10 @@ mod tests {
     fn a_dive_ci_file_outside_the_subset_is_refused_with_its_line() {
         for (text, want) in [
             ("rules:\n  lowestEfficency: 0.9\n", "line 2: unknown rule"),
-            ("rules:\n  lowestEfficiency: 1.5\n", "line 2: lowestEfficiency: 1.5"),
+            (
+                "rules:\n  lowestEfficiency: 1.5\n",
+                "line 2: lowestEfficiency: 1.5",
+            ),
             ("plugins:\n  x: 1\n", "line 1: unexpected"),
             ("  lowestEfficiency: 0.9\n", "line 1: indented key outside"),
             ("rules:\n  highestWastedBytes: lots\n", "line 2: 'lots'"),

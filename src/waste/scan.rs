@@ -27,6 +27,8 @@ pub struct Stored {
     pub allocated: u64,
     /// It carries the metacopy xattr.
     pub metacopy: bool,
+    /// The figures came from the caller's `known` (a file the merged view shows), not a stat.
+    pub known: bool,
 }
 
 /// One entry of a layer directory.
@@ -39,8 +41,9 @@ pub enum Item<'a> {
 }
 
 /// Walks layer `root` depth-first. `state` is the root's; `child_state` gives a directory's
-/// state from its parent's and its path; `visit` sees every entry (the root excluded) with
-/// its parent's state. `metacopy` names the xattr namespace to probe regular files for the
+/// state from its parent's and its path; `known` may give a regular file's figures without a
+/// `stat` (the merge walk has just read them); `visit` sees every entry (the root excluded)
+/// with its parent's state. `metacopy` names the xattr namespace to probe regular files for the
 /// metacopy marker: only stacks that can hold metacopy files pay for the probe.
 ///
 /// # Errors
@@ -50,6 +53,7 @@ pub fn scan<S>(
     metacopy: Option<XattrNamespace>,
     state: S,
     child_state: &mut dyn FnMut(&S, &[u8]) -> S,
+    known: &dyn Fn(&S, &[u8]) -> Option<Stored>,
     visit: &mut dyn FnMut(&S, &[u8], Item<'_>),
 ) -> Result<()> {
     let mut todo: Vec<(Vec<u8>, S)> = vec![(Vec::new(), state)];
@@ -64,6 +68,12 @@ pub fn scan<S>(
             .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
         for (name, dtype) in names {
             let child = join_rel(&rel, &name);
+            if dtype == Some(FileKind::File)
+                && let Some(stored) = known(&st, &child)
+            {
+                visit(&st, &child, Item::File(&stored));
+                continue;
+            }
             let stat = match dtype {
                 Some(FileKind::File) | None => match fsio::lstat_at(fd.as_fd(), &name) {
                     Ok(s) => Some(s),
@@ -72,11 +82,9 @@ pub fn scan<S>(
                 },
                 _ => None,
             };
-            let kind = stat
-                .as_ref()
-                .map_or(dtype.unwrap_or(FileKind::File), |s| {
-                    FileKind::from_mode(s.st_mode)
-                });
+            let kind = stat.as_ref().map_or(dtype.unwrap_or(FileKind::File), |s| {
+                FileKind::from_mode(s.st_mode)
+            });
             match (kind, stat) {
                 (FileKind::File, Some(s)) => {
                     let is_metacopy = metacopy.is_some_and(|ns| {
@@ -97,6 +105,7 @@ pub fn scan<S>(
                             u64::try_from(s.st_blocks).unwrap_or(0) * 512
                         },
                         metacopy: is_metacopy,
+                        known: false,
                     };
                     visit(&st, &child, Item::File(&stored));
                 }
