@@ -199,6 +199,15 @@ fn kernel_visible_bytes(lowers: &[PathBuf], extra: &str, mnt: &Path) -> u64 {
     total
 }
 
+/// The value of xattr `attr` on `name` in directory `dir`, read without following symlinks.
+fn xattr(dir: &Path, name: &[u8], attr: &str) -> Option<Vec<u8>> {
+    use std::os::fd::AsFd;
+    let d = std::fs::File::open(dir).ok()?;
+    layerscope::fsio::get_xattr(d.as_fd(), name, attr)
+        .ok()
+        .flatten()
+}
+
 /// The layer record whose source directory is `dir`.
 fn layer_of<'a>(w: &'a Waste, dir: &Path) -> &'a Value {
     w.layers
@@ -297,11 +306,7 @@ fn docker_builds_waste_check_and_diff_against_have_exact_answers() {
     assert_eq!(u(&layer_of(&w, l_opaque)["hides_below_bytes"]), 1000);
     // With Docker's native overlay diff the new /tree is an opaque directory; with the naive
     // diff, a whiteout per old entry. Which one is on disk decides the reason.
-    let opaque = Command::new("getfattr")
-        .args(["--only-values", "-n", "trusted.overlay.opaque"])
-        .arg(l_opaque.join("tree"))
-        .output()
-        .is_ok_and(|o| o.status.success() && o.stdout == b"y");
+    let opaque = xattr(l_opaque, b"tree", "trusted.overlay.opaque").as_deref() == Some(b"y");
     let want = if opaque { "opaque" } else { "whited-out" };
     for p in ["/tree/a/b/x", "/tree/y"] {
         assert_eq!(w.paths[p]["hidden"][0]["reason"], want, "{p}");
@@ -571,11 +576,7 @@ fn a_metacopy_file_stores_nothing_and_wastes_nothing() {
             .arg(m.point.join("data.bin")));
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let has_metacopy = Command::new("getfattr")
-        .args(["-n", "trusted.overlay.metacopy"])
-        .arg(upper.join("data.bin"))
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let has_metacopy = xattr(&upper, b"data.bin", "trusted.overlay.metacopy").is_some();
     assert!(has_metacopy, "the kernel made no metacopy copy-up");
     let (l, u_) = (lower.display().to_string(), upper.display().to_string());
     let stack = [
