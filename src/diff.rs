@@ -13,11 +13,9 @@
 //! does not touch (same real directories on both sides) is skipped without being read.
 //! Docker also compares `security.capability` xattrs; we do not.
 
-use std::os::fd::AsFd;
-
 use crate::error::{Error, Result};
-use crate::fsio::{self, LayerRoot};
-use crate::merge::{Entry, FileKind, Merger, join_rel};
+use crate::fsio::LayerRoot;
+use crate::merge::{Entry, FileKind, Merger};
 use crate::stack::{LayerRole, LayerStack};
 
 /// A change kind, as `docker diff` prints it.
@@ -45,7 +43,7 @@ pub struct Change {
 pub struct LayerSummary {
     /// Entries in the layer directory (the root excluded).
     pub entries: u64,
-    /// Bytes of regular files.
+    /// Bytes of regular files, each inode once; metacopy files 0.
     pub bytes: u64,
     /// Paths added relative to the layers below.
     pub added: u64,
@@ -100,9 +98,53 @@ pub fn changes(stack: &LayerStack, layer: usize) -> Result<Vec<Change>> {
         with: &with,
         without: without.as_ref(),
         out: Vec::new(),
+        sizes: None,
     };
     cmp.dir(&with.root()?, old_root.as_ref(), true)?;
     Ok(cmp.out)
+}
+
+/// One changed path between two stacks, with its size change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizedChange {
+    /// A (only in the new stack), C or D (only in the old one).
+    pub kind: ChangeKind,
+    /// The path, starting with `/`.
+    pub path: Vec<u8>,
+    /// New size minus old size of the regular-file data at the path: an added file's size,
+    /// minus a deleted file's, minus everything under a deleted directory; 0 for directories
+    /// that stay.
+    pub size_change: i64,
+}
+
+/// Compares the merged views of two whole stacks by [`changes`]' rules: what `new` adds,
+/// changes and deletes relative to `old` (two builds, an image and its container, an image and
+/// its base). Subtrees made of the very same real directories on both sides are skipped.
+///
+/// # Errors
+/// A layer of either stack cannot be read.
+pub fn compare(new: &LayerStack, old: &LayerStack) -> Result<Vec<SizedChange>> {
+    let with = Merger::open(new)?;
+    let without = Merger::open(old)?;
+    let old_root = without.root()?;
+    let mut cmp = Compare {
+        with: &with,
+        without: Some(&without),
+        out: Vec::new(),
+        sizes: Some(Vec::new()),
+    };
+    cmp.dir(&with.root()?, Some(&old_root), true)?;
+    let sizes = cmp.sizes.unwrap_or_default();
+    Ok(cmp
+        .out
+        .into_iter()
+        .zip(sizes)
+        .map(|(c, size_change)| SizedChange {
+            kind: c.kind,
+            path: c.path,
+            size_change,
+        })
+        .collect())
 }
 
 /// Summarises layer `layer`: entry count, bytes and A/C/D counts.
@@ -111,12 +153,10 @@ pub fn changes(stack: &LayerStack, layer: usize) -> Result<Vec<Change>> {
 /// As [`changes`] (data-only layers get sizes and no changes).
 pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
     let mut s = LayerSummary::default();
-    let path = &stack
-        .layers
-        .get(layer)
-        .ok_or_else(|| Error::BadInput(format!("there is no layer {layer}")))?
-        .path;
-    count_entries(path, &mut s)?;
+    if layer >= stack.layers.len() {
+        return Err(Error::BadInput(format!("there is no layer {layer}")));
+    }
+    count_entries(stack, layer, &mut s)?;
     if stack.layers[layer].role != LayerRole::DataOnly {
         for c in changes(stack, layer)? {
             match c.kind {
@@ -129,31 +169,26 @@ pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
     Ok(s)
 }
 
-/// Counts a layer directory's entries and regular-file bytes.
-fn count_entries(path: &std::path::Path, s: &mut LayerSummary) -> Result<()> {
-    let root = LayerRoot::open(path)?;
-    let mut todo = vec![Vec::new()];
-    while let Some(rel) = todo.pop() {
-        let fd = root
-            .open_dir(&rel)
-            .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
-        let names = fsio::read_dir(fd.as_fd())
-            .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
-        for (name, _) in names {
-            let Ok(st) = fsio::lstat_at(fd.as_fd(), &name) else {
-                continue;
-            };
-            let kind = FileKind::from_mode(st.st_mode);
+/// Counts a layer directory's entries, and the bytes of its regular files: each inode once
+/// (hard links are one file), metacopy files 0 (their data is in a lower layer).
+fn count_entries(stack: &LayerStack, layer: usize, s: &mut LayerSummary) -> Result<()> {
+    let root = LayerRoot::open(&stack.layers[layer].path)?;
+    let mut seen: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
+    crate::waste::scan::scan(
+        &root,
+        crate::waste::scan::metacopy_probe(stack),
+        (),
+        &mut |(), _| (),
+        &|(), _| None,
+        &mut |(), _, item| {
             s.entries += 1;
-            if kind == FileKind::File {
-                s.bytes += u64::try_from(st.st_size).unwrap_or(0);
+            if let crate::waste::scan::Item::File(f) = item
+                && (f.nlink < 2 || seen.insert((f.dev, f.ino)))
+            {
+                s.bytes += f.size;
             }
-            if kind == FileKind::Dir {
-                todo.push(join_rel(&rel, &name));
-            }
-        }
-    }
-    Ok(())
+        },
+    )
 }
 
 /// A lockstep walk of the merged views with and without the layer.
@@ -161,6 +196,8 @@ struct Compare<'a> {
     with: &'a Merger,
     without: Option<&'a Merger>,
     out: Vec<Change>,
+    /// When sizes are wanted: the size change of each change in `out`.
+    sizes: Option<Vec<i64>>,
 }
 
 impl Compare<'_> {
@@ -183,23 +220,29 @@ impl Compare<'_> {
             match order {
                 std::cmp::Ordering::Less => {
                     let n = &new_list[i];
-                    self.push(ChangeKind::A, n);
+                    self.push(ChangeKind::A, n, file_size(n));
                     if n.kind == FileKind::Dir {
                         self.dir(n, None, true)?;
                     }
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    self.push(ChangeKind::D, &old_list[j]);
+                    let o = &old_list[j];
+                    let size = if self.sizes.is_some() {
+                        -self.bytes_under(o)?
+                    } else {
+                        0
+                    };
+                    self.push(ChangeKind::D, o, size);
                     j += 1;
                 }
                 std::cmp::Ordering::Equal => {
                     let (n, o) = (&new_list[i], &old_list[j]);
                     let changed = stat_different(n, o);
                     if changed {
-                        self.push(ChangeKind::C, n);
+                        self.push(ChangeKind::C, n, file_size(n) - file_size(o));
                     }
-                    if n.kind == FileKind::Dir && !same_real_dirs(n, o) {
+                    if n.kind == FileKind::Dir && !self.same_real_dirs(n, o) {
                         self.dir(n, Some(o), changed)?;
                     }
                     i += 1;
@@ -215,15 +258,56 @@ impl Compare<'_> {
                     path: new.path.clone(),
                 },
             );
+            if let Some(sizes) = &mut self.sizes {
+                sizes.insert(at, 0);
+            }
         }
         Ok(())
     }
 
-    fn push(&mut self, kind: ChangeKind, e: &Entry) {
+    fn push(&mut self, kind: ChangeKind, e: &Entry, size: i64) {
         self.out.push(Change {
             kind,
             path: e.path.clone(),
         });
+        if let Some(sizes) = &mut self.sizes {
+            sizes.push(size);
+        }
+    }
+
+    /// The regular-file bytes the old view shows at and under `o`.
+    fn bytes_under(&self, o: &Entry) -> Result<i64> {
+        let mut total = file_size(o);
+        if let (Some(m), FileKind::Dir) = (self.without, o.kind) {
+            m.walk(o, true, &mut |v| -> Result<()> {
+                if let crate::merge::walk::Visit::Entry(e) = v {
+                    total += file_size(e);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(total)
+    }
+
+    /// Whether two directories merge the very same real directories (the same directories on
+    /// disk, top-down), so that their subtrees are equal and need not be read.
+    fn same_real_dirs(&self, n: &Entry, o: &Entry) -> bool {
+        let (Some(nd), Some(od), Some(without)) = (&n.dir, &o.dir, self.without) else {
+            return false;
+        };
+        nd.layers.len() == od.layers.len()
+            && nd.layers.iter().zip(&od.layers).all(|(a, b)| {
+                self.with.source_path(a.layer, &a.rel) == without.source_path(b.layer, &b.rel)
+            })
+    }
+}
+
+/// A regular file's size (a metacopy file's is its data's), 0 for anything else.
+fn file_size(e: &Entry) -> i64 {
+    if e.kind == FileKind::File {
+        i64::try_from(e.meta.size).unwrap_or(i64::MAX)
+    } else {
+        0
     }
 }
 
@@ -239,18 +323,4 @@ fn stat_different(n: &Entry, o: &Entry) -> bool {
             && (a.size != b.size
                 || a.mtime != b.mtime
                 || !(a.mtime_nsec == b.mtime_nsec || a.mtime_nsec == 0 || b.mtime_nsec == 0)))
-}
-
-/// Whether two directories merge the very same real directories, so their subtrees are equal.
-/// The layer with the change is index 0 in `n`'s stack; `o`'s stack starts one layer lower.
-fn same_real_dirs(n: &Entry, o: &Entry) -> bool {
-    let (Some(nd), Some(od)) = (&n.dir, &o.dir) else {
-        return false;
-    };
-    nd.layers.len() == od.layers.len()
-        && nd
-            .layers
-            .iter()
-            .zip(&od.layers)
-            .all(|(a, b)| a.layer == b.layer + 1 && a.rel == b.rel)
 }

@@ -9,6 +9,7 @@
 //! - [`merge`] applies the kernel's rules (whiteouts, opaque directories, redirects, metacopy)
 //!   to compute the merged view and, for every path, which layer supplies it and what it hides.
 //! - [`diff`] says what one layer changes relative to the layers below (`docker diff`'s rules).
+//! - [`waste`] says where the bytes go: stored, visible and wasted bytes per layer and path.
 //! - [`live`] watches the upper layer and explains each change in overlay's terms.
 //! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
 //! - [`teach`] builds a sample stack, mounts it in a private namespace, and tours copy-on-write.
@@ -27,5 +28,6 @@ pub mod report;
 pub mod stack;
 pub mod teach;
 pub mod tui;
+pub mod waste;
 
 pub use error::{Error, Result};

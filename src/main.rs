@@ -96,6 +96,9 @@ impl<W: Write> Write for Output<W> {
 /// Prints the error and returns its exit code.
 fn fail(e: &anyhow::Error) -> ExitCode {
     eprintln!("layerscope: {}", terminal_safe(&message(e)));
+    if e.downcast_ref::<cli::check::Failed>().is_some() {
+        return ExitCode::from(3);
+    }
     ExitCode::from(u8::try_from(cli::ls::exit_code(e)).unwrap_or(2))
 }
 
@@ -224,13 +227,50 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             let merger = cli::open(&req)?;
             cli::which::run(&merger, &path, json, out)
         }
-        Command::Cat { args, stack } => {
+        Command::Cat { args, layer, stack } => {
             let (req, paths) = cli::split_positionals(&stack, &args);
             stack_is_mount_point(&req, "cat", true)?;
             at_most(&paths, 1, "cat")?;
             let path = one_path(&paths, "cat")?;
             let merger = cli::open(&req)?;
-            cli::cat::run(&merger, &path, out)
+            match layer {
+                Some(n) => cli::cat::run_layer(&merger, &path, n, out),
+                None => cli::cat::run(&merger, &path, out),
+            }
+        }
+        Command::Waste {
+            args,
+            top,
+            json,
+            stack,
+        } => {
+            let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 0, "waste")?;
+            let merger = cli::open(&req)?;
+            cli::waste::run(&merger, top, json, out)
+        }
+        Command::Check {
+            args,
+            max_wasted,
+            max_wasted_percent,
+            min_efficiency,
+            floor,
+            config,
+            json,
+            stack,
+        } => {
+            let given = cli::check::Given {
+                max_wasted,
+                max_wasted_percent,
+                min_efficiency,
+                floor,
+                config,
+            };
+            cli::check::prepare(&given)?;
+            let (req, paths) = cli::split_positionals(&stack, &args);
+            at_most(&paths, 0, "check")?;
+            let merger = cli::open(&req)?;
+            cli::check::run(&merger, &given, json, out)
         }
         Command::List { json, roots } => cli::list::run(&roots.roots(), json, out),
         Command::Du {
@@ -259,6 +299,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Diff {
             args,
             layer,
+            against,
             json,
             stack,
         } => {
@@ -266,7 +307,18 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             stack_is_mount_point(&req, "diff", false)?;
             at_most(&paths, 0, "diff")?;
             let merger = cli::open(&req)?;
-            cli::diff::run(merger.stack(), layer, json, out)
+            match against {
+                Some(other) => {
+                    let other_req = layerscope::stack::spec::StackRequest {
+                        stack: Some(other),
+                        roots: stack.roots.roots(),
+                        ..Default::default()
+                    };
+                    let old = cli::open(&other_req)?;
+                    cli::diff::run_against(merger.stack(), old.stack(), json, out)
+                }
+                None => cli::diff::run(merger.stack(), layer, json, out),
+            }
         }
     }
 }

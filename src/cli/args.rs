@@ -123,8 +123,13 @@ pub enum Command {
         #[arg(value_name = "STACK")]
         args: Vec<OsString>,
         /// The layer to compare (default: the top).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", conflicts_with = "against")]
         layer: Option<usize>,
+        /// Compare the whole merged view with another stack's instead (another build, an
+        /// image and its container, an image and its base): A/C/D relative to OTHER, with
+        /// each path's size change and the total.
+        #[arg(long, value_name = "OTHER")]
+        against: Option<OsString>,
         /// JSON Lines, one object a line.
         #[arg(long)]
         json: bool,
@@ -183,6 +188,54 @@ pub enum Command {
         /// [STACK] PATH: STACK as for `ls` (mount point, docker:NAME, ...).
         #[arg(value_name = "STACK_AND_PATH", required = true)]
         args: Vec<OsString>,
+        /// Print layer N's own version of PATH, even when the merged view hides it
+        /// (overwritten or deleted by a later layer); symlinks are not followed.
+        #[arg(long, value_name = "N")]
+        layer: Option<usize>,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Where the bytes go: stored, visible and wasted bytes, efficiency, per layer, and the
+    /// paths whose hidden copies waste the most.
+    Waste {
+        /// [STACK]: a mount point, docker:NAME, podman:NAME or containerd:[NS/]NAME.
+        #[arg(value_name = "STACK")]
+        args: Vec<OsString>,
+        /// Show at most N wasted paths (and no-op copy-ups).
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+        /// JSON Lines, one object a line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// A CI gate on wasted bytes and efficiency (dive's rules and .dive-ci file): exit 0 when
+    /// every rule holds, 3 when one fails, 2 on bad input.
+    Check {
+        /// [STACK]: a mount point, docker:NAME, podman:NAME or containerd:[NS/]NAME.
+        #[arg(value_name = "STACK")]
+        args: Vec<OsString>,
+        /// Fail when more than BYTES are wasted (1000, 20MB, 20MiB; dive's highestWastedBytes).
+        #[arg(long, value_name = "BYTES")]
+        max_wasted: Option<String>,
+        /// Fail when more than P percent (0-100) of the stored bytes are wasted (dive's
+        /// highestUserWastedPercent, which is a ratio: 0.1 there is 10 here).
+        #[arg(long, value_name = "P")]
+        max_wasted_percent: Option<f64>,
+        /// Fail when efficiency (visible / stored, 0-1) is below E (dive's lowestEfficiency).
+        #[arg(long, value_name = "E")]
+        min_efficiency: Option<f64>,
+        /// The two ratio rules pass while fewer than BYTES are wasted (small images).
+        #[arg(long, value_name = "BYTES")]
+        floor: Option<String>,
+        /// Read rules from dive's .dive-ci YAML file (flags override it). Without any rule,
+        /// ./.dive-ci is read when it exists, else dive's defaults apply.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// JSON Lines, one object a line.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         stack: StackArgs,
     },

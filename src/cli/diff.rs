@@ -36,3 +36,65 @@ pub fn run(
     }
     Ok(())
 }
+
+/// Prints what `new` adds, changes and deletes relative to `old`, with the size change of each
+/// path, then the total.
+///
+/// # Errors
+/// An unreadable layer, or a failed write.
+pub fn run_against(
+    new: &LayerStack,
+    old: &LayerStack,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let changes = crate::diff::compare(new, old)?;
+    let mut total = 0i64;
+    let mut counts = [0u64; 3];
+    for c in &changes {
+        total += c.size_change;
+        let (kind, i) = match c.kind {
+            ChangeKind::A => ("A", 0),
+            ChangeKind::C => ("C", 1),
+            ChangeKind::D => ("D", 2),
+        };
+        counts[i] += 1;
+        if json {
+            let mut o = serde_json::Map::new();
+            o.insert("change".into(), kind.into());
+            put_bytes(&mut o, "path", &c.path);
+            o.insert("size_change".into(), c.size_change.into());
+            serde_json::to_writer(&mut *out, &o)?;
+            out.write_all(b"\n")?;
+        } else {
+            writeln!(
+                out,
+                "{kind} {:>+12} {}",
+                c.size_change,
+                escape::display(&c.path)
+            )?;
+        }
+    }
+    if json {
+        let o = serde_json::json!({
+            "kind": "total",
+            "added": counts[0],
+            "changed": counts[1],
+            "deleted": counts[2],
+            "size_change": total,
+        });
+        serde_json::to_writer(&mut *out, &o)?;
+        out.write_all(b"\n")?;
+    } else {
+        let sign = if total < 0 { "-" } else { "+" };
+        writeln!(
+            out,
+            "total: {} added, {} changed, {} deleted, {total:+} bytes ({sign}{})",
+            counts[0],
+            counts[1],
+            counts[2],
+            humansize::format_size(total.unsigned_abs(), humansize::BINARY)
+        )?;
+    }
+    Ok(())
+}

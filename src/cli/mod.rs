@@ -3,12 +3,14 @@
 
 pub mod args;
 pub mod cat;
+pub mod check;
 pub mod demo;
 pub mod diff;
 pub mod du;
 pub mod layers;
 pub mod list;
 pub mod ls;
+pub mod waste;
 pub mod watch;
 pub mod which;
 

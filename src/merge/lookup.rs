@@ -281,6 +281,10 @@ impl Merger {
                 mtime: s.st_mtime,
                 mtime_nsec: u32::try_from(s.st_mtime_nsec).unwrap_or(0),
                 rdev: (rustix::fs::major(s.st_rdev), rustix::fs::minor(s.st_rdev)),
+                // `st_nlink` is u32 on some targets.
+                #[allow(clippy::useless_conversion)]
+                nlink: u64::from(s.st_nlink),
+                blocks: u64::try_from(s.st_blocks).unwrap_or(0),
             },
             target,
             data,

@@ -201,6 +201,11 @@ pub struct Meta {
     pub mtime_nsec: u32,
     /// Device numbers for char and block devices.
     pub rdev: (u32, u32),
+    /// Link count (`st_nlink`) of the supplying entry.
+    pub nlink: u64,
+    /// `st_blocks` (512-byte units) of the supplying entry: with `size` and `nlink`, what
+    /// `waste` counts, so it need not stat the file again.
+    pub blocks: u64,
 }
 
 /// Where a metacopy file's data comes from.

@@ -106,6 +106,10 @@ impl Merger {
                 mtime: stat.st_mtime,
                 mtime_nsec: u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
                 rdev: (0, 0),
+                // `st_nlink` is u32 on some targets.
+                #[allow(clippy::useless_conversion)]
+                nlink: u64::from(stat.st_nlink),
+                blocks: u64::try_from(stat.st_blocks).unwrap_or(0),
             },
             target: None,
             data: None,
