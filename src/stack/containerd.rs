@@ -665,7 +665,7 @@ impl Store {
                 show: format!(
                     "container {} ({})",
                     name.as_deref().unwrap_or("?"),
-                    super::docker::short(id)
+                    engine::short(id)
                 ),
                 item: Item::Container {
                     root: self.root.clone(),
@@ -684,7 +684,7 @@ impl Store {
                 names: all,
                 id: hex_of(&img.digest).to_string(),
                 rank: 1,
-                show: format!("image {name} ({})", super::docker::short(&img.digest)),
+                show: format!("image {name} ({})", engine::short(&img.digest)),
                 item: Item::Image {
                     root: self.root.clone(),
                     ns: "moby".into(),
@@ -780,7 +780,7 @@ impl Store {
                         engine: engine_of,
                         kind: Kind::Image,
                         stack: if moby && name.starts_with("moby-dangling@") {
-                            format!("docker:{}", super::docker::short(&img.digest))
+                            format!("docker:{}", engine::short(&img.digest))
                         } else if moby {
                             format!("docker:{}", short_names(name).last().unwrap_or(name))
                         } else {
