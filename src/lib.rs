@@ -26,6 +26,7 @@ pub mod merge;
 pub mod report;
 pub mod stack;
 pub mod teach;
+pub mod timestamp;
 #[cfg(feature = "tui")]
 pub mod tui;
 

@@ -44,6 +44,7 @@ fn only_the_tui_uses_ratatui_and_crossterm() {
 /// everything (it may point at `cli` in its docs).
 const LAYERS: &[(&str, u8)] = &[
     ("escape", 0),
+    ("timestamp", 0),
     ("error", 1),
     ("fsio", 2),
     ("stack", 3),
