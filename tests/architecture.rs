@@ -140,3 +140,39 @@ fn without_the_tui_feature_no_terminal_crate_is_a_dependency() {
     assert!(without.contains("rustix "), "a real tree: {without}");
     assert_eq!(terminal(&without), Vec::<String>::new());
 }
+
+/// One way to print JSON: every record goes through `report::write_json` (which escapes what a
+/// terminal would act on), so no command calls serde_json's writers itself.
+#[test]
+fn json_is_written_only_through_report() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let report = src.join("report.rs");
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| **f != report)
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).expect("read");
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| {
+                    let l = l.trim_start();
+                    !l.starts_with("//")
+                        && [
+                            "serde_json::to_writer",
+                            "serde_json::to_vec",
+                            "serde_json::to_string",
+                        ]
+                        .iter()
+                        .any(|w| l.contains(w))
+                })
+                .map(|(n, _)| format!("{}:{}", f.display(), n + 1))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "use layerscope::report::write_json: {offenders:?}"
+    );
+}

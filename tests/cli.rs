@@ -548,6 +548,65 @@ fn hostile_names_are_escaped_in_text() {
     assert!(v.iter().any(|r| r["path"] == "/new\nline"));
 }
 
+#[test]
+fn json_output_escapes_del_c1_and_bidi_controls() {
+    let s = Stack::new();
+    // DEL, a C1 CSI (U+009B) that many terminals obey, and each bidi embedding/override/isolate.
+    let names = [
+        "del\u{7f}",
+        "csi\u{9b}2J",
+        "c1\u{80}\u{9f}",
+        "bidi\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}",
+        "iso\u{2066}\u{2067}\u{2068}\u{2069}",
+    ];
+    for n in names {
+        write(&s.l1.join(n), "x\n");
+        write(&s.up.join(n), "y\n");
+        write(&s.up.join(format!("new-{n}")), "z\n");
+    }
+    symlink("to\u{9b}\u{202e}", s.l1.join("link")).unwrap();
+    let csi = OsStr::from_bytes("/csi\u{9b}2J".as_bytes());
+    for cmd in [
+        s.args("ls", &[&"-R", &"--json"]),
+        s.args("layers", &[&"--json"]),
+        s.args("diff", &[&"--json"]),
+        s.args("which", &[&csi, &"--json"]),
+    ] {
+        let out = ok(&cmd);
+        let text = out.text();
+        assert_no_control(&text);
+        assert!(
+            !text.contains('\u{7f}') && !text.contains('\u{9b}'),
+            "{text}"
+        );
+        // Still JSON, and it reads back to the exact names.
+        let records = out.json();
+        assert!(!records.is_empty(), "{cmd:?}");
+    }
+    let ls = ok(&s.args("ls", &[&"-R", &"--json"]));
+    let text = ls.text();
+    assert!(text.contains(r"csi\u009b2J"), "{text}");
+    assert!(
+        text.contains(r"bidi\u202a\u202b\u202c\u202d\u202e"),
+        "{text}"
+    );
+    assert!(text.contains(r"del\u007f"), "{text}");
+    let paths: BTreeSet<String> = ls
+        .json()
+        .iter()
+        .filter_map(|r| r["path"].as_str().map(str::to_string))
+        .collect();
+    for n in names {
+        assert!(paths.contains(&format!("/{n}")), "{n:?} in {paths:?}");
+    }
+    let link = ls
+        .json()
+        .into_iter()
+        .find(|r| r["path"] == "/link")
+        .expect("link");
+    assert_eq!(link["target"], "to\u{9b}\u{202e}");
+}
+
 // ---- bad input --------------------------------------------------------------------------------
 
 #[test]

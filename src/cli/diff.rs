@@ -28,7 +28,7 @@ pub fn run(
             let mut o = serde_json::Map::new();
             o.insert("change".into(), kind.into());
             put_bytes(&mut o, "path", &c.path);
-            serde_json::to_writer(&mut *out, &o)?;
+            crate::report::write_json(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {
             writeln!(out, "{kind} {}", escape::display(&c.path))?;

@@ -31,7 +31,7 @@ pub fn run(
             }
             (Visit::Entry(e), false) => writeln!(out, "{}", text_line(e))?,
             (Visit::Anomaly(a), true) => {
-                serde_json::to_writer(&mut chunk, &report::anomaly_json(a))?;
+                report::write_json(&mut chunk, &report::anomaly_json(a))?;
                 chunk.push(b'\n');
             }
             (Visit::Anomaly(a), false) => {
