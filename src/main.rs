@@ -38,7 +38,7 @@ fn main() -> ExitCode {
 /// Prints the error and returns its exit code.
 fn fail(e: &anyhow::Error) -> ExitCode {
     eprintln!("layerscope: {}", terminal_safe(&message(e)));
-    ExitCode::from(u8::try_from(cli::ls::exit_code(e)).unwrap_or(2))
+    ExitCode::from(layerscope::error::exit_code(e))
 }
 
 /// The error and its causes, each cause once (our errors already quote their source).
