@@ -2,8 +2,8 @@
 //! the merged view, what it hides, and why.
 //!
 //! The algorithm follows `ovl_lookup` (fs/overlayfs/namei.c) one name at a time, and readdir
-//! (fs/overlayfs/readdir.c) for listings; `../shared/docs/overlayfs-semantics.md` §1–4 has the
-//! rules with their sources. A directory of the merged view carries its *stack*: the real
+//! (fs/overlayfs/readdir.c) for listings, as the kernel's Documentation/filesystems/overlayfs.rst
+//! describes them. A directory of the merged view carries its *stack*: the real
 //! directories, top-down, that merge into it. Children are looked up in that stack only.
 
 mod listing;
