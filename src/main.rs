@@ -139,6 +139,8 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         unreachable!("main opens the explorer when there is no command")
     };
     match command {
+        Command::Completions { shell } => Ok(cli::shell::completions(shell, out)?),
+        Command::Man => Ok(cli::shell::man(out)?),
         Command::Demo {
             script,
             pause,

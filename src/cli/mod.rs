@@ -8,6 +8,7 @@ pub mod diff;
 pub mod layers;
 pub mod list;
 pub mod ls;
+pub mod shell;
 pub mod watch;
 pub mod which;
 
