@@ -95,73 +95,12 @@ fn os_bytes(p: &std::path::Path) -> &[u8] {
     p.as_os_str().as_bytes()
 }
 
-/// The `ls` record of one merged entry.
-#[must_use]
-pub fn entry_json(merger: &Merger, e: &Entry) -> Value {
-    let mut o = Map::new();
-    put_bytes(&mut o, "path", &e.path);
-    o.insert("type".into(), json!(e.kind.as_str()));
-    o.insert("layer".into(), json!(e.layer));
-    put_bytes(
-        &mut o,
-        "source",
-        os_bytes(&merger.source_path(e.layer, &e.rel)),
-    );
-    match &e.data {
-        Some(DataSource::Found { layer, rel }) => {
-            let mut d = Map::new();
-            d.insert("layer".into(), json!(layer));
-            put_bytes(&mut d, "source", os_bytes(&merger.source_path(*layer, rel)));
-            o.insert("data_source".into(), Value::Object(d));
-        }
-        Some(DataSource::Missing) => {
-            o.insert("data_source".into(), Value::Null);
-        }
-        None => {}
-    }
-    o.insert("size".into(), json!(e.meta.size));
-    o.insert("mode".into(), json!(format!("{:04o}", e.meta.mode)));
-    o.insert("uid".into(), json!(e.meta.uid));
-    o.insert("gid".into(), json!(e.meta.gid));
-    o.insert("mtime".into(), json!(e.meta.mtime));
-    if matches!(e.kind, FileKind::Char | FileKind::Block) {
-        o.insert(
-            "rdev".into(),
-            json!(format!("{}:{}", e.meta.rdev.0, e.meta.rdev.1)),
-        );
-    }
-    if let Some(t) = &e.target {
-        put_bytes(&mut o, "target", t);
-    }
-    if e.kind == FileKind::Dir {
-        o.insert("merged".into(), json!(e.merged_layers()));
-    }
-    if e.opaque {
-        o.insert("opaque".into(), json!(true));
-    }
-    if let Some(r) = &e.redirect {
-        put_bytes(&mut o, "redirect", r);
-    }
-    let hidden: Vec<Value> = e
-        .hidden()
-        .map(|(v, r)| {
-            let mut h = serde_json::to_value(r).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut h {
-                m.insert("layer".into(), json!(v.layer));
-                m.insert("type".into(), json!(v.kind.as_str()));
-            }
-            h
-        })
-        .collect();
-    o.insert("hidden".into(), Value::Array(hidden));
-    Value::Object(o)
-}
-
 /// Appends the `ls` record of one merged entry to `out`, without the trailing newline.
 ///
-/// Writes exactly the bytes [`write_json`]`(&entry_json(merger, e))` writes (the same
-/// keys in the same sorted order, the same escaping), without building a `Value` first: `ls -R
-/// --json` spends most of its user time here on large trees.
+/// The one serializer of `ls` records: keys in sorted order and [`write_json`]'s escaping,
+/// written straight into the output chunk without building a `Value` (`ls -R --json` spends
+/// most of its user time here on large trees). A unit test checks it byte for byte against a
+/// record built as a `serde_json::Value` and printed by [`write_json`].
 pub fn write_entry_json(out: &mut Vec<u8>, merger: &Merger, e: &Entry) {
     let mut num = itoa::Buffer::new();
     let layers = &merger.stack().layers;
@@ -465,6 +404,68 @@ mod tests {
     use super::*;
     use crate::merge::{DirStack, LayerDir, Meta, Version};
     use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace};
+
+    /// The `ls` record of one merged entry, built field by field as a `Value`: the independent
+    /// oracle the direct writer is checked against (it is not used to print).
+    fn entry_json(merger: &Merger, e: &Entry) -> Value {
+        let mut o = Map::new();
+        put_bytes(&mut o, "path", &e.path);
+        o.insert("type".into(), json!(e.kind.as_str()));
+        o.insert("layer".into(), json!(e.layer));
+        put_bytes(
+            &mut o,
+            "source",
+            os_bytes(&merger.source_path(e.layer, &e.rel)),
+        );
+        match &e.data {
+            Some(DataSource::Found { layer, rel }) => {
+                let mut d = Map::new();
+                d.insert("layer".into(), json!(layer));
+                put_bytes(&mut d, "source", os_bytes(&merger.source_path(*layer, rel)));
+                o.insert("data_source".into(), Value::Object(d));
+            }
+            Some(DataSource::Missing) => {
+                o.insert("data_source".into(), Value::Null);
+            }
+            None => {}
+        }
+        o.insert("size".into(), json!(e.meta.size));
+        o.insert("mode".into(), json!(format!("{:04o}", e.meta.mode)));
+        o.insert("uid".into(), json!(e.meta.uid));
+        o.insert("gid".into(), json!(e.meta.gid));
+        o.insert("mtime".into(), json!(e.meta.mtime));
+        if matches!(e.kind, FileKind::Char | FileKind::Block) {
+            o.insert(
+                "rdev".into(),
+                json!(format!("{}:{}", e.meta.rdev.0, e.meta.rdev.1)),
+            );
+        }
+        if let Some(t) = &e.target {
+            put_bytes(&mut o, "target", t);
+        }
+        if e.kind == FileKind::Dir {
+            o.insert("merged".into(), json!(e.merged_layers()));
+        }
+        if e.opaque {
+            o.insert("opaque".into(), json!(true));
+        }
+        if let Some(r) = &e.redirect {
+            put_bytes(&mut o, "redirect", r);
+        }
+        let hidden: Vec<Value> = e
+            .hidden()
+            .map(|(v, r)| {
+                let mut h = serde_json::to_value(r).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut h {
+                    m.insert("layer".into(), json!(v.layer));
+                    m.insert("type".into(), json!(v.kind.as_str()));
+                }
+                h
+            })
+            .collect();
+        o.insert("hidden".into(), Value::Array(hidden));
+        Value::Object(o)
+    }
 
     fn entry(kind: FileKind, path: &[u8]) -> Entry {
         Entry {
