@@ -441,7 +441,14 @@ impl Model {
         for comp in path {
             let name = comp.as_bytes().to_vec();
             id = match self.nodes[id].children.get(&name) {
-                Some(&c) => c,
+                Some(&c) if self.nodes[c].kind == Kind::Dir => c,
+                // An earlier change made it a file or a symlink: a package install puts a
+                // directory back (opaque, since `slot` finds the non-directory there).
+                Some(&c) => {
+                    self.kill(c);
+                    self.ensure_dir(id);
+                    self.new_dir(id, Some(name))
+                }
                 None => {
                     self.ensure_dir(id);
                     self.new_dir(id, Some(name))

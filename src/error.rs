@@ -64,10 +64,33 @@ impl Error {
 
     /// The process exit code for this error: 1 for a missing path, 2 for anything else.
     #[must_use]
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Error::NotFound(_) => 1,
             _ => 2,
         }
+    }
+}
+
+/// The exit code of any command's error (the README's "Commands" section): 1 when a path does
+/// not exist in the merged view, 2 for everything else (bad input, unreadable layers, I/O).
+#[must_use]
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    err.downcast_ref::<Error>().map_or(2, Error::exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_path_is_1_and_everything_else_2() {
+        let missing = anyhow::Error::from(Error::NotFound("/x".into()));
+        assert_eq!(exit_code(&missing), 1);
+        assert_eq!(exit_code(&missing.context("reading /x")), 1);
+        assert_eq!(exit_code(&Error::BadInput("no".into()).into()), 2);
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(exit_code(&Error::io("opening", "/l", io).into()), 2);
+        assert_eq!(exit_code(&anyhow::anyhow!("write failed")), 2);
     }
 }

@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::error::{Error, Result};
-use crate::merge::FileKind;
 
 /// An open layer root directory.
 #[derive(Debug)]
@@ -156,6 +155,69 @@ pub fn jail_warning() -> Option<String> {
              noatime ({why}; the mount's atime flags are locked in this user namespace): {atimes}"
         )
     })
+}
+
+/// The type of a file: of an entry in a layer, and of a path in the merged view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// Directory.
+    Dir,
+    /// Regular file.
+    File,
+    /// Symbolic link.
+    Symlink,
+    /// Named pipe.
+    Fifo,
+    /// Unix socket.
+    Socket,
+    /// Character device.
+    Char,
+    /// Block device.
+    Block,
+}
+
+impl FileKind {
+    /// From an `st_mode`.
+    #[must_use]
+    pub fn from_mode(mode: u32) -> Self {
+        match mode & libc::S_IFMT {
+            libc::S_IFDIR => FileKind::Dir,
+            libc::S_IFLNK => FileKind::Symlink,
+            libc::S_IFIFO => FileKind::Fifo,
+            libc::S_IFSOCK => FileKind::Socket,
+            libc::S_IFCHR => FileKind::Char,
+            libc::S_IFBLK => FileKind::Block,
+            _ => FileKind::File,
+        }
+    }
+
+    /// The JSON and text name (`dir`, `file`, ...).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Dir => "dir",
+            FileKind::File => "file",
+            FileKind::Symlink => "symlink",
+            FileKind::Fifo => "fifo",
+            FileKind::Socket => "socket",
+            FileKind::Char => "char",
+            FileKind::Block => "block",
+        }
+    }
+}
+
+/// Joins a path inside a layer and a child name.
+#[must_use]
+pub fn join_rel(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    if dir.is_empty() {
+        return name.to_vec();
+    }
+    let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
+    p.extend_from_slice(dir);
+    p.push(b'/');
+    p.extend_from_slice(name);
+    p
 }
 
 /// Whether `O_NOATIME` is refused to us (it needs file ownership or CAP_FOWNER).

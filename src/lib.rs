@@ -14,7 +14,8 @@
 //! - [`report`] turns the model into JSON Lines and terminal-safe text; `cli` is thin over it.
 //! - [`teach`] builds a sample stack, mounts it in a private namespace, and tours copy-on-write.
 //! - [`tui`] is the interactive explorer, equally thin: background jobs call the modules above
-//!   and feed one inbox; only `tui` imports ratatui and crossterm.
+//!   and feed one inbox; only `tui` imports ratatui and crossterm, and only with the `tui`
+//!   cargo feature (on by default): without it the library and the CLI build with neither.
 
 pub mod cli;
 pub mod diff;
@@ -27,6 +28,8 @@ pub mod merge;
 pub mod report;
 pub mod stack;
 pub mod teach;
+pub mod timestamp;
+#[cfg(feature = "tui")]
 pub mod tui;
 pub mod waste;
 

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         return explorer(cli);
     }
     // `layerscope demo` in a terminal: the explorer with the tour (without one, the script).
+    #[cfg(feature = "tui")]
     if let Some(Command::Demo {
         script: false,
         pause: false,
@@ -99,7 +100,7 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     if e.downcast_ref::<cli::check::Failed>().is_some() {
         return ExitCode::from(3);
     }
-    ExitCode::from(u8::try_from(cli::ls::exit_code(e)).unwrap_or(2))
+    ExitCode::from(layerscope::error::exit_code(e))
 }
 
 /// The error and its causes, each cause once (our errors already quote their source).
@@ -135,7 +136,18 @@ fn terminal_safe(msg: &str) -> String {
     out
 }
 
+/// `layerscope [STACK]` in a build without the explorer: say so, and what works instead.
+#[cfg(not(feature = "tui"))]
+fn explorer(_cli: Cli) -> ExitCode {
+    fail(&anyhow::Error::from(layerscope::Error::BadInput(
+        "this layerscope was built without the interactive explorer (cargo feature `tui`): \
+         use the commands (`layerscope --help`), or build it with the default features"
+            .to_string(),
+    )))
+}
+
 /// `layerscope [STACK]`: the interactive explorer; errors print once the terminal is restored.
+#[cfg(feature = "tui")]
 ///
 /// Without a STACK it offers the host's stacks, or opens the demo when there are none, so a
 /// first run always shows something real. That is decided here, before any thread starts:
@@ -161,6 +173,7 @@ fn explorer(cli: Cli) -> ExitCode {
 }
 
 /// The demo in the explorer.
+#[cfg(feature = "tui")]
 fn demo_tui(no_mount: bool) -> anyhow::Result<()> {
     // First, while the process has one thread: the demo enters its own namespaces.
     let (demo, tour) = cli::demo::start(no_mount)?;
@@ -168,6 +181,7 @@ fn demo_tui(no_mount: bool) -> anyhow::Result<()> {
 }
 
 /// The exit code of an explorer run; its error prints now that the terminal is restored.
+#[cfg(feature = "tui")]
 fn tui_exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -187,6 +201,8 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         unreachable!("main opens the explorer when there is no command")
     };
     match command {
+        Command::Completions { shell } => Ok(cli::shell::completions(shell, out)?),
+        Command::Man => Ok(cli::shell::man(out)?),
         Command::Demo {
             script,
             pause,
@@ -195,10 +211,14 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             // First, while the process has one thread: the demo enters its own namespaces.
             let (demo, mut tour) = cli::demo::start(no_mount)?;
             if !script && !pause {
-                // main opens the explorer when there is a terminal.
+                // main opens the explorer when there is a terminal (and one is built in).
+                let why = if cfg!(feature = "tui") {
+                    "no terminal (stdin and stdout must be a TTY)"
+                } else {
+                    "built without the explorer (cargo feature `tui`)"
+                };
                 eprintln!(
-                    "layerscope: no terminal (stdin and stdout must be a TTY), so no explorer: \
-                     showing the scripted tour (`demo --script`)"
+                    "layerscope: {why}, so no explorer: showing the scripted tour (`demo --script`)"
                 );
             }
             let mut stdin = std::io::stdin().lock();

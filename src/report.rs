@@ -4,6 +4,11 @@
 //! string holds a lossy rendering (U+FFFD for bad bytes) and a sibling field with the `_b64`
 //! suffix holds the exact bytes in standard base64. Scripts that need exact names read the
 //! `_b64` field when present.
+//!
+//! Every JSON record goes through [`write_json`] (or, for `ls` entries, the direct writer that
+//! prints the same bytes): besides JSON's own escapes, DEL, the C1 controls (U+0080 to U+009F,
+//! e.g. U+009B, a CSI) and the bidirectional controls (U+202A to U+202E, U+2066 to U+2069) are
+//! written as `\uXXXX`, so a record is still the same JSON but safe to print to a terminal.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -11,6 +16,49 @@ use serde_json::{Map, Value, json};
 use crate::merge::{
     Anomaly, DataSource, Entry, FileKind, HiddenReason, Merger, Resolved, Version, VersionRole,
 };
+
+/// Whether a JSON string writes `c` as `\uXXXX` although JSON allows it raw: it would act on
+/// a terminal (DEL, C1 controls) or reorder the text around it (bidi embeddings, overrides and
+/// isolates).
+#[must_use]
+pub fn terminal_unsafe(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// serde_json's compact output, with [`terminal_unsafe`] characters escaped.
+struct SafeFormatter;
+
+impl serde_json::ser::Formatter for SafeFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if terminal_unsafe(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                write!(w, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Writes `value` as one compact JSON record (no newline): the one way every command prints JSON.
+///
+/// # Errors
+/// Writing fails, or `value` cannot be serialized.
+pub fn write_json<W: std::io::Write, T: serde::Serialize + ?Sized>(
+    w: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        w,
+        SafeFormatter,
+    ))
+}
 
 /// Puts `key` (and `key_b64` when the bytes are not UTF-8) into `obj`.
 pub fn put_bytes(obj: &mut Map<String, Value>, key: &str, bytes: &[u8]) {
@@ -47,73 +95,12 @@ fn os_bytes(p: &std::path::Path) -> &[u8] {
     p.as_os_str().as_bytes()
 }
 
-/// The `ls` record of one merged entry.
-#[must_use]
-pub fn entry_json(merger: &Merger, e: &Entry) -> Value {
-    let mut o = Map::new();
-    put_bytes(&mut o, "path", &e.path);
-    o.insert("type".into(), json!(e.kind.as_str()));
-    o.insert("layer".into(), json!(e.layer));
-    put_bytes(
-        &mut o,
-        "source",
-        os_bytes(&merger.source_path(e.layer, &e.rel)),
-    );
-    match &e.data {
-        Some(DataSource::Found { layer, rel }) => {
-            let mut d = Map::new();
-            d.insert("layer".into(), json!(layer));
-            put_bytes(&mut d, "source", os_bytes(&merger.source_path(*layer, rel)));
-            o.insert("data_source".into(), Value::Object(d));
-        }
-        Some(DataSource::Missing) => {
-            o.insert("data_source".into(), Value::Null);
-        }
-        None => {}
-    }
-    o.insert("size".into(), json!(e.meta.size));
-    o.insert("mode".into(), json!(format!("{:04o}", e.meta.mode)));
-    o.insert("uid".into(), json!(e.meta.uid));
-    o.insert("gid".into(), json!(e.meta.gid));
-    o.insert("mtime".into(), json!(e.meta.mtime));
-    if matches!(e.kind, FileKind::Char | FileKind::Block) {
-        o.insert(
-            "rdev".into(),
-            json!(format!("{}:{}", e.meta.rdev.0, e.meta.rdev.1)),
-        );
-    }
-    if let Some(t) = &e.target {
-        put_bytes(&mut o, "target", t);
-    }
-    if e.kind == FileKind::Dir {
-        o.insert("merged".into(), json!(e.merged_layers()));
-    }
-    if e.opaque {
-        o.insert("opaque".into(), json!(true));
-    }
-    if let Some(r) = &e.redirect {
-        put_bytes(&mut o, "redirect", r);
-    }
-    let hidden: Vec<Value> = e
-        .hidden()
-        .map(|(v, r)| {
-            let mut h = serde_json::to_value(r).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut h {
-                m.insert("layer".into(), json!(v.layer));
-                m.insert("type".into(), json!(v.kind.as_str()));
-            }
-            h
-        })
-        .collect();
-    o.insert("hidden".into(), Value::Array(hidden));
-    Value::Object(o)
-}
-
 /// Appends the `ls` record of one merged entry to `out`, without the trailing newline.
 ///
-/// Writes exactly the bytes `serde_json::to_writer(&entry_json(merger, e))` writes (the same
-/// keys in the same sorted order, the same escaping), without building a `Value` first: `ls -R
-/// --json` spends most of its user time here on large trees.
+/// The one serializer of `ls` records: keys in sorted order and [`write_json`]'s escaping,
+/// written straight into the output chunk without building a `Value` (`ls -R --json` spends
+/// most of its user time here on large trees). A unit test checks it byte for byte against a
+/// record built as a `serde_json::Value` and printed by [`write_json`].
 pub fn write_entry_json(out: &mut Vec<u8>, merger: &Merger, e: &Entry) {
     let mut num = itoa::Buffer::new();
     let layers = &merger.stack().layers;
@@ -260,14 +247,15 @@ fn write_bytes_field(out: &mut Vec<u8>, key: &str, bytes: &[u8]) {
     }
 }
 
-/// A JSON string with serde_json's escaping.
+/// A JSON string with [`write_json`]'s escaping.
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     write_json_fragment(out, s);
     out.push(b'"');
 }
 
-/// Which bytes serde_json escapes, and how: `u` for `\u00XX`, else the letter after `\`.
+/// Which bytes [`write_json`] escapes, and how: `u` for `\u00XX`, `?` for the lead byte of a
+/// character that may be [`terminal_unsafe`], else the letter after `\`.
 const ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -282,10 +270,14 @@ const ESCAPE: [u8; 256] = {
     t[0x0d] = b'r';
     t[b'"' as usize] = b'"';
     t[b'\\' as usize] = b'\\';
+    t[0x7f] = b'u';
+    // Lead bytes of U+0080..U+00BF and U+2000..U+203F, U+2040..U+207F: look closer.
+    t[0xc2] = b'?';
+    t[0xe2] = b'?';
     t
 };
 
-/// The inside of a JSON string: `s` with serde_json's escaping, no quotes.
+/// The inside of a JSON string: `s` with [`write_json`]'s escaping, no quotes.
 fn write_json_fragment(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
@@ -293,6 +285,23 @@ fn write_json_fragment(out: &mut Vec<u8>, s: &str) {
     for (i, &b) in bytes.iter().enumerate() {
         let esc = ESCAPE[usize::from(b)];
         if esc == 0 {
+            continue;
+        }
+        if esc == b'?' {
+            // Only the terminal-unsafe characters behind these lead bytes are escaped.
+            let Some(c) = s.get(i..).and_then(|t| t.chars().next()) else {
+                continue;
+            };
+            if !terminal_unsafe(c) {
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i]);
+            let code = u32::from(c);
+            out.extend_from_slice(b"\\u");
+            for shift in [12, 8, 4, 0] {
+                out.push(HEX[usize::try_from((code >> shift) & 0xf).unwrap_or(0)]);
+            }
+            start = i + c.len_utf8();
             continue;
         }
         out.extend_from_slice(&bytes[start..i]);
@@ -396,6 +405,68 @@ mod tests {
     use crate::merge::{DirStack, LayerDir, Meta, Version};
     use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace};
 
+    /// The `ls` record of one merged entry, built field by field as a `Value`: the independent
+    /// oracle the direct writer is checked against (it is not used to print).
+    fn entry_json(merger: &Merger, e: &Entry) -> Value {
+        let mut o = Map::new();
+        put_bytes(&mut o, "path", &e.path);
+        o.insert("type".into(), json!(e.kind.as_str()));
+        o.insert("layer".into(), json!(e.layer));
+        put_bytes(
+            &mut o,
+            "source",
+            os_bytes(&merger.source_path(e.layer, &e.rel)),
+        );
+        match &e.data {
+            Some(DataSource::Found { layer, rel }) => {
+                let mut d = Map::new();
+                d.insert("layer".into(), json!(layer));
+                put_bytes(&mut d, "source", os_bytes(&merger.source_path(*layer, rel)));
+                o.insert("data_source".into(), Value::Object(d));
+            }
+            Some(DataSource::Missing) => {
+                o.insert("data_source".into(), Value::Null);
+            }
+            None => {}
+        }
+        o.insert("size".into(), json!(e.meta.size));
+        o.insert("mode".into(), json!(format!("{:04o}", e.meta.mode)));
+        o.insert("uid".into(), json!(e.meta.uid));
+        o.insert("gid".into(), json!(e.meta.gid));
+        o.insert("mtime".into(), json!(e.meta.mtime));
+        if matches!(e.kind, FileKind::Char | FileKind::Block) {
+            o.insert(
+                "rdev".into(),
+                json!(format!("{}:{}", e.meta.rdev.0, e.meta.rdev.1)),
+            );
+        }
+        if let Some(t) = &e.target {
+            put_bytes(&mut o, "target", t);
+        }
+        if e.kind == FileKind::Dir {
+            o.insert("merged".into(), json!(e.merged_layers()));
+        }
+        if e.opaque {
+            o.insert("opaque".into(), json!(true));
+        }
+        if let Some(r) = &e.redirect {
+            put_bytes(&mut o, "redirect", r);
+        }
+        let hidden: Vec<Value> = e
+            .hidden()
+            .map(|(v, r)| {
+                let mut h = serde_json::to_value(r).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut h {
+                    m.insert("layer".into(), json!(v.layer));
+                    m.insert("type".into(), json!(v.kind.as_str()));
+                }
+                h
+            })
+            .collect();
+        o.insert("hidden".into(), Value::Array(hidden));
+        Value::Object(o)
+    }
+
     fn entry(kind: FileKind, path: &[u8]) -> Entry {
         Entry {
             path: path.to_vec(),
@@ -464,6 +535,13 @@ mod tests {
         });
         e.redirect = Some(b"/abs/\xfe".to_vec());
         cases.push(e);
+        let mut e = entry(
+            FileKind::File,
+            "/c1\u{9b}31m del\u{7f} bidi\u{202a}\u{202e}\u{2066}\u{2069} fine\u{a0}\u{2028}\u{2030}"
+                .as_bytes(),
+        );
+        e.target = Some("é\u{80}\u{9f}".as_bytes().to_vec());
+        cases.push(e);
         let mut e = entry(FileKind::File, b"/missing");
         e.data = Some(DataSource::Missing);
         cases.push(e);
@@ -502,7 +580,8 @@ mod tests {
         cases.push(entry(FileKind::Fifo, b"/fifo"));
         cases.push(entry(FileKind::Socket, b"/sock"));
         for e in &cases {
-            let want = serde_json::to_vec(&entry_json(&merger, e)).expect("json");
+            let mut want = Vec::new();
+            write_json(&mut want, &entry_json(&merger, e)).expect("json");
             let mut got = Vec::new();
             write_entry_json(&mut got, &merger, e);
             assert_eq!(
@@ -513,5 +592,25 @@ mod tests {
             );
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_would_act_on() {
+        let name = "a\u{7f}b\u{80}\u{9b}[31m\u{9f}c\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\
+                    \u{2066}\u{2067}\u{2068}\u{2069}d\u{a0}é\u{2028}\u{2070}日本";
+        let mut o = Map::new();
+        put_bytes(&mut o, "path", name.as_bytes());
+        let mut out = Vec::new();
+        write_json(&mut out, &Value::Object(o)).expect("json");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert_eq!(
+            text,
+            "{\"path\":\"a\\u007fb\\u0080\\u009b[31m\\u009fc\\u202a\\u202b\\u202c\\u202d\\u202e\
+             \\u2066\\u2067\\u2068\\u2069d\u{a0}é\u{2028}\u{2070}日本\"}"
+        );
+        assert!(!text.chars().any(terminal_unsafe), "{text}");
+        // Still the same JSON: it reads back to the exact name.
+        let back: Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(get_bytes(&back, "path").expect("path"), name.as_bytes());
     }
 }

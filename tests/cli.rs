@@ -548,6 +548,65 @@ fn hostile_names_are_escaped_in_text() {
     assert!(v.iter().any(|r| r["path"] == "/new\nline"));
 }
 
+#[test]
+fn json_output_escapes_del_c1_and_bidi_controls() {
+    let s = Stack::new();
+    // DEL, a C1 CSI (U+009B) that many terminals obey, and each bidi embedding/override/isolate.
+    let names = [
+        "del\u{7f}",
+        "csi\u{9b}2J",
+        "c1\u{80}\u{9f}",
+        "bidi\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}",
+        "iso\u{2066}\u{2067}\u{2068}\u{2069}",
+    ];
+    for n in names {
+        write(&s.l1.join(n), "x\n");
+        write(&s.up.join(n), "y\n");
+        write(&s.up.join(format!("new-{n}")), "z\n");
+    }
+    symlink("to\u{9b}\u{202e}", s.l1.join("link")).unwrap();
+    let csi = OsStr::from_bytes("/csi\u{9b}2J".as_bytes());
+    for cmd in [
+        s.args("ls", &[&"-R", &"--json"]),
+        s.args("layers", &[&"--json"]),
+        s.args("diff", &[&"--json"]),
+        s.args("which", &[&csi, &"--json"]),
+    ] {
+        let out = ok(&cmd);
+        let text = out.text();
+        assert_no_control(&text);
+        assert!(
+            !text.contains('\u{7f}') && !text.contains('\u{9b}'),
+            "{text}"
+        );
+        // Still JSON, and it reads back to the exact names.
+        let records = out.json();
+        assert!(!records.is_empty(), "{cmd:?}");
+    }
+    let ls = ok(&s.args("ls", &[&"-R", &"--json"]));
+    let text = ls.text();
+    assert!(text.contains(r"csi\u009b2J"), "{text}");
+    assert!(
+        text.contains(r"bidi\u202a\u202b\u202c\u202d\u202e"),
+        "{text}"
+    );
+    assert!(text.contains(r"del\u007f"), "{text}");
+    let paths: BTreeSet<String> = ls
+        .json()
+        .iter()
+        .filter_map(|r| r["path"].as_str().map(str::to_string))
+        .collect();
+    for n in names {
+        assert!(paths.contains(&format!("/{n}")), "{n:?} in {paths:?}");
+    }
+    let link = ls
+        .json()
+        .into_iter()
+        .find(|r| r["path"] == "/link")
+        .expect("link");
+    assert_eq!(link["target"], "to\u{9b}\u{202e}");
+}
+
 // ---- bad input --------------------------------------------------------------------------------
 
 #[test]
@@ -1124,4 +1183,122 @@ fn every_command_fails_clearly_when_stdout_cannot_be_written() {
             "{args:?}: {err}"
         );
     }
+}
+
+// ---- completions and the man page --------------------------------------------------------------
+
+/// The subcommands `--help` lists, so a command added later is checked too.
+fn subcommands() -> Vec<String> {
+    let help = ok(&os(&[&"--help"])).text();
+    let list: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(list.len() >= 8, "commands in --help: {help}");
+    list
+}
+
+#[test]
+fn completions_complete_every_command_in_bash() {
+    let script = ok(&os(&[&"completions", &"bash"])).text();
+    for c in subcommands() {
+        assert!(
+            script.contains(&format!("cmd=\"layerscope__subcmd__{c}\"")),
+            "{c} in:\n{script}"
+        );
+    }
+    // Sourced in a real bash, the function completes `layerscope l` and `layerscope ls --j`.
+    let complete = |words: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source /dev/stdin; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 _layerscope layerscope \"${{COMP_WORDS[COMP_CWORD]}}\" \
+                 \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes())?;
+                drop(child.stdin.take());
+                child.wait_with_output()
+            })
+            .expect("run bash");
+        assert!(out.status.success(), "{words}");
+        let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        got
+    };
+    assert_eq!(complete("layerscope l"), ["layers", "list", "ls"]);
+    assert_eq!(complete("layerscope ls --j"), ["--json"]);
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let s = ok(&os(&[&"completions", &shell])).text();
+        assert!(
+            s.contains("layerscope") && s.contains("which"),
+            "{shell}:\n{s}"
+        );
+    }
+    fails(
+        &os(&[&"completions", &"tcsh"]),
+        2,
+        &["invalid value 'tcsh'"],
+    );
+}
+
+#[test]
+fn the_man_page_renders_with_every_command() {
+    let page = ok(&os(&[&"man"])).text();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH layerscope 1"),
+        "{page}"
+    );
+    let rendered = Command::new("man")
+        .args(["-l", "-"])
+        .env("MANWIDTH", "100")
+        .env("MAN_KEEP_FORMATTING", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), page.as_bytes())?;
+            drop(child.stdin.take());
+            child.wait_with_output()
+        })
+        .expect("man (apt-get install man-db groff-base)");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    // Plain text: drop the overstrike bold/underline man uses when it thinks it may.
+    let text: String = String::from_utf8_lossy(&rendered.stdout)
+        .split('\u{8}')
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.get(1..).unwrap_or("")
+            }
+        })
+        .collect();
+    for want in ["NAME", "SYNOPSIS", "--lowerdir", "OverlayFS"] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    for c in subcommands() {
+        assert!(
+            text.contains(&format!("LAYERSCOPE {}", c.to_uppercase())),
+            "a section for {c} in:\n{text}"
+        );
+    }
+    assert!(text.contains("--recursive"), "ls's own options:\n{text}");
 }

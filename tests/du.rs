@@ -776,7 +776,7 @@ fn a_mount_inside_a_layer_is_not_crossed_and_marks_it_in_use() {
     let _u = common::Mount {
         point: under.clone(),
     };
-    let stored = du_sb(&[under.clone()]);
+    let stored = du_sb(std::slice::from_ref(&under));
     let dux = sh(Command::new("du").arg("-sbx").arg(ov.join("orph")));
     let dux: u64 = dux.split_whitespace().next().unwrap().parse().unwrap();
     assert!(stored < dux + 100_000, "the bind mount carries no tmpfs");

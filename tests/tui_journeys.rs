@@ -504,8 +504,7 @@ fn real_terminal_in_tmux() {
         assert!(Instant::now() < deadline, "q did not exit");
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let report = std::fs::read_to_string(&done).expect("report");
+    let report = wait_stty_line(&done);
     assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
     assert!(
         report.contains("icanon") && !report.contains("-icanon"),
@@ -571,6 +570,19 @@ fn wait_done(done: &std::path::Path) -> String {
         }
         assert!(Instant::now() < deadline, "the program did not exit");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The exit report once the shell has also appended its `stty` line (what the terminal mode
+/// checks read), polled instead of slept for.
+fn wait_stty_line(done: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let report = std::fs::read_to_string(done).unwrap_or_default();
+        if report.contains("icanon") || Instant::now() >= deadline {
+            return report;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -756,9 +768,8 @@ fn a_kill_ends_the_demo_like_q_terminal_restored_and_nothing_left() {
         .status()
         .expect("kill");
     assert!(st.success());
-    let report = wait_done(&done);
-    std::thread::sleep(Duration::from_millis(300));
-    let report = std::fs::read_to_string(&done).unwrap_or(report);
+    wait_done(&done);
+    let report = wait_stty_line(&done);
     assert!(
         report.starts_with("EXIT=0"),
         "SIGTERM ends it as q does: {report}"

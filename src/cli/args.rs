@@ -239,6 +239,14 @@ pub enum Command {
         #[command(flatten)]
         stack: StackArgs,
     },
+    /// Print the completion script for SHELL (see the README for where it goes).
+    Completions {
+        /// The shell (bash, zsh, fish, elvish, powershell).
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `layerscope man | man -l -`.
+    Man,
 }
 
 /// How `watch` watches.

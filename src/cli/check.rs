@@ -134,7 +134,7 @@ pub fn run(merger: &Merger, given: &Given, json: bool, out: &mut dyn Write) -> a
             m.insert("figure".into(), figure);
             m.insert("limit".into(), limit);
             m.insert("result".into(), json!(o.status.as_str()));
-            serde_json::to_writer(&mut *out, &m)?;
+            crate::report::write_json(&mut *out, &m)?;
             out.write_all(b"\n")?;
         }
         let mut m = Map::new();
@@ -145,7 +145,7 @@ pub fn run(merger: &Merger, given: &Given, json: bool, out: &mut dyn Write) -> a
         m.insert("wasted_bytes".into(), json!(report.wasted_bytes()));
         m.insert("efficiency".into(), json!(report.efficiency()));
         m.insert("floor".into(), json!(rules.floor));
-        serde_json::to_writer(&mut *out, &m)?;
+        crate::report::write_json(&mut *out, &m)?;
         out.write_all(b"\n")?;
     } else {
         match source {

@@ -28,7 +28,7 @@ pub fn run(
             let mut o = serde_json::Map::new();
             o.insert("change".into(), kind.into());
             put_bytes(&mut o, "path", &c.path);
-            serde_json::to_writer(&mut *out, &o)?;
+            crate::report::write_json(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {
             writeln!(out, "{kind} {}", escape::display(&c.path))?;
@@ -64,7 +64,7 @@ pub fn run_against(
             o.insert("change".into(), kind.into());
             put_bytes(&mut o, "path", &c.path);
             o.insert("size_change".into(), c.size_change.into());
-            serde_json::to_writer(&mut *out, &o)?;
+            crate::report::write_json(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {
             writeln!(
@@ -83,7 +83,7 @@ pub fn run_against(
             "deleted": counts[2],
             "size_change": total,
         });
-        serde_json::to_writer(&mut *out, &o)?;
+        crate::report::write_json(&mut *out, &o)?;
         out.write_all(b"\n")?;
     } else {
         let sign = if total < 0 { "-" } else { "+" };

@@ -50,14 +50,12 @@ fn age_secs(now: i64, mtime: Option<i64>) -> Value {
 }
 
 fn modified(mtime: Option<i64>) -> Value {
-    mtime.map_or(Value::Null, |m| {
-        json!(crate::stack::containerd::rfc3339(m, 0).replace(".000000000Z", "Z"))
-    })
+    mtime.map_or(Value::Null, |m| json!(crate::timestamp::rfc3339_secs(m)))
 }
 
 fn print_json(usage: &Usage, now: i64, out: &mut dyn Write) -> anyhow::Result<()> {
     let line = |o: &Map<String, Value>, out: &mut dyn Write| -> anyhow::Result<()> {
-        serde_json::to_writer(&mut *out, o)?;
+        crate::report::write_json(&mut *out, o)?;
         out.write_all(b"\n")?;
         Ok(())
     };

@@ -36,7 +36,7 @@ pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Resul
             o.insert("added".into(), json!(s.added));
             o.insert("modified".into(), json!(s.modified));
             o.insert("deleted".into(), json!(s.deleted));
-            serde_json::to_writer(&mut *out, &o)?;
+            crate::report::write_json(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {
             let mut what = escape::path(&layer.path);

@@ -64,7 +64,7 @@ pub fn run(roots: &Roots, json: bool, out: &mut dyn Write) -> anyhow::Result<()>
                 }
             }
             put_bytes(&mut o, "root", f.root.as_os_str().as_bytes());
-            serde_json::to_writer(&mut *out, &o)?;
+            crate::report::write_json(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {
             let mounted = f

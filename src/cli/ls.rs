@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use crate::error::Error;
 use crate::escape;
 use crate::merge::walk::Visit;
 use crate::merge::{Entry, FileKind, Merger};
@@ -31,7 +30,7 @@ pub fn run(
             }
             (Visit::Entry(e), false) => writeln!(out, "{}", text_line(e))?,
             (Visit::Anomaly(a), true) => {
-                serde_json::to_writer(&mut chunk, &report::anomaly_json(a))?;
+                report::write_json(&mut chunk, &report::anomaly_json(a))?;
                 chunk.push(b'\n');
             }
             (Visit::Anomaly(a), false) => {
@@ -111,10 +110,4 @@ pub fn text_line(e: &Entry) -> String {
         line.push(']');
     }
     line
-}
-
-/// Maps "path not found" to the documented exit code.
-#[must_use]
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    err.downcast_ref::<Error>().map_or(2, Error::exit_code)
 }

@@ -10,6 +10,7 @@ pub mod du;
 pub mod layers;
 pub mod list;
 pub mod ls;
+pub mod shell;
 pub mod waste;
 pub mod watch;
 pub mod which;

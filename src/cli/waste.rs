@@ -147,7 +147,7 @@ fn reason_json(r: WasteReason) -> Value {
 }
 
 fn line(out: &mut dyn Write, o: &Map<String, Value>) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *out, o)?;
+    crate::report::write_json(&mut *out, o)?;
     out.write_all(b"\n")?;
     Ok(())
 }

@@ -145,7 +145,7 @@ pub fn refs(store: &Store, docker_names: &HashMap<String, String>) -> StoreRefs 
 /// `docker.io/library/app:1`, the digest's first 12 digits for a dangling image.
 fn docker_image_name(name: &str) -> String {
     if let Some(d) = name.strip_prefix("moby-dangling@") {
-        return crate::stack::docker::short(d);
+        return crate::stack::engine::short(d);
     }
     name.strip_prefix("docker.io/library/")
         .or_else(|| name.strip_prefix("docker.io/"))

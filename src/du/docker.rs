@@ -9,8 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{OwnerKind, OwnerRef, Record, StoreRefs};
-use crate::stack::docker::{Store, short};
+use crate::stack::docker::Store;
 use crate::stack::engine::is_component;
+use crate::stack::engine::short;
 use crate::stack::engine::{self, Engine, hex_of, is_hex, read_text};
 
 /// One `layerdb/sha256/<chain>` entry: its directory and parent chain.

@@ -35,7 +35,7 @@ pub fn refs(store: &Store) -> StoreRefs {
             records.insert(
                 (*id).to_string(),
                 Record {
-                    what: format!("layers.json layer {}", crate::stack::docker::short(id)),
+                    what: format!("layers.json layer {}", crate::stack::engine::short(id)),
                     file: layers_json.clone(),
                     engine_way: WAY,
                 },
@@ -51,7 +51,7 @@ pub fn refs(store: &Store) -> StoreRefs {
                         "layers.json layer {} (incomplete: being written or half-deleted; \
                          containers/storage deletes it the next time it opens the store for \
                          writing)",
-                        crate::stack::docker::short(id)
+                        crate::stack::engine::short(id)
                     ),
                     file: layers_json.clone(),
                     engine_way: WAY,

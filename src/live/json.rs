@@ -5,7 +5,7 @@
 //! `explanation`, and the fields of its kind (see the README's "Live view" section). Names follow
 //! the `_b64` convention of [`crate::report`].
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
@@ -13,36 +13,10 @@ use super::{LiveEvent, LiveKind, WatchMode};
 use crate::escape::display;
 use crate::report::put_bytes;
 
-/// The UTC (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's
-/// days-to-civil algorithm).
-#[must_use]
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// `2025-01-31T12:34:56.789Z`.
 #[must_use]
 pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = i64::try_from(d.as_secs()).unwrap_or(0);
-    let (y, mo, day) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60,
-        d.subsec_millis()
-    )
+    crate::timestamp::rfc3339_millis(t)
 }
 
 /// `12:34:56.789` in UTC, for compact text lines.
@@ -248,6 +222,8 @@ pub fn event_line(e: &LiveEvent) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
     use super::*;
 
     #[test]

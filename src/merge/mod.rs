@@ -2,8 +2,8 @@
 //! the merged view, what it hides, and why.
 //!
 //! The algorithm follows `ovl_lookup` (fs/overlayfs/namei.c) one name at a time, and readdir
-//! (fs/overlayfs/readdir.c) for listings; `../shared/docs/overlayfs-semantics.md` §1–4 has the
-//! rules with their sources. A directory of the merged view carries its *stack*: the real
+//! (fs/overlayfs/readdir.c) for listings, as the kernel's Documentation/filesystems/overlayfs.rst
+//! describes them. A directory of the merged view carries its *stack*: the real
 //! directories, top-down, that merge into it. Children are looked up in that stack only.
 
 mod listing;
@@ -20,56 +20,8 @@ use crate::fsio::LayerRoot;
 use crate::stack::{LayerRole, LayerStack};
 
 pub use listing::Listing;
-
-/// The type of a file in the merged view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileKind {
-    /// Directory.
-    Dir,
-    /// Regular file.
-    File,
-    /// Symbolic link.
-    Symlink,
-    /// Named pipe.
-    Fifo,
-    /// Unix socket.
-    Socket,
-    /// Character device.
-    Char,
-    /// Block device.
-    Block,
-}
-
-impl FileKind {
-    /// From an `st_mode`.
-    #[must_use]
-    pub fn from_mode(mode: u32) -> Self {
-        match mode & libc::S_IFMT {
-            libc::S_IFDIR => FileKind::Dir,
-            libc::S_IFLNK => FileKind::Symlink,
-            libc::S_IFIFO => FileKind::Fifo,
-            libc::S_IFSOCK => FileKind::Socket,
-            libc::S_IFCHR => FileKind::Char,
-            libc::S_IFBLK => FileKind::Block,
-            _ => FileKind::File,
-        }
-    }
-
-    /// The JSON and text name (`dir`, `file`, ...).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Dir => "dir",
-            FileKind::File => "file",
-            FileKind::Symlink => "symlink",
-            FileKind::Fifo => "fifo",
-            FileKind::Socket => "socket",
-            FileKind::Char => "char",
-            FileKind::Block => "block",
-        }
-    }
-}
+// Defined with the layer reader, below the merge; named here too, where the merged view uses them.
+pub use crate::fsio::{FileKind, join_rel};
 
 /// Why a deeper layer's version of a path is not what the merged view shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -414,19 +366,6 @@ pub fn join_merged(dir: &[u8], name: &[u8]) -> Vec<u8> {
     if !dir.ends_with(b"/") {
         p.push(b'/');
     }
-    p.extend_from_slice(name);
-    p
-}
-
-/// Joins a path inside a layer and a child name.
-#[must_use]
-pub fn join_rel(dir: &[u8], name: &[u8]) -> Vec<u8> {
-    if dir.is_empty() {
-        return name.to_vec();
-    }
-    let mut p = Vec::with_capacity(dir.len() + 1 + name.len());
-    p.extend_from_slice(dir);
-    p.push(b'/');
     p.extend_from_slice(name);
     p
 }

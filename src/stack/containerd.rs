@@ -158,30 +158,7 @@ pub fn go_time(bytes: &[u8]) -> Option<String> {
     let sec = i64::from_be_bytes(bytes[1..9].try_into().ok()?);
     let nsec = u32::from_be_bytes(bytes[9..13].try_into().ok()?);
     let unix = sec.checked_sub(62_135_596_800)?;
-    Some(rfc3339(unix, nsec))
-}
-
-/// Formats seconds since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC).
-#[must_use]
-pub fn rfc3339(unix: i64, nsec: u32) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nsec:09}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    Some(crate::timestamp::rfc3339_nanos(unix, nsec))
 }
 
 fn text(b: &Bucket, key: &str) -> Option<String> {
@@ -781,7 +758,7 @@ impl Store {
                 show: format!(
                     "container {} ({})",
                     name.as_deref().unwrap_or("?"),
-                    super::docker::short(id)
+                    engine::short(id)
                 ),
                 item: Item::Container {
                     root: self.root.clone(),
@@ -800,7 +777,7 @@ impl Store {
                 names: all,
                 id: hex_of(&img.digest).to_string(),
                 rank: 1,
-                show: format!("image {name} ({})", super::docker::short(&img.digest)),
+                show: format!("image {name} ({})", engine::short(&img.digest)),
                 item: Item::Image {
                     root: self.root.clone(),
                     ns: "moby".into(),
@@ -907,7 +884,7 @@ impl Store {
                         engine: engine_of,
                         kind: Kind::Image,
                         stack: if moby && name.starts_with("moby-dangling@") {
-                            format!("docker:{}", super::docker::short(&img.digest))
+                            format!("docker:{}", engine::short(&img.digest))
                         } else if moby {
                             format!("docker:{}", short_names(name).last().unwrap_or(name))
                         } else {
@@ -1055,8 +1032,6 @@ mod tests {
         b.extend(5u32.to_be_bytes());
         b.extend((-1i16).to_be_bytes());
         assert_eq!(go_time(&b).unwrap(), "2026-11-27T10:49:46.000000005Z");
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::engine::{
-    self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json, read_text,
+    self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json,
+    read_text, short,
 };
 use super::{Layer, LayerRole, LayerStack};
 use crate::error::{Error, Result};
@@ -626,12 +627,6 @@ impl Store {
         }
         out
     }
-}
-
-/// The first 12 hex digits of an ID, as Docker shows it.
-#[must_use]
-pub fn short(id: &str) -> String {
-    hex_of(id).chars().take(12).collect()
 }
 
 /// Resolves `docker:NAME` against every Docker data-root (and Docker's containerd image store).

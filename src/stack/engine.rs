@@ -15,8 +15,7 @@ use super::mountinfo::{self, MountEntry};
 use super::options::KernelDefaults;
 use super::{LayerStack, MountOptions};
 use crate::error::{Error, Result};
-use crate::fsio::{self, LayerRoot};
-use crate::merge::FileKind;
+use crate::fsio::{self, FileKind, LayerRoot};
 
 /// Storage roots given on the command line; `None` means the engine's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -410,6 +409,12 @@ pub fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
+/// The first 12 hex digits of an ID, as Docker shows it (and Podman and `ctr` after it).
+#[must_use]
+pub fn short(id: &str) -> String {
+    hex_of(id).chars().take(12).collect()
+}
+
 /// A thing that can be named: its names, its ID, and how strongly an exact name match binds
 /// (lower wins: containers before images, as `docker inspect` does).
 #[derive(Debug, Clone)]
@@ -787,7 +792,7 @@ fn walk_inodes(path: &Path, skip: &[&[u8]], mut each: impl FnMut(&rustix::fs::St
                 continue; // a mount point: another filesystem, not this tree's bytes
             }
             if FileKind::from_mode(st.st_mode) == FileKind::Dir {
-                todo.push(crate::merge::join_rel(&rel, &name));
+                todo.push(fsio::join_rel(&rel, &name));
             }
             each(&st);
         }

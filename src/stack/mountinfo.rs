@@ -1,7 +1,8 @@
 //! Reading overlay mounts from `/proc/self/mountinfo`, decoding every way kernels print layers.
 //!
 //! The decoder is pure (text in, data out); only [`find_mount`] and [`stack_from_entry`] look
-//! at the system. What it handles (`../shared/docs/overlayfs-semantics.md` §5):
+//! at the system. What it handles (the kernel's `show_mountinfo` in fs/proc_namespace.c and
+//! `ovl_show_options` in fs/overlayfs/params.c):
 //!
 //! - the generic mangling of the mount point, root and source (`\040` space, `\011` tab,
 //!   `\012` newline, `\134` backslash);

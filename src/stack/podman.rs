@@ -369,14 +369,14 @@ impl Store {
         self.images
             .get(id)
             .and_then(|(i, _)| i.names.first().cloned())
-            .unwrap_or_else(|| super::docker::short(id))
+            .unwrap_or_else(|| engine::short(id))
     }
 
     fn container_name(c: &CtrRec) -> String {
         c.names
             .first()
             .cloned()
-            .unwrap_or_else(|| super::docker::short(&c.id))
+            .unwrap_or_else(|| engine::short(&c.id))
     }
 
     /// Candidates for `podman:NAME`: containers, then images.
@@ -391,7 +391,7 @@ impl Store {
                 show: format!(
                     "container {} ({})",
                     Self::container_name(c),
-                    super::docker::short(&c.id)
+                    engine::short(&c.id)
                 ),
                 item: Item::Container(c.id.clone()),
             });
@@ -408,7 +408,7 @@ impl Store {
                 show: format!(
                     "image {} ({})",
                     self.image_name(&i.id),
-                    super::docker::short(&i.id)
+                    engine::short(&i.id)
                 ),
                 item: Item::Image(i.id.clone()),
             });
@@ -441,12 +441,13 @@ impl Store {
             if self.incomplete.contains_key(&id) {
                 return Err(Error::BadInput(format!(
                     "layer {} of {what} is incomplete (being written or half-deleted); try again",
-                    super::docker::short(&id)
+                    engine::short(&id)
                 )));
             }
-            let (rec, home) = self.layers.get(&id).ok_or_else(|| {
-                engine::gone(&format!("layer {} of {what}", super::docker::short(&id)))
-            })?;
+            let (rec, home) = self
+                .layers
+                .get(&id)
+                .ok_or_else(|| engine::gone(&format!("layer {} of {what}", engine::short(&id))))?;
             next = rec.parent.clone().filter(|p| !p.is_empty());
             out.push((id, home.clone()));
         }
@@ -489,13 +490,13 @@ impl Store {
                 notes.push(format!(
                     "layer {} is a composefs layer: its metadata is in an EROFS blob, which this \
                      view does not read",
-                    super::docker::short(id)
+                    engine::short(id)
                 ));
             }
             let label = labels
                 .get(i)
                 .cloned()
-                .unwrap_or_else(|| format!("layer {}", super::docker::short(id)));
+                .unwrap_or_else(|| format!("layer {}", engine::short(id)));
             for (n, dir) in Self::layer_dirs(home, id)?.into_iter().enumerate() {
                 if n == 0 && i == 0 && skip_first_diff {
                     continue;
@@ -538,7 +539,7 @@ impl Store {
                 let (img, _) = self
                     .images
                     .get(id)
-                    .ok_or_else(|| engine::gone(&format!("image {}", super::docker::short(id))))?;
+                    .ok_or_else(|| engine::gone(&format!("image {}", engine::short(id))))?;
                 let name = self.image_name(id);
                 let top = img
                     .layer
@@ -559,9 +560,10 @@ impl Store {
                 ))
             }
             Item::Container(id) => {
-                let c = self.containers.get(id).ok_or_else(|| {
-                    engine::gone(&format!("container {}", super::docker::short(id)))
-                })?;
+                let c = self
+                    .containers
+                    .get(id)
+                    .ok_or_else(|| engine::gone(&format!("container {}", engine::short(id))))?;
                 let name = Self::container_name(c);
                 let what = format!("container {name}");
                 let chain = self.chain(&c.layer, &what)?;
@@ -654,7 +656,7 @@ impl Store {
                     stack: format!(
                         "podman:{}",
                         if img.names.is_empty() {
-                            super::docker::short(&img.id)
+                            engine::short(&img.id)
                         } else {
                             name.clone()
                         }

@@ -12,7 +12,8 @@
 //! and, after a SIGKILL, by the next `layerscope demo`.
 //!
 //! Namespaces can only be entered while the process has a single thread, so
-//! [`enter`] must run before anything starts a thread.
+//! [`enter`] must run before anything starts a thread; it checks the thread count and refuses
+//! (with the reason) instead of leaving the other threads in the host's mounts.
 
 use std::ffi::CString;
 use std::io;
@@ -57,6 +58,27 @@ pub const TMPFS_DIR: &str = "layerscope-demo";
 /// Call it before any thread starts: the kernel refuses `CLONE_NEWNS` and `CLONE_NEWUSER` to a
 /// process with several threads.
 pub fn enter() -> Namespace {
+    // Checked, not only documented: with other threads, unshare(CLONE_NEWNS) succeeds but moves
+    // only the calling thread, and the others would go on reading the host's mounts.
+    match thread_count() {
+        Ok(1) => {}
+        Ok(n) => {
+            return Namespace::None {
+                why: format!(
+                    "the process already runs {n} threads, and a namespace can only be entered \
+                     by a single-threaded process (enter the demo before starting any thread)"
+                ),
+            };
+        }
+        Err(e) => {
+            return Namespace::None {
+                why: format!(
+                    "reading /proc/self/status failed ({e}), so the process cannot be shown to \
+                     be single-threaded, which entering a namespace needs"
+                ),
+            };
+        }
+    }
     let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
     let mut why_not_root = None;
     if uid.is_root() && crate::fsio::can_read_trusted_xattrs() {
@@ -101,6 +123,16 @@ pub fn enter() -> Namespace {
             why: format!("making the mount namespace private failed: {e}"),
         },
     }
+}
+
+/// The process's thread count, from the `Threads:` line of `/proc/self/status`.
+fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Threads: line"))
 }
 
 fn explain_unshare(e: io::Error, what: &str) -> String {
@@ -303,47 +335,21 @@ pub fn cleanup() {
 }
 
 /// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT run [`cleanup`] and then end the process with the
-/// signal's usual status. Call before any thread starts, so that every later thread inherits
-/// the blocked mask and only the waiting thread ever receives these signals.
+/// signal's usual status (the default action, so the parent sees "killed by SIGINT").
 ///
 /// # Errors
-/// The signal mask cannot be changed or the thread cannot start.
+/// The handlers cannot be installed or the thread cannot start.
 pub fn cleanup_on_signals() -> io::Result<()> {
-    const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
-    // SAFETY: sigset_t is plain data; it is initialised by sigemptyset before use.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t; these calls only write to it and the thread's mask.
-    let rc = unsafe {
-        libc::sigemptyset(&raw mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&raw mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, std::ptr::null_mut())
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])?;
     std::thread::Builder::new()
         .name("demo-signals".into())
         .spawn(move || {
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` and `sig` are valid for the call.
-            if unsafe { libc::sigwait(&raw const set, &raw mut sig) } != 0 {
-                return;
+            if let Some(sig) = signals.forever().next() {
+                cleanup();
+                let _ = signal_hook::low_level::emulate_default_handler(sig);
+                std::process::exit(128 + sig);
             }
-            cleanup();
-            // Default action for the signal, so the parent sees "killed by SIGINT".
-            // SAFETY: restoring the default disposition and re-raising with the signal
-            // unblocked in this thread; no Rust state is touched afterwards.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                let mut one: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&raw mut one);
-                libc::sigaddset(&raw mut one, sig);
-                libc::pthread_sigmask(libc::SIG_UNBLOCK, &raw const one, std::ptr::null_mut());
-                libc::raise(sig);
-            }
-            std::process::exit(128 + sig);
         })?;
     Ok(())
 }
@@ -351,6 +357,25 @@ pub fn cleanup_on_signals() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_with_several_threads_does_not_enter_a_namespace() {
+        // libtest runs this on a thread of its own, so the process has at least two.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        assert!(thread_count().unwrap() >= 2);
+        match enter() {
+            Namespace::None { why } => {
+                assert!(why.contains("threads"), "{why}");
+                assert!(why.contains("single-threaded"), "{why}");
+            }
+            ns => panic!("entered {ns:?} with several threads"),
+        }
+        drop(tx);
+        other.join().unwrap();
+    }
 
     #[test]
     fn option_paths_escape_the_parser_separators() {

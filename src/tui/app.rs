@@ -1,5 +1,6 @@
 //! The explorer's state and its one entry point, [`App::update`]: an event in, effects out.
-//! No drawing and no I/O here; background work is asked for as [`Effect`]s.
+//! No drawing here, and no I/O but one small read: opening a stack reads `/proc/self/status` to
+//! tell whether `trusted.*` markers are readable. All other work is asked for as [`Effect`]s.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Effects and the background jobs that carry them out: the only place in the explorer that
 //! spawns threads or touches disk. Each job ends by sending exactly one [`JobResult`] to the
-//! inbox, even when it fails or panics, so the app always knows when work is done.
+//! inbox, even when it fails or panics, so the app always knows when work is done. The one
+//! exception: when the system refuses a new thread, the job never runs and sends nothing, so
+//! the app is not told (that error is dropped).
 //!
 //! A view of the stack "from layer N down" is a stack of its own (the layers N.. of the real
 //! one), so its merger numbers layers from 0; every result is shifted back to the real stack's

@@ -11,11 +11,19 @@ pub const REQUIRE_VAR: &str = "LAYERSCOPE_REQUIRE_PRIVILEGED";
 
 /// Skips the calling test with a printed reason, or fails it when CI requires it to run.
 /// Use as `if let Some(why) = cannot_run() { return skip(&why); }`.
+///
+/// The line goes straight to the process's stderr, not through `eprintln!`, which libtest
+/// captures (and hides for a test that passes): a skip must show in `cargo test`'s output.
 pub fn skip(reason: &str) {
+    use std::io::Write as _;
     if std::env::var_os(REQUIRE_VAR).is_some_and(|v| v == "1") {
         panic!("{REQUIRE_VAR}=1 but this test cannot run: {reason}");
     }
-    eprintln!("SKIPPED: {reason}");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
 }
 
 /// Whether this process is root in the initial user namespace (can mount overlays and read

@@ -1,7 +1,7 @@
 //! Mountinfo decoding, with lines of each kernel generation.
 //!
 //! Lines marked "captured" were copied from a real kernel; the others are written the way the
-//! named kernel prints (`../shared/docs/overlayfs-semantics.md` §5.2), with the escapes its
+//! named kernel prints (`ovl_show_options` in that kernel's fs/overlayfs/), with the escapes its
 //! `seq_show_option`/`seq_escape` calls produce.
 
 use std::path::{Path, PathBuf};

@@ -225,14 +225,7 @@ pub fn pad(s: &str, width: usize) -> String {
 /// A UTC date and time from seconds since the epoch (`2024-05-01 12:00:00`).
 #[must_use]
 pub fn format_time(secs: i64) -> String {
-    let (y, m, d) = crate::live::json::civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::timestamp::date_time(secs)
 }
 
 #[cfg(test)]
