@@ -283,6 +283,82 @@ fn live_batches_stream_into_the_live_pane_and_reload_directories() {
     assert_eq!(s.added, 5, "the upper layer's counts are recomputed");
 }
 
+fn created(path: &str) -> AppEvent {
+    AppEvent::Live(LiveBatch {
+        lines: vec![LiveLine {
+            time: "12:00:00.000".into(),
+            kind: "created".into(),
+            path: path.as_bytes().to_vec(),
+            detail: "nothing below had it".into(),
+            symbol: '+',
+            tone: layerscope::live::Tone::Added,
+        }],
+        changed: vec![path.as_bytes().to_vec()],
+        status: Some("watching upper".into()),
+    })
+}
+
+/// Issue 10, item 2: a live write elsewhere (here at the root, before /etc) lists the root
+/// again; node ids are reused, and the selection used to jump to whatever node got the old
+/// id (`/aad2` in the report). The selection is a path.
+#[test]
+fn the_selection_stays_on_its_path_through_live_writes_filters_and_sorting() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 140, 34, true);
+    run.keys("jljj");
+    assert_eq!(run.selected().as_deref(), Some("/etc/passwd"));
+    for name in ["aaf1", "aad2", "aab3"] {
+        std::fs::write(fx.layer(0).join(name), b"1\n").expect("write");
+        run.play(vec![created(&format!("/{name}"))]);
+        assert!(run.rows().contains(&format!("/{name}")));
+        assert_eq!(
+            run.selected().as_deref(),
+            Some("/etc/passwd"),
+            "a live write to /{name} moved the selection"
+        );
+        let ex = run.app.ex.as_ref().expect("explorer");
+        assert_eq!(
+            ex.details.path.as_deref(),
+            Some(&b"/etc/passwd"[..]),
+            "the details follow the selection"
+        );
+    }
+    // Sorting and filters keep it too; a filter that hides it gives it back when turned off.
+    run.keys("s");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "sort by size"
+    );
+    run.keys("s4");
+    assert_ne!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "files L0 leaves unchanged hidden"
+    );
+    run.keys("4");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "shown again"
+    );
+    // The selected path goes away: the nearest row is selected and the details say so.
+    run.keys("k");
+    assert_eq!(run.selected().as_deref(), Some("/etc/hostname"));
+    std::fs::remove_file(fx.layer(0).join("etc/hostname")).expect("rm");
+    run.play(vec![created("/etc/hostname")]);
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "the next row"
+    );
+    let screen = run.screen();
+    assert!(
+        screen.contains("'/etc/hostname' is gone from the view"),
+        "the details say what happened:\n{screen}"
+    );
+}
+
 #[test]
 fn focus_mouse_help_and_quit() {
     let Some(fx) = fixture() else { return };
@@ -361,13 +437,24 @@ fn the_picker_lists_mounted_overlays_and_opens_one() {
     let p = run.app.picker.as_ref().expect("picker");
     let cands = p.candidates.as_ref().expect("discovered");
     let want = point.display().to_string();
-    let i = cands
-        .iter()
-        .position(|c| c.title == want)
-        .expect("the overlay mount is offered");
+    assert!(
+        cands.iter().any(|c| c.title == want),
+        "the overlay mount is offered"
+    );
     let screen = run.screen();
     assert!(screen.contains("pick a stack"));
-    run.keys(&"j".repeat(i));
+    // Typing filters: the fixture's directory name picks the mount out.
+    let unique = fx
+        .dir
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    run.keys(&unique);
+    let p = run.app.picker.as_ref().expect("picker");
+    assert_eq!(p.rows.len(), 1, "the filter leaves the one mount");
+    assert!(run.screen().contains(&unique));
     run.keys("<enter>");
     let ex = run.app.ex.as_ref().expect("the explorer opened");
     assert_eq!(ex.stack.name, want);

@@ -139,7 +139,12 @@ pub enum Preview {
 #[derive(Debug)]
 pub enum JobResult {
     /// The stacks found on the host, for the picker.
-    Candidates(Vec<Candidate>),
+    Candidates {
+        /// The stacks.
+        found: Vec<Candidate>,
+        /// What discovery noted besides (stores skipped, files unreadable).
+        notes: Vec<String>,
+    },
     /// A stack picked in the picker was opened.
     Opened(Result<Arc<Merger>, String>),
     /// A view (the stack from one layer down) is ready, with its root listing.

@@ -162,8 +162,14 @@ impl Worker {
             Effect::Discover => spawn(
                 &self.tx,
                 "discover",
-                || JobResult::Candidates(picker::candidates()),
-                |_| JobResult::Candidates(Vec::new()),
+                || {
+                    let (found, notes) = picker::candidates_and_notes(&Default::default());
+                    JobResult::Candidates { found, notes }
+                },
+                |why| JobResult::Candidates {
+                    found: Vec::new(),
+                    notes: vec![format!("finding the stacks failed: {why}")],
+                },
             ),
             Effect::OpenStack(req) => spawn(
                 &self.tx,

@@ -94,7 +94,7 @@ pub struct Tree {
     by_path: HashMap<Vec<u8>, usize>,
     /// Visible node ids, top to bottom.
     pub rows: Vec<usize>,
-    /// Index into `rows`.
+    /// Index into `rows` (follows [`Tree::selected_path`]; set it through the methods).
     pub selected: usize,
     /// First visible row.
     pub offset: usize,
@@ -103,9 +103,11 @@ pub struct Tree {
     /// Directories to expand again when a listing brings them back (expanded descendants of
     /// a directory that was listed again).
     reexpand: HashSet<Vec<u8>>,
-    /// The selected path when a listing replaced the selected node: the next rebuild selects
-    /// the new node at that path (a live change or a tour step lists a directory again).
-    reselect: Option<Vec<u8>>,
+    /// The selected path: the selection is a path, not a row, so it stays put through
+    /// listings (node ids are reused), filters, sorting and live changes.
+    sel_path: Option<Vec<u8>>,
+    /// A selected path that went away, for the app to say so (see [`Tree::take_lost`]).
+    lost: Option<Vec<u8>>,
 }
 
 /// The root's id.
@@ -150,7 +152,8 @@ impl Tree {
             offset: 0,
             relisting: HashSet::new(),
             reexpand: HashSet::new(),
-            reselect: None,
+            sel_path: None,
+            lost: None,
         }
     }
 
@@ -276,9 +279,6 @@ impl Tree {
             _ => Vec::new(),
         };
         self.relisting.remove(&id);
-        if self.reselect.is_none() {
-            self.reselect = self.selected_node().map(|n| n.path.clone());
-        }
         // Remember every expanded directory below, by path: they open again as the listings
         // bring them back.
         let mut todo = old.clone();
@@ -395,10 +395,13 @@ impl Tree {
         expanded && n.children == Children::NotLoaded
     }
 
-    /// Recomputes the visible rows, keeping the selection on the same node when it stays
-    /// visible. `keep` decides which nodes show (their subtrees go with them).
+    /// Recomputes the visible rows, keeping the selection on the selected path. When that
+    /// path is not shown: while a directory on the way is being listed, or the path is only
+    /// hidden (collapsed, filtered), the nearest shown ancestor is selected and the path is
+    /// kept, so the selection comes back; when the path is gone from its listed directory,
+    /// the row that took its place is selected and [`Tree::take_lost`] reports it. `keep`
+    /// decides which nodes show (their subtrees go with them).
     pub fn rebuild(&mut self, keep: &dyn Fn(&Node) -> bool) {
-        let before = self.selected_id();
         let mut rows = Vec::new();
         let mut stack: Vec<usize> = Vec::new();
         if let Some(Children::Loaded(c)) = self.node(ROOT).map(|n| &n.children) {
@@ -417,41 +420,116 @@ impl Tree {
             }
         }
         self.rows = rows;
-        let reselect = self.reselect.take();
-        let same_node = before.and_then(|b| self.rows.iter().position(|&r| r == b));
-        let same_path = || {
-            let path = reselect.as_ref()?;
-            self.rows
-                .iter()
-                .position(|&r| self.node(r).is_some_and(|n| &n.path == path))
+        let Some(path) = self.sel_path.clone() else {
+            self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+            self.sel_path = self.selected_node().map(|n| n.path.clone());
+            return;
         };
-        // Ids of replaced nodes are reused, so after a listing the path decides.
-        self.selected = match same_path().or(same_node) {
-            Some(i) => i,
-            None => self.selected.min(self.rows.len().saturating_sub(1)),
-        };
+        if let Some(i) = self.row_of(&path) {
+            self.selected = i;
+            return;
+        }
+        if self.is_gone(&path) {
+            // The row that took its place (the next one), or the last.
+            self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+            self.sel_path = self.selected_node().map(|n| n.path.clone());
+            self.lost = Some(path);
+            return;
+        }
+        // Pending or hidden: the nearest shown ancestor stands in; the path stays wanted.
+        let mut up = path.as_slice();
+        while let Some(cut) = up.iter().rposition(|&b| b == b'/') {
+            up = if cut == 0 { b"/" } else { &up[..cut] };
+            if let Some(i) = self.row_of(up) {
+                self.selected = i;
+                return;
+            }
+            if up == b"/" {
+                break;
+            }
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    fn row_of(&self, path: &[u8]) -> Option<usize> {
+        let id = self.find(path)?;
+        self.rows.iter().position(|&r| r == id)
+    }
+
+    /// Whether a path is known to be gone: its directory is listed (and not being listed
+    /// again) without it. A path whose directory is not in the tree is gone when the nearest
+    /// directory on the way that is in the tree is listed.
+    fn is_gone(&self, path: &[u8]) -> bool {
+        if self.find(path).is_some() {
+            return false;
+        }
+        let mut up = path;
+        while let Some(cut) = up.iter().rposition(|&b| b == b'/') {
+            up = if cut == 0 { b"/" } else { &up[..cut] };
+            if let Some(id) = self.find(up) {
+                return matches!(
+                    self.node(id).map(|n| &n.children),
+                    Some(Children::Loaded(_) | Children::Failed(_))
+                ) && !self.relisting.contains(&id);
+            }
+            if up == b"/" {
+                break;
+            }
+        }
+        true
+    }
+
+    /// The selected path that went away since the last call, if one did.
+    pub fn take_lost(&mut self) -> Option<Vec<u8>> {
+        self.lost.take()
+    }
+
+    /// The path the selection stands for (it may be waiting for a listing to show it).
+    #[must_use]
+    pub fn selected_path(&self) -> Option<&[u8]> {
+        self.sel_path.as_deref()
     }
 
     /// Moves the selection by `delta` rows, clamped.
     pub fn move_by(&mut self, delta: isize) {
-        self.reselect = None;
         if self.rows.is_empty() {
             self.selected = 0;
             return;
         }
         let max = self.rows.len() - 1;
-        self.selected = self.selected.saturating_add_signed(delta).min(max);
+        self.select_row(self.selected.saturating_add_signed(delta).min(max));
+    }
+
+    /// Selects a row by index, clamped.
+    pub fn select_row(&mut self, i: usize) {
+        self.selected = i.min(self.rows.len().saturating_sub(1));
+        self.sel_path = self.selected_node().map(|n| n.path.clone());
     }
 
     /// Selects a node when it is visible; returns whether it is.
     pub fn select(&mut self, id: usize) -> bool {
         match self.rows.iter().position(|&r| r == id) {
             Some(i) => {
-                self.reselect = None;
-                self.selected = i;
+                self.select_row(i);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Collapses every directory; the selection goes to its top-level directory.
+    pub fn collapse_all(&mut self) {
+        for n in self.nodes.iter_mut().flatten() {
+            if !matches!(n.item, Item::Root) {
+                n.expanded = false;
+            }
+        }
+        self.reexpand.clear();
+        if let Some(p) = &self.sel_path {
+            let top_end = p[1..].iter().position(|&b| b == b'/').map(|i| i + 1);
+            if let Some(end) = top_end {
+                self.sel_path = Some(p[..end].to_vec());
+            }
         }
     }
 

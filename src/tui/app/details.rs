@@ -1,13 +1,21 @@
-//! The details pane: scrolling.
+//! The details pane: scrolling, and back to the tree.
 
+use crate::tui::job::Effect;
 use crate::tui::keymap::Action;
 
 use super::*;
 
 impl App {
-    pub(super) fn details_action(&mut self, action: Action) {
+    /// Scrolls, or goes back to the tree; every other key is the table's global one.
+    pub(super) fn details_action(&mut self, action: Action) -> Vec<Effect> {
         let page = self.tree_page();
-        let Some(ex) = &mut self.ex else { return };
+        if action == Action::Close {
+            self.focus = Focus::Tree;
+            return Vec::new();
+        }
+        let Some(ex) = &mut self.ex else {
+            return Vec::new();
+        };
         let s = &mut ex.details.scroll;
         let page = u16::try_from(page).unwrap_or(10);
         match action {
@@ -16,7 +24,8 @@ impl App {
             Action::PageUp => *s = s.saturating_sub(page),
             Action::PageDown => *s = s.saturating_add(page),
             Action::Top => *s = 0,
-            _ => {}
+            other => return self.global_action(other),
         }
+        Vec::new()
     }
 }

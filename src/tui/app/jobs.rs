@@ -13,9 +13,11 @@ use super::*;
 impl App {
     pub(super) fn job(&mut self, j: JobResult) -> Vec<Effect> {
         match j {
-            JobResult::Candidates(c) => {
+            JobResult::Candidates { found, notes } => {
                 if let Some(p) = &mut self.picker {
-                    p.candidates = Some(c);
+                    p.candidates = Some(found);
+                    p.notes.extend(notes);
+                    p.refilter();
                 }
                 Vec::new()
             }
@@ -24,8 +26,12 @@ impl App {
                 Err(e) => {
                     if let Some(p) = &mut self.picker {
                         p.opening = false;
-                        p.error = Some(e);
+                        p.error = Some(e.clone());
                     }
+                    self.message = Some(Message {
+                        text: format!("cannot open it: {e}"),
+                        error: true,
+                    });
                     Vec::new()
                 }
             },

@@ -8,7 +8,6 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::tui::job::Effect;
 use crate::tui::keymap::{self, Action, Scope};
 use crate::tui::tree::Sort;
-use crate::tui::view;
 
 use super::*;
 
@@ -25,6 +24,14 @@ impl App {
                 .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
         {
             return self.search_edit(Some(c));
+        }
+        if scope == Scope::Picker
+            && let KeyCode::Char(c) = k.code
+            && !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return self.picker_type(c);
         }
         // The tour's "next step" key works from every pane.
         if self.tour.is_some()
@@ -65,6 +72,10 @@ impl App {
             (Scope::Help, _) => Vec::new(),
             (Scope::Picker, a) => self.picker_action(a),
             (Scope::Search, a) => self.search_action(a),
+            (_, Action::Zoom) => {
+                self.zoomed = !self.zoomed;
+                Vec::new()
+            }
             (_, Action::FocusNext) => {
                 self.focus = self.cycle_focus(true);
                 Vec::new()
@@ -83,25 +94,17 @@ impl App {
             (Scope::Tour, a) => self.tour_action(a),
             (Scope::Layers, a) => self.layers_action(a),
             (Scope::Tree, a) => self.tree_action(a),
-            (Scope::Details, a) => {
-                self.details_action(a);
-                Vec::new()
-            }
-            (Scope::Live, a) => {
-                self.live_action(a);
-                Vec::new()
-            }
+            (Scope::Details, a) => self.details_action(a),
+            (Scope::Live, a) => self.live_action(a),
             (Scope::Global, a) => self.global_action(a),
         }
     }
 
+    /// The next pane in Tab order. Every pane of the explorer is in it, those without room
+    /// on screen too: the layout shows the focused one (in the details pane's place).
     pub(super) fn cycle_focus(&self, forward: bool) -> Focus {
-        let mut order = vec![Focus::Layers, Focus::Tree, Focus::Details];
-        let l = view::layout(self.area, self);
-        if l.live.is_some() {
-            order.push(Focus::Live);
-        }
-        if l.tour.is_some() {
+        let mut order = vec![Focus::Layers, Focus::Tree, Focus::Details, Focus::Live];
+        if self.tour.is_some() {
             order.push(Focus::Tour);
         }
         let i = order.iter().position(|f| *f == self.focus).unwrap_or(1);

@@ -58,9 +58,19 @@ impl App {
         effects
     }
 
-    pub(super) fn live_action(&mut self, action: Action) {
+    /// Scrolls, follows, shows an event whole, or goes back to the tree; every other key is
+    /// the table's global one.
+    pub(super) fn live_action(&mut self, action: Action) -> Vec<Effect> {
         let n = self.live.lines.len();
         match action {
+            Action::Open => {
+                let i = n.saturating_sub(1 + self.live.back);
+                if let Some(line) = self.live.lines.get(i) {
+                    self.live_shown = Some(Box::new(line.clone()));
+                    self.focus = Focus::Details;
+                }
+            }
+            Action::Close => self.focus = Focus::Tree,
             Action::Up => {
                 self.live.follow = false;
                 self.live.back = (self.live.back + 1).min(n.saturating_sub(1));
@@ -72,7 +82,8 @@ impl App {
                 self.live.back = 0;
                 self.live.follow = true;
             }
-            _ => {}
+            other => return self.global_action(other),
         }
+        Vec::new()
     }
 }

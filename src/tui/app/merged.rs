@@ -165,6 +165,10 @@ impl App {
         let Some(node) = ex.tree.selected_node() else {
             return Vec::new();
         };
+        // The selected path waits for a listing: its details stay until it is back.
+        if ex.tree.selected_path() != Some(node.path.as_slice()) {
+            return Vec::new();
+        }
         if ex.details.path.as_ref() == Some(&node.path) {
             return Vec::new();
         }
@@ -244,6 +248,18 @@ impl App {
         let mut tree = std::mem::take(&mut ex.tree);
         tree.rebuild(&|n| Self::keep(ex, n));
         ex.tree = tree;
+        if let Some(lost) = ex.tree.take_lost() {
+            let now = ex.tree.selected_node().map_or_else(
+                || "nothing".to_string(),
+                |n| crate::escape::display(&n.path),
+            );
+            let text = format!(
+                "'{}' is gone from the view (deleted or moved); selected the nearest row, {now}",
+                crate::escape::display(&lost)
+            );
+            ex.lost_note = Some(text.clone());
+            self.message = Some(Message { text, error: false });
+        }
         self.details_effect()
     }
 

@@ -66,6 +66,11 @@ pub struct App {
     pub tour: Option<TourState>,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// The focused pane has the whole screen (`z`).
+    pub zoomed: bool,
+    /// A live event shown whole in the details pane (`Enter` in the live pane), until the
+    /// tree's selection moves.
+    pub live_shown: Option<Box<crate::tui::event::LiveLine>>,
 }
 
 impl App {
@@ -82,6 +87,8 @@ impl App {
             live: LiveState::default(),
             tour: None,
             dirty: true,
+            zoomed: false,
+            live_shown: None,
         }
     }
 
@@ -120,7 +127,7 @@ impl App {
     #[must_use]
     pub fn picker(theme: Theme, area: Rect) -> (Self, Vec<Effect>) {
         let mut app = App::base(theme, area);
-        app.picker = Some(PickerState::default());
+        app.picker = Some(PickerState::new(None));
         (app, vec![Effect::Discover])
     }
 
@@ -128,10 +135,7 @@ impl App {
     #[must_use]
     pub fn picker_with(candidates: Vec<Candidate>, theme: Theme, area: Rect) -> Self {
         let mut app = App::base(theme, area);
-        app.picker = Some(PickerState {
-            candidates: Some(candidates),
-            ..PickerState::default()
-        });
+        app.picker = Some(PickerState::new(Some(candidates)));
         app
     }
 
@@ -171,6 +175,7 @@ impl App {
             details: DetailsState::default(),
             search: SearchState::default(),
             warning,
+            lost_note: None,
         });
         let watch = stack.has_upper().then(|| Effect::Watch(Arc::clone(&stack)));
         let mut effects = vec![Effect::Summaries {
@@ -190,7 +195,11 @@ impl App {
         if let Some(p) = &self.picker {
             return p.candidates.is_some() && !p.opening;
         }
-        if self.tour.as_ref().is_some_and(|t| t.running.is_some()) {
+        if self
+            .tour
+            .as_ref()
+            .is_some_and(|t| t.running.is_some() || t.queued > 0)
+        {
             return false;
         }
         let Some(ex) = &self.ex else { return true };
@@ -259,6 +268,11 @@ impl App {
     /// Keeps every selection inside its pane after an update.
     pub(super) fn fix_scroll(&mut self) {
         let l = view::layout(self.area, self);
+        if let Some(p) = &mut self.picker {
+            let h = usize::from(view::picker_list_area(l.tree, p).height).max(1);
+            p.selected = p.selected.min(p.rows.len().saturating_sub(1));
+            p.offset = offset_showing(p.selected, p.offset, h);
+        }
         let Some(ex) = &mut self.ex else {
             return;
         };

@@ -23,14 +23,17 @@ impl App {
             return Vec::new();
         }
         if let Some(p) = &mut self.picker {
-            if let MouseEventKind::Down(MouseButton::Left) = m.kind
-                && l.tree.contains(at)
-            {
-                let row = usize::from(at.y.saturating_sub(l.tree.y + 1)) / 2;
-                let n = p.candidates.as_ref().map_or(0, Vec::len);
-                if row < n {
-                    p.selected = row;
+            let list = view::picker_list_area(l.tree, p);
+            match m.kind {
+                MouseEventKind::Down(MouseButton::Left) if list.contains(at) => {
+                    let row = p.offset + usize::from(at.y - list.y);
+                    if row < p.rows.len() {
+                        p.selected = row;
+                    }
                 }
+                MouseEventKind::ScrollDown => return self.act(Scope::Picker, Action::Down),
+                MouseEventKind::ScrollUp => return self.act(Scope::Picker, Action::Up),
+                _ => {}
             }
             return Vec::new();
         }
@@ -101,7 +104,9 @@ impl App {
                     return Vec::new();
                 }
                 let again = i == ex.tree.selected;
-                ex.tree.selected = i;
+                ex.tree.select_row(i);
+                ex.lost_note = None;
+                self.live_shown = None;
                 // A second click on a directory opens or closes it.
                 if again && let Some(id) = ex.tree.selected_id() {
                     let open = !ex.tree.node(id).is_some_and(|n| n.expanded);

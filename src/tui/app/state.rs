@@ -8,7 +8,7 @@ use crate::merge::Merger;
 use crate::stack::LayerStack;
 use crate::tui::event::{DetailsData, LiveLine};
 use crate::tui::keymap::Scope;
-use crate::tui::picker::Candidate;
+use crate::tui::picker::{Candidate, PickerSort};
 use crate::tui::tree::{Sort, Tree};
 
 /// The live pane keeps this many lines.
@@ -159,12 +159,57 @@ impl Default for LiveState {
 pub struct PickerState {
     /// The stacks found, once discovery is done.
     pub candidates: Option<Vec<Candidate>>,
-    /// Selected row.
+    /// What discovery said besides (stores skipped, files unreadable, not root).
+    pub notes: Vec<String>,
+    /// The filter typed so far.
+    pub filter: String,
+    /// The order.
+    pub sort: PickerSort,
+    /// The candidates shown: indexes into `candidates`, filtered and sorted.
+    pub rows: Vec<usize>,
+    /// Selected row (into `rows`).
     pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
     /// Opening the selected one.
     pub opening: bool,
     /// Why opening failed.
     pub error: Option<String>,
+}
+
+impl PickerState {
+    /// The picker on candidates (or still looking, with `None`).
+    #[must_use]
+    pub fn new(candidates: Option<Vec<Candidate>>) -> Self {
+        let mut p = PickerState {
+            candidates,
+            notes: crate::tui::picker::unprivileged_note()
+                .into_iter()
+                .collect(),
+            ..PickerState::default()
+        };
+        p.refilter();
+        p
+    }
+
+    /// Recomputes the rows after the filter, the order or the candidates changed, keeping
+    /// the selected stack selected when it is still shown.
+    pub fn refilter(&mut self) {
+        let before = self.rows.get(self.selected).copied();
+        self.rows = self.candidates.as_deref().map_or_else(Vec::new, |c| {
+            crate::tui::picker::visible(c, &self.filter, self.sort)
+        });
+        self.selected = before
+            .and_then(|b| self.rows.iter().position(|&r| r == b))
+            .unwrap_or(0);
+    }
+
+    /// The selected candidate.
+    #[must_use]
+    pub fn selected_candidate(&self) -> Option<&Candidate> {
+        let i = *self.rows.get(self.selected)?;
+        self.candidates.as_ref()?.get(i)
+    }
 }
 
 /// One opened stack being explored.
@@ -216,6 +261,9 @@ pub struct Explorer {
     pub search: SearchState,
     /// A lasting warning (markers this process cannot read).
     pub warning: Option<String>,
+    /// What happened to the selected path when it went away (shown in the details pane
+    /// until the selection moves).
+    pub lost_note: Option<String>,
 }
 
 /// A status-bar message.

@@ -12,7 +12,8 @@ use crate::diff::LayerSummary;
 use crate::merge::{Entry, FileKind, Meta, Resolved};
 use crate::stack::options::KernelDefaults;
 use crate::stack::{LayerStack, MountOptions};
-use crate::tui::event::{DetailsData, DirContents, JobResult, Preview};
+use crate::tui::event::{DetailsData, DirContents, JobResult, LiveBatch, LiveLine, Preview};
+use crate::tui::keymap::{self, Action, Scope};
 
 /// One path of the model: its type, size and the layer that supplies it.
 #[derive(Debug, Clone)]
@@ -351,4 +352,337 @@ fn results_for_a_view_left_behind_are_dropped() {
     h.settle();
     assert_eq!(h.ex().view_base, 1);
     assert_eq!(h.rows().len(), 4);
+}
+
+/// Everything a key can change, in one comparable string.
+fn fingerprint(app: &App) -> String {
+    let ex = app.ex.as_ref().map(|ex| {
+        let mut expanded = ex.tree.expanded_paths();
+        expanded.sort();
+        format!(
+            "{:?}",
+            (
+                ex.mode,
+                ex.filters,
+                ex.sort,
+                (ex.show_whiteouts, ex.show_opaque),
+                (ex.search.active, &ex.search.query, ex.search.selected),
+                (ex.layer_sel, ex.view_gen, ex.summary_gen),
+                (ex.tree.selected, ex.tree.selected_path(), expanded),
+                ex.details.scroll,
+            )
+        )
+    });
+    let tour = app
+        .tour
+        .as_ref()
+        .map(|t| (t.shown, t.scroll, t.queued, t.running));
+    let picker = app.picker.as_ref().map(|p| format!("{p:?}"));
+    format!(
+        "{:?}",
+        (
+            app.focus,
+            app.help,
+            app.quit,
+            app.zoomed,
+            app.live_shown.is_some(),
+            (app.live.follow, app.live.back),
+            &app.message,
+            ex,
+            tour,
+            picker,
+        )
+    )
+}
+
+fn live_line(i: usize) -> LiveLine {
+    LiveLine {
+        time: format!("12:00:0{i}.000"),
+        kind: "created".into(),
+        path: format!("/new{i}").into_bytes(),
+        detail: format!("created in the upper layer, event {i}"),
+        symbol: '+',
+        tone: crate::live::Tone::Added,
+    }
+}
+
+fn tour_state() -> TourState {
+    let step = |title: &'static str, path: &str| crate::teach::Step {
+        kind: crate::teach::StepKind::Read,
+        title,
+        command: format!("cat {path}"),
+        explanation: "Reading a lower file copies nothing up.".into(),
+        paths: vec![path.to_string()],
+        evidence: Vec::new(),
+    };
+    TourState {
+        runner: None,
+        steps: vec![
+            step("one", "/etc/hosts"),
+            step("two", "/etc/group"),
+            step("three", "/zz"),
+        ],
+        outcomes: Vec::new(),
+        running: None,
+        queued: 0,
+        shown: 1,
+        scroll: 2,
+        off: Some("nothing could be mounted in this test".into()),
+        intro: String::new(),
+        root: "/".into(),
+    }
+}
+
+/// The explorer in a state where every key of `scope` has something to do: /etc open with
+/// /etc/hosts selected (a middle row), the second of three layers, live events scrolled
+/// back by one, the details scrolled down, a tour on its middle step.
+fn ready_for(scope: Scope, action: Action) -> Harness {
+    let mut h = Harness::new(sample(), 120, 40);
+    h.app.tour = Some(tour_state());
+    h.app.focus = Focus::Layers;
+    h.keys("j");
+    h.app.focus = Focus::Tree;
+    h.keys("jjljj");
+    assert_eq!(h.selected().as_deref(), Some("/etc/hosts"));
+    let batch = LiveBatch {
+        lines: (0..5).map(live_line).collect(),
+        ..LiveBatch::default()
+    };
+    let more = h.app.update(AppEvent::Live(batch));
+    h.queue.extend(more);
+    h.settle();
+    h.app.live.back = 1;
+    if let Some(ex) = &mut h.app.ex {
+        ex.details.scroll = 2;
+    }
+    match (scope, action) {
+        (Scope::Tree, Action::ToggleExpand) => {
+            h.keys("kk");
+        }
+        (Scope::Search, _) => {
+            h.keys("/etc");
+            if action == Action::Up {
+                h.keys("<down>");
+            }
+        }
+        (Scope::Help, _) => {
+            h.keys("?");
+            if action == Action::Up {
+                h.keys("j");
+            }
+        }
+        _ => {}
+    }
+    h.app.focus = match scope {
+        Scope::Layers => Focus::Layers,
+        Scope::Details => Focus::Details,
+        Scope::Live => Focus::Live,
+        Scope::Tour => Focus::Tour,
+        _ => h.app.focus,
+    };
+    h.app.message = None;
+    h
+}
+
+fn picker_ready() -> App {
+    let c = |name: &str| Candidate {
+        title: name.into(),
+        name: name.into(),
+        engine: "mount".into(),
+        kind: "mount".into(),
+        ..Candidate::default()
+    };
+    let mut app = App::picker_with(
+        vec![c("/mnt/a"), c("/mnt/b"), c("/mnt/c")],
+        Theme::new(false),
+        Rect::new(0, 0, 120, 40),
+    );
+    for c in "mnt".chars() {
+        let _ = app.update(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    app.act(Scope::Picker, Action::Down);
+    app
+}
+
+/// The key table's promise, generated from the table itself: every key of every binding
+/// does something in every pane the table says it works in (a global key in each of the
+/// explorer's panes), and no pane's own key shadows a global one.
+#[test]
+fn every_key_in_the_key_table_works_in_every_pane_it_is_listed_for() {
+    const PANES: [Scope; 5] = [
+        Scope::Layers,
+        Scope::Tree,
+        Scope::Details,
+        Scope::Live,
+        Scope::Tour,
+    ];
+    let mut failures = Vec::new();
+    let mut pressed = 0;
+    for b in keymap::BINDINGS {
+        let scopes: Vec<Scope> = if b.scope == Scope::Global {
+            PANES.to_vec()
+        } else {
+            vec![b.scope]
+        };
+        for &scope in &scopes {
+            for key in b.keys {
+                let ev = KeyEvent::new(key.code, key.mods);
+                let found = keymap::lookup(scope, &ev);
+                if found != Some(b.action) {
+                    failures.push(format!(
+                        "{} in {:?}: the table says {:?}, lookup gives {found:?}",
+                        key.label(),
+                        scope,
+                        b.action
+                    ));
+                    continue;
+                }
+                pressed += 1;
+                if scope == Scope::Picker {
+                    let mut app = picker_ready();
+                    let before = fingerprint(&app);
+                    let _ = app.update(AppEvent::Key(ev));
+                    if fingerprint(&app) == before {
+                        failures.push(format!("{} in the picker did nothing", key.label()));
+                    }
+                    continue;
+                }
+                let mut h = ready_for(scope, b.action);
+                assert_eq!(h.app.scope(), scope, "prepared for {scope:?}");
+                let before = fingerprint(&h.app);
+                let more = h.app.update(AppEvent::Key(ev));
+                h.queue.extend(more);
+                h.settle();
+                if fingerprint(&h.app) == before {
+                    failures.push(format!(
+                        "{} ({:?}) in {:?} did nothing",
+                        key.label(),
+                        b.action,
+                        scope
+                    ));
+                }
+            }
+        }
+    }
+    assert!(pressed > 100, "only {pressed} presses");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn screen(app: &App) -> String {
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(
+        app.area.width,
+        app.area.height,
+    ))
+    .expect("terminal");
+    t.draw(|f| view::render(f, app)).expect("draw");
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn press(app: &mut App, script: &str) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for k in parse_keys(script) {
+        out.extend(app.update(AppEvent::Key(k)));
+    }
+    out
+}
+
+/// The first stack row of the picker (the line after its header).
+fn first_row(screen: &str) -> String {
+    let mut lines = screen.lines().skip_while(|l| !l.contains("ENGINE"));
+    lines.nth(1).unwrap_or_default().to_string()
+}
+
+/// Issue 10, item 3: with 148 stacks and 60 presses of ↓, the selected row is on screen
+/// and `Enter` opens the one shown selected; typing filters; running containers come first.
+#[test]
+fn the_picker_scrolls_filters_and_sorts_148_stacks() {
+    let many: Vec<Candidate> = (0..148)
+        .map(|i| Candidate {
+            title: format!("docker:c{i:03}"),
+            name: format!("c{i:03}"),
+            engine: "docker".into(),
+            kind: if i % 2 == 0 { "container" } else { "image" }.into(),
+            image: Some("alpine:3".into()),
+            layers: 3,
+            size: Some(1024 * i),
+            created: Some(format!("2024-01-01T00:{:02}:00Z", i % 60)),
+            mounted: i == 146,
+            request: crate::stack::spec::StackRequest {
+                stack: Some(format!("docker:c{i:03}").into()),
+                ..Default::default()
+            },
+            ..Candidate::default()
+        })
+        .collect();
+    let mut app = App::picker_with(many, Theme::new(false), Rect::new(0, 0, 120, 30));
+    let first = screen(&app);
+    assert!(
+        first_row(&first).contains("c146") && first_row(&first).contains("mounted"),
+        "the running container comes first:\n{first}"
+    );
+    assert!(first.contains("ENGINE") && first.contains("LAYERS") && first.contains("CREATED"));
+    press(&mut app, &"<down>".repeat(60));
+    let s = screen(&app);
+    let p = app.picker.as_ref().expect("picker");
+    let selected = p.selected_candidate().expect("selected").name.clone();
+    assert!(
+        s.contains(&selected),
+        "the selected stack {selected} is on screen:\n{s}"
+    );
+    let effects = press(&mut app, "<enter>");
+    let opened = match effects.as_slice() {
+        [Effect::OpenStack(r)] => r.stack.clone(),
+        other => panic!("Enter opens the selected stack: {other:?}"),
+    };
+    assert_eq!(
+        opened.map(|s| s.to_string_lossy().into_owned()),
+        Some(format!("docker:{selected}"))
+    );
+    assert!(
+        screen(&app).contains("opening docker:"),
+        "the status bar says it is opening"
+    );
+    // A failure is said where it is seen: in the picker, above the list, and in the status bar.
+    let _ = app.update(AppEvent::Job(JobResult::Opened(Err(
+        "permission denied; run with sudo".into(),
+    ))));
+    let s = screen(&app);
+    assert!(
+        s.lines()
+            .take(4)
+            .any(|l| l.contains("cannot open it: permission denied")),
+        "{s}"
+    );
+    // Typing filters, Backspace and Esc undo it.
+    press(&mut app, "c14");
+    let p = app.picker.as_ref().expect("picker");
+    assert_eq!(p.rows.len(), 8, "c140..c147");
+    press(&mut app, "5");
+    assert!(screen(&app).contains("c145"));
+    assert_eq!(app.picker.as_ref().map(|p| p.rows.len()), Some(1));
+    press(&mut app, "<esc>");
+    assert_eq!(app.picker.as_ref().map(|p| p.rows.len()), Some(148));
+    assert!(!app.quit, "Esc clears the filter first");
+    // Ctrl-s: by size, then by age.
+    press(&mut app, "<c-s><home>");
+    assert!(
+        first_row(&screen(&app)).contains("c147"),
+        "the largest first"
+    );
+    assert!(screen(&app).contains("sort: size"));
+    press(&mut app, "<c-s>");
+    assert!(screen(&app).contains("sort: newest first"));
+    press(&mut app, "<esc>");
+    assert!(app.quit, "Esc on an empty filter quits");
 }

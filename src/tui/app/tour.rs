@@ -43,7 +43,24 @@ impl App {
         };
         let refuse = |text: String, error: bool| Some(Message { text, error });
         let why_not = if let Some(i) = t.running {
-            refuse(format!("step {} is still running", i + 1), false)
+            // Pressed while a step runs: queued, one step per press, never past the last.
+            let left = t.steps.len().saturating_sub(i + 1);
+            if t.queued < left {
+                t.queued += 1;
+                refuse(
+                    format!(
+                        "step {} is running; {} more queued (each n is one step)",
+                        i + 1,
+                        t.queued
+                    ),
+                    false,
+                )
+            } else {
+                refuse(
+                    format!("step {} is running; every step left is queued", i + 1),
+                    false,
+                )
+            }
         } else if let Some(why) = &t.off {
             refuse(
                 format!("the live tour is off: {why}; browse the stack as it was built"),
@@ -85,6 +102,7 @@ impl App {
         let o = match outcome {
             Ok(o) => o,
             Err(e) => {
+                t.queued = 0;
                 self.message = Some(Message {
                     text: format!("step {}: {e}", index + 1),
                     error: true,
@@ -116,7 +134,27 @@ impl App {
             },
             error: !ok,
         });
-        step.map(|s| self.after_step(&s)).unwrap_or_default()
+        let mut effects = step.map(|s| self.after_step(&s)).unwrap_or_default();
+        effects.extend(self.run_queued());
+        effects
+    }
+
+    /// Starts the next queued step, if one is queued.
+    fn run_queued(&mut self) -> Vec<Effect> {
+        let Some(t) = &mut self.tour else {
+            return Vec::new();
+        };
+        if t.queued == 0 || t.running.is_some() {
+            return Vec::new();
+        }
+        t.queued -= 1;
+        let message = self.message.take();
+        let effects = self.next_step();
+        // The finished step's message stays: the next one says nothing until it is done.
+        if self.message.is_none() {
+            self.message = message;
+        }
+        effects
     }
 
     /// Re-reads what a step changed: the upper layer's counts, the loaded directories (from

@@ -165,22 +165,43 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     Line::from(spans)
 }
 
-fn flags(ex: &Explorer) -> String {
+/// What the filters and toggles do now, in words ("hiding unchanged · showing whiteouts ·
+/// sort: size"); only what differs from the defaults is said, besides the sort.
+pub fn flags(ex: &Explorer) -> String {
     let f = &ex.filters;
-    let on = |b: bool, c: char| if b { c } else { '·' };
-    format!(
-        " {}{}{}{} {}{} sort:{} ",
-        on(f.added, 'A'),
-        on(f.modified, 'M'),
-        on(f.deleted, 'D'),
-        on(f.unchanged, 'U'),
-        if ex.show_whiteouts { "w" } else { "·" },
-        if ex.show_opaque { "o" } else { "·" },
+    let hidden: Vec<&str> = [
+        (f.added, "added"),
+        (f.modified, "modified"),
+        (f.deleted, "deleted"),
+        (f.unchanged, "unchanged"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| !on)
+    .map(|(_, w)| w)
+    .collect();
+    let shown: Vec<&str> = [
+        (ex.show_whiteouts, "whiteouts"),
+        (ex.show_opaque, "opaque-hidden"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, w)| w)
+    .collect();
+    let mut parts = Vec::new();
+    if !hidden.is_empty() {
+        parts.push(format!("hiding {}", hidden.join(", ")));
+    }
+    if !shown.is_empty() {
+        parts.push(format!("showing {}", shown.join(", ")));
+    }
+    parts.push(format!(
+        "sort: {}",
         match ex.sort {
             Sort::Name => "name",
             Sort::Size => "size",
         }
-    )
+    ));
+    format!(" {} ", parts.join(" · "))
 }
 
 /// Draws the merged browser (or the search results).
