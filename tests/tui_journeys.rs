@@ -861,3 +861,168 @@ fn a_kill_ends_the_demo_like_q_terminal_restored_and_nothing_left() {
     );
     nothing_left(&tmp);
 }
+
+/// Seven plain layer directories (no root needed): an upper and six lowers, like the
+/// 7-layer container of issue 10.
+fn seven_layers() -> (tempfile::TempDir, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("ls7l")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    let mut lowers = Vec::new();
+    for i in 0..7 {
+        let l = dir.path().join(format!("l{i}"));
+        std::fs::create_dir_all(l.join(format!("dir{i}"))).expect("mkdir");
+        std::fs::write(l.join(format!("dir{i}/file{i}")), b"x\n").expect("write");
+        if i > 0 {
+            lowers.push(l.display().to_string());
+        }
+    }
+    let args = format!(
+        "--upperdir '{}' --lowerdir '{}'",
+        dir.path().join("l0").display(),
+        lowers.join(":")
+    );
+    (dir, args)
+}
+
+struct TmuxSession(String);
+
+impl TmuxSession {
+    fn start(name: &str, width: u16, height: u16, command: &str) -> TmuxSession {
+        let session = format!("layerscope-{name}-{}", std::process::id());
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        TmuxSession(session)
+    }
+
+    fn screen(&self) -> String {
+        tmux(&["capture-pane", "-t", &self.0, "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.0];
+        args.extend(keys);
+        tmux(&args);
+    }
+
+    /// Waits until `pred` holds for the screen, or fails saying what was seen.
+    fn until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never {what}:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+fn has_tmux() -> bool {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        common::skip("tmux is not installed");
+        return false;
+    }
+    true
+}
+
+/// Issue 10, item 4: enlarging the terminal while the explorer ran (160x45 to 200x60), then
+/// quitting, left the UI's rows on the shell's screen. tmux shows it too: when the screen grew
+/// while the alternate screen was on, leaving it pulls rows of it back in. The explorer now
+/// clears the alternate screen before leaving it; the shell's screen is what it was.
+#[test]
+fn resizing_then_quitting_leaves_nothing_of_the_ui_on_the_shell_screen() {
+    if !has_tmux() {
+        return;
+    }
+    let (_dir, args) = seven_layers();
+    let t = TmuxSession::start(
+        "resize",
+        160,
+        45,
+        &format!(
+            "echo BEFORE; '{}' {args}; echo EXITED; sleep 30",
+            common::bin().display()
+        ),
+    );
+    t.until("the explorer drew", |s| s.contains("Merged view"));
+    tmux(&["resize-window", "-t", &t.0, "-x", "200", "-y", "60"]);
+    t.until("the explorer redrew at 200x60", |s| {
+        s.lines().count() >= 60 && s.lines().nth(59).is_some_and(|l| l.contains("help"))
+    });
+    t.keys(&["q"]);
+    let s = t.until("the explorer exited", |s| s.contains("EXITED"));
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines,
+        ["BEFORE", "EXITED"],
+        "the shell's screen holds only what the shell wrote:\n{s}"
+    );
+}
+
+/// Issue 10, item 5: at 80x24 every pane is reachable (Tab reaches the live pane, which has
+/// no room of its own, and `z` zooms the focused pane to the whole screen), the layer pane
+/// shows all seven layers, and the status bar drops whole hints instead of cutting words.
+#[test]
+fn at_80x24_every_pane_is_reachable_and_the_hints_are_whole() {
+    if !has_tmux() {
+        return;
+    }
+    let (_dir, args) = seven_layers();
+    let t = TmuxSession::start(
+        "small",
+        80,
+        24,
+        &format!("'{}' {args}; sleep 30", common::bin().display()),
+    );
+    let s = t.until("the layers were counted", |s| {
+        s.contains("L6") && s.contains("+2 ~0")
+    });
+    for i in 0..7 {
+        assert!(s.contains(&format!("L{i} ")), "layer L{i} is shown:\n{s}");
+    }
+    let status = s.lines().nth(23).unwrap_or_default().trim_end().to_string();
+    let words: Vec<&str> = layerscope::tui::keymap::BINDINGS
+        .iter()
+        .filter_map(|b| b.hint)
+        .collect();
+    assert!(
+        words.iter().any(|w| status.ends_with(w)),
+        "the status bar ends with a whole hint: {status:?}"
+    );
+    // Tab: layers, tree, details, live.
+    t.keys(&["Tab", "Tab"]);
+    t.until("the live pane was shown", |s| s.contains(" Live "));
+    t.keys(&["z"]);
+    let s = t.until("the live pane was zoomed", |s| {
+        s.lines().next().is_some_and(|l| l.contains(" Live ")) && !s.contains("Merged view")
+    });
+    assert!(
+        s.lines().nth(22).is_some_and(|l| l.starts_with('└')),
+        "the zoomed pane takes every row above the status bar:\n{s}"
+    );
+    t.keys(&["z", "BTab", "BTab", "BTab", "z"]);
+    t.until("the layers pane was zoomed", |s| {
+        s.lines().next().is_some_and(|l| l.contains(" Layers ")) && !s.contains("Merged view")
+    });
+    t.keys(&["q"]);
+}
