@@ -728,6 +728,11 @@ fn demo_tour_in_a_real_terminal() {
         screen.contains("✗ curl") && screen.contains("deleted @L0"),
         "{screen}"
     );
+    // Issue 10, item 8: four quick presses are four steps (keys pressed while a step runs
+    // are queued, not lost).
+    tmux(&["send-keys", "-t", &s.0, "n", "n", "n", "n"]);
+    let screen = wait_for(&s.0, "Tour · 7/7 run");
+    assert!(screen.contains("Step 7/7"), "{screen}");
     tmux(&["send-keys", "-t", &s.0, "q"]);
     let report = wait_done(&done);
     assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
@@ -1025,4 +1030,47 @@ fn at_80x24_every_pane_is_reachable_and_the_hints_are_whole() {
         s.lines().next().is_some_and(|l| l.contains(" Layers ")) && !s.contains("Merged view")
     });
     t.keys(&["q"]);
+}
+
+/// Issue 10, item 3: run as a user who is not root, the picker says that the engines' stores
+/// need root and offers what it can read (the overlay mounts; the demo is named).
+#[test]
+fn without_root_the_picker_says_the_stores_need_root_and_offers_the_mounts() {
+    if !has_tmux() {
+        return;
+    }
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        return common::skip("setpriv is not installed");
+    }
+    let (dir, _) = seven_layers();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("workdir");
+    let point = dir.path().join("merged");
+    let opts = format!(
+        "lowerdir={}:{},upperdir={},workdir={}",
+        dir.path().join("l1").display(),
+        dir.path().join("l2").display(),
+        dir.path().join("l0").display(),
+        work.display()
+    );
+    let _mount = common::Mount::new(&point, &opts).expect("mount");
+    let t = TmuxSession::start(
+        "nonroot",
+        120,
+        30,
+        &format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups '{}'; sleep 30",
+            common::bin().display()
+        ),
+    );
+    let s = t.until("the picker listed the mount", |s| {
+        s.contains("pick a stack") && s.contains("merged")
+    });
+    assert!(s.contains("not root"), "{s}");
+    assert!(s.contains("readable only by root"), "{s}");
+    assert!(s.contains("layerscope demo"), "{s}");
+    t.keys(&["C-c"]);
 }

@@ -203,6 +203,15 @@ impl App {
                     Category::Added
                 }
             }
+            Item::File(f) => {
+                if f.layer != layer {
+                    Category::Unchanged
+                } else if f.below {
+                    Category::Modified
+                } else {
+                    Category::Added
+                }
+            }
             Item::Ghost(g) => {
                 if ghost_cause(g).1 == Some(layer) {
                     Category::Deleted
@@ -228,7 +237,7 @@ impl App {
             Item::Root | Item::Anomaly(_) => true,
             // Directories hold what the filters pick, so they stay unless the layer lacks them.
             Item::Entry(e) if e.kind == FileKind::Dir => !only || cat != Category::Unchanged,
-            Item::Entry(_) => by_filter && (!only || cat != Category::Unchanged),
+            Item::Entry(_) | Item::File(_) => by_filter && (!only || cat != Category::Unchanged),
             Item::Ghost(g) => {
                 let (whiteout, cause) = ghost_cause(g);
                 let revealed = if whiteout {

@@ -686,3 +686,149 @@ fn the_picker_scrolls_filters_and_sorts_148_stacks() {
     press(&mut app, "<esc>");
     assert!(app.quit, "Esc on an empty filter quits");
 }
+
+/// Issue 10, item 7: `-` collapses every directory (the selection goes to its top-level
+/// directory), `+` opens every shown directory one level; the title says the filters in words.
+#[test]
+fn collapse_all_expand_a_level_and_filters_in_words() {
+    let mut h = Harness::new(sample(), 120, 40);
+    h.keys("+");
+    assert_eq!(
+        h.rows(),
+        [
+            "/aab",
+            "/bin",
+            "/bin/sh",
+            "/etc",
+            "/etc/group",
+            "/etc/hosts",
+            "/etc/passwd",
+            "/zz"
+        ]
+    );
+    h.keys("jjjjj");
+    assert_eq!(h.selected().as_deref(), Some("/etc/hosts"));
+    h.keys("-");
+    assert_eq!(h.rows(), ["/aab", "/bin", "/etc", "/zz"]);
+    assert_eq!(h.selected().as_deref(), Some("/etc"));
+    let s = screen(&h.app);
+    assert!(s.contains(" sort: name "), "{s}");
+    assert!(!s.contains("AMDU"));
+    h.keys("4w");
+    let s = screen(&h.app);
+    assert!(
+        s.contains("hiding unchanged · showing whiteouts · sort: name"),
+        "the filters in words:\n{s}"
+    );
+}
+
+/// Issue 10, item 6: with the layer pane focused the details show that layer whole (its
+/// instruction wrapped, not cut), and `Enter` on a live event shows all of its explanation.
+#[test]
+fn details_show_the_selected_layer_and_a_live_event_whole() {
+    let mut h = Harness::new(sample(), 100, 40);
+    let long = "RUN apt-get update && apt-get install -y curl ca-certificates && rm -rf \
+                /var/lib/apt/lists/* /srv/data/keep.txt";
+    if let Some(ex) = &mut h.app.ex {
+        let mut stack = (*ex.stack).clone();
+        stack.layers[1].label = Some(long.into());
+        ex.stack = Arc::new(stack);
+        ex.summaries[1] = Some(Ok(LayerSummary {
+            entries: 12,
+            bytes: 4096,
+            added: 3,
+            modified: 2,
+            deleted: 1,
+        }));
+    }
+    h.keys("<btab>j");
+    assert_eq!(h.app.focus, Focus::Layers);
+    let s = screen(&h.app);
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let details: String = s
+        .lines()
+        .skip_while(|l| !l.contains("Details · layer L1"))
+        .map(|l| l.split('│').nth(1).unwrap_or_default().trim().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        details.contains(long),
+        "the whole instruction, wrapped:\n{s}"
+    );
+    assert!(flat.contains("+3 added ~2 modified -1 deleted"), "{s}");
+    assert!(details.contains("/l1"), "the layer's directory:\n{s}");
+    // A live event with a long explanation: Enter shows all of it.
+    let mut line = live_line(1);
+    line.detail = "copied up from L2 (RUN apt-get install -y curl ca-certificates): the \
+                   kernel copied the whole file into the upper layer before the first write, \
+                   then wrote to the copy"
+        .into();
+    let more = h.app.update(AppEvent::Live(LiveBatch {
+        lines: vec![line.clone()],
+        ..LiveBatch::default()
+    }));
+    h.queue.extend(more);
+    h.settle();
+    h.app.focus = Focus::Live;
+    h.keys("<enter>");
+    assert_eq!(h.app.focus, Focus::Details);
+    let s = screen(&h.app);
+    let details: String = s
+        .lines()
+        .skip_while(|l| !l.contains("Details · live event"))
+        .map(|l| l.split('│').nth(1).unwrap_or_default().trim().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        details.contains(&line.detail),
+        "the whole explanation:\n{s}"
+    );
+    h.keys("h");
+    assert_eq!(h.app.focus, Focus::Tree, "h goes back to the tree");
+    h.keys("j");
+    assert!(
+        h.app.live_shown.is_none(),
+        "moving in the tree shows paths again"
+    );
+}
+
+/// Issue 10, item 8: `n` pressed while a step runs is queued, one step per press.
+#[test]
+fn the_tour_queues_next_step_presses() {
+    let mut h = Harness::new(sample(), 120, 40);
+    let mut t = tour_state();
+    t.off = None;
+    t.running = Some(0);
+    h.app.tour = Some(t);
+    h.app.focus = Focus::Tour;
+    h.keys("nnn");
+    let t = h.app.tour.as_ref().expect("tour");
+    assert_eq!(t.queued, 2, "two steps are left after the running one");
+    assert!(!h.app.is_idle(), "queued steps are outstanding work");
+    assert!(
+        h.app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text.contains("every step left is queued")),
+        "{:?}",
+        h.app.message
+    );
+}
+
+/// Issue 10, item 3: without root the picker says that the engines' stores need root and
+/// what it shows instead; discovery's notes are shown where they are seen.
+#[test]
+fn the_picker_says_what_it_cannot_read() {
+    let mut app = App::picker_with(Vec::new(), Theme::new(false), Rect::new(0, 0, 100, 30));
+    if let Some(p) = &mut app.picker {
+        p.notes = vec![
+            "skipped Docker at /var/lib/docker: cannot read '/var/lib/docker/image': \
+             permission denied; run layerscope with sudo"
+                .into(),
+        ];
+    }
+    let s = screen(&app);
+    assert!(s.contains("permission denied"), "{s}");
+    assert!(s.contains("No overlay stack found"), "{s}");
+    assert!(s.contains("layerscope demo"), "{s}");
+}

@@ -167,6 +167,12 @@ fn node_lines(
             let e = data.and_then(|d| d.resolved.entry.as_ref()).unwrap_or(e);
             lines.extend(meta_lines(t, ex, e));
         }
+        // The tree keeps a compact form of files: their metadata comes with the lookup.
+        Item::File(_) => {
+            if let Some(e) = data.and_then(|d| d.resolved.entry.as_ref()) {
+                lines.extend(meta_lines(t, ex, e));
+            }
+        }
         Item::Ghost(g) => {
             let (whiteout, cause) = ghost_cause(g);
             let at = cause.map(|l| format!("L{l}")).unwrap_or_else(|| "?".into());

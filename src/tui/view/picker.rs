@@ -141,7 +141,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
         "ENGINE", "KIND", "NAME", "IMAGE", "LAYERS", "SIZE", "CREATED", "MOUNTED",
     ]
     .map(String::from);
-    lines.push(Line::styled(table_row(&header, &widths), t.title()));
+    if p.candidates.as_ref().is_some_and(|c| !c.is_empty()) {
+        lines.push(Line::styled(table_row(&header, &widths), t.title()));
+    }
     let list = list_area(area, p);
     match &p.candidates {
         None => lines.push(Line::styled(
@@ -153,10 +155,14 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
                 "No overlay stack found on this host.",
                 t.title(),
             ));
-            lines.push(Line::raw(
+            for l in wrap(
                 "Name one: `layerscope MOUNTPOINT`, or its layers: \
-                 `layerscope --lowerdir A:B --upperdir U`; `layerscope demo` shows a sample.",
-            ));
+                 `layerscope --lowerdir A:B --upperdir U`; `layerscope demo` explores a \
+                 sample stack.",
+                width,
+            ) {
+                lines.push(Line::raw(l));
+            }
         }
         Some(_) if p.rows.is_empty() => lines.push(Line::styled(
             "nothing matches the filter (Backspace or Esc)",

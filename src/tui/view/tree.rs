@@ -31,6 +31,19 @@ pub fn status_text(node: &Node) -> String {
                 format!("hidden{at}")
             }
         }
+        Item::File(f) => {
+            let hides = if f.hides > 0 {
+                format!(", hides {}", f.hides)
+            } else {
+                String::new()
+            };
+            let meta = if f.metacopy { "metacopy, " } else { "" };
+            if f.below_any {
+                format!("{meta}modified{hides}")
+            } else {
+                format!("{meta}added")
+            }
+        }
         Item::Entry(e) => {
             let hides = e.hidden().count();
             let hides = if hides > 0 {
@@ -70,6 +83,13 @@ fn status_style(t: Theme, node: &Node) -> Style {
             let below = e.versions.iter().any(|v| v.layer > e.layer);
             if below { t.modified() } else { t.added() }
         }
+        Item::File(f) => {
+            if f.below_any {
+                t.modified()
+            } else {
+                t.added()
+            }
+        }
         Item::Root => Style::new(),
     }
 }
@@ -83,7 +103,7 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
         (_, true, false) => "▸ ",
         _ => "  ",
     };
-    let mut name = escape::display(&node.name);
+    let mut name = escape::display(node.name());
     let mut name_style = Style::new();
     match &node.item {
         Item::Entry(e) => match e.kind {
@@ -100,6 +120,13 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
             }
             _ => {}
         },
+        Item::File(f) => {
+            if let Some(target) = &f.target {
+                name.push_str(" -> ");
+                name.push_str(&escape::display(target));
+                name_style = t.symlink();
+            }
+        }
         Item::Ghost(g) => {
             if g.kind == FileKind::Dir {
                 name.push('/');
@@ -111,6 +138,7 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     }
     let (layer, layer_style) = match &node.item {
         Item::Entry(e) => (format!("L{:<2}", e.layer), t.layer(e.layer)),
+        Item::File(f) => (format!("L{:<2}", f.layer), t.layer(f.layer)),
         Item::Ghost(g) => {
             let l = g
                 .versions
@@ -124,6 +152,7 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     };
     let size = match &node.item {
         Item::Entry(e) if e.kind == FileKind::File => format_size(e.meta.size, BINARY),
+        Item::File(f) if f.kind == FileKind::File => format_size(f.size, BINARY),
         _ => String::new(),
     };
     let status = status_text(node);
