@@ -1074,3 +1074,45 @@ fn without_root_the_picker_says_the_stores_need_root_and_offers_the_mounts() {
     assert!(s.contains("layerscope demo"), "{s}");
     t.keys(&["C-c"]);
 }
+
+/// Issue 10, item 7: sorting by size gives directories their size (the bytes below them, from
+/// a walk of the whole view) and sorts them by it.
+#[test]
+fn sorting_by_size_sizes_and_sorts_directories() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 120, 34, true);
+    run.keys("s");
+    let ex = run.app.ex.as_ref().expect("explorer");
+    assert!(ex.tree.has_dir_sizes(), "the walk counted the directories");
+    let top: Vec<(String, u64)> = ex
+        .tree
+        .rows
+        .iter()
+        .filter_map(|&r| ex.tree.node(r))
+        .filter(|n| n.depth == 0)
+        .map(|n| (String::from_utf8_lossy(&n.path).into_owned(), ex.tree.size_of(n)))
+        .collect();
+    assert!(
+        top.windows(2).all(|w| w[0].1 >= w[1].1),
+        "largest first: {top:?}"
+    );
+    // /etc's size is what its files add up to in the merged view (motd is whited out).
+    let etc = top.iter().find(|(p, _)| p == "/etc").expect("/etc").1;
+    let files: u64 = ["etc/hostname", "etc/passwd"]
+        .iter()
+        .map(|f| {
+            [fx.layer(0), fx.layer(1), fx.layer(2)]
+                .iter()
+                .find_map(|l| std::fs::metadata(l.join(f)).ok())
+                .map_or(0, |m| m.len())
+        })
+        .sum();
+    assert_eq!(etc, files);
+    let screen = run.screen();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("etc/") && l.contains(&format!("{files} B"))),
+        "the /etc row shows its size:\n{screen}"
+    );
+}

@@ -179,6 +179,14 @@ pub enum JobResult {
         /// The details, or why not.
         details: Result<Box<DetailsData>, String>,
     },
+    /// The bytes below every directory of a view (from the walk that builds the search
+    /// index).
+    DirSizes {
+        /// The view generation.
+        view: u64,
+        /// Bytes of the regular files below each directory, by merged path.
+        sizes: std::collections::HashMap<Vec<u8>, u64>,
+    },
     /// A step of the demo's tour ran.
     TourStep {
         /// The step's index.

@@ -6,6 +6,7 @@
 //! one), so its merger numbers layers from 0; every result is shifted back to the real stack's
 //! numbers here, and the app only ever sees those.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -767,6 +768,11 @@ fn search_thread(rx: &Receiver<SearchRequest>, tx: &Sender<AppEvent>) {
                 Err(Stop::Gone) => return,
                 Err(Stop::Failed(e)) => {
                     let _ = tx.send(AppEvent::Error(format!("search: {e}")));
+                    // No sizes either: the app stops waiting for them.
+                    let _ = tx.send(AppEvent::Job(JobResult::DirSizes {
+                        view: req.view.view,
+                        sizes: HashMap::new(),
+                    }));
                     let _ = tx.send(AppEvent::Job(JobResult::Search {
                         view: req.view.view,
                         query: req.query_gen,
@@ -804,8 +810,25 @@ fn build_index(
     };
     let root = view.merger.root()?;
     let mut last = Instant::now();
+    // The bytes below each directory, summed on the way (the tree shows and sorts by them).
+    let mut sizes: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut visit = |v: Visit<'_>| -> Result<(), Stop> {
         let Visit::Entry(e) = v else { return Ok(()) };
+        if e.kind == FileKind::File && e.meta.size > 0 {
+            let mut up = e.path.as_slice();
+            while let Some(cut) = up.iter().rposition(|&b| b == b'/') {
+                up = if cut == 0 { b"/" } else { &up[..cut] };
+                match sizes.get_mut(up) {
+                    Some(s) => *s += e.meta.size,
+                    None => {
+                        sizes.insert(up.to_vec(), e.meta.size);
+                    }
+                }
+                if up == b"/" {
+                    break;
+                }
+            }
+        }
         if index.ends.len() >= INDEX_LIMIT {
             return Ok(());
         }
@@ -833,6 +856,10 @@ fn build_index(
     };
     view.merger.walk::<Stop>(&root, true, &mut visit)?;
     index.complete = true;
+    let _ = tx.send(AppEvent::Job(JobResult::DirSizes {
+        view: view.view,
+        sizes,
+    }));
     Ok(index)
 }
 

@@ -214,7 +214,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Global, &[c('2')], Action::FilterModified, "filter: show or hide modified files", None),
     b(Scope::Global, &[c('3')], Action::FilterDeleted, "filter: show or hide deleted files", None),
     b(Scope::Global, &[c('4')], Action::FilterUnchanged, "filter: show or hide files the selected layer leaves unchanged", None),
-    b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size", Some("sort")),
+    b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size (a directory by the bytes below it, counted in the background)", Some("sort")),
     b(Scope::Global, &[c('r')], Action::Reload, "reload from disk", None),
     b(Scope::Global, &[c('p')], Action::TogglePause, "pause or follow the live pane", None),
     b(Scope::Global, &[c('z')], Action::Zoom, "zoom: the focused pane takes the whole screen (z again gives it back)", Some("zoom")),

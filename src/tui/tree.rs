@@ -148,6 +148,8 @@ pub struct Tree {
     by_path: HashMap<u64, usize>,
     /// Paths whose key collides with another live path's.
     overflow: HashMap<Vec<u8>, usize>,
+    /// The bytes below each directory, once a walk of the whole view has counted them.
+    dir_sizes: Option<HashMap<Vec<u8>, u64>>,
     /// Visible node ids, top to bottom.
     pub rows: Vec<usize>,
     /// Index into `rows` (follows [`Tree::selected_path`]; set it through the methods).
@@ -205,6 +207,7 @@ impl Tree {
             free: Vec::new(),
             by_path,
             overflow: HashMap::new(),
+            dir_sizes: None,
             rows: Vec::new(),
             selected: 0,
             offset: 0,
@@ -448,7 +451,7 @@ impl Tree {
             return;
         };
         let name = |i: usize| self.node(i).map_or(&[][..], Node::name);
-        let size = |i: usize| self.node(i).map_or(0, Node::size);
+        let size = |i: usize| self.node(i).map_or(0, |n| self.size_of(n));
         match sort {
             Sort::Name => ids.sort_by(|&a, &b| name(a).cmp(name(b))),
             Sort::Size => ids.sort_by(|&a, &b| size(b).cmp(&size(a)).then(name(a).cmp(name(b)))),
@@ -456,6 +459,38 @@ impl Tree {
         if let Some(n) = self.node_mut(id) {
             n.children = Children::Loaded(ids);
         }
+    }
+
+    /// The bytes below every directory, from a walk of the whole view.
+    pub fn set_dir_sizes(&mut self, sizes: HashMap<Vec<u8>, u64>) {
+        self.dir_sizes = Some(sizes);
+    }
+
+    /// Whether the directories' sizes are known.
+    #[must_use]
+    pub fn has_dir_sizes(&self) -> bool {
+        self.dir_sizes.is_some()
+    }
+
+    /// A node's size: a file's own, a directory's total below it once known.
+    #[must_use]
+    pub fn size_of(&self, n: &Node) -> u64 {
+        match (&self.dir_sizes, n.is_dir()) {
+            (Some(s), true) => s.get(&n.path).copied().unwrap_or(0),
+            _ => n.size(),
+        }
+    }
+
+    /// A directory's total size, once known.
+    #[must_use]
+    pub fn dir_size(&self, n: &Node) -> Option<u64> {
+        n.is_dir()
+            .then(|| {
+                self.dir_sizes
+                    .as_ref()
+                    .map(|s| s.get(&n.path).copied().unwrap_or(0))
+            })
+            .flatten()
     }
 
     /// Re-sorts every loaded directory.

@@ -37,6 +37,16 @@ impl App {
             },
             JobResult::ViewReady { view, merger } => self.view_ready(view, merger),
             JobResult::TourStep { index, outcome } => self.step_done(index, outcome),
+            JobResult::DirSizes { view, sizes } => {
+                if let Some(ex) = &mut self.ex
+                    && ex.view_gen == view
+                {
+                    ex.tree.set_dir_sizes(sizes);
+                    ex.tree.sort_all(ex.sort);
+                    return self.rebuild_rows();
+                }
+                Vec::new()
+            }
             JobResult::Listed {
                 view,
                 path,
@@ -116,6 +126,10 @@ impl App {
         let mut effects: Vec<Effect> = Self::list_effect(ex, ROOT).into_iter().collect();
         if ex.search.active && !ex.search.query.is_empty() {
             ex.search.query_gen += 1;
+            effects.extend(Self::search_effect(ex));
+        }
+        // Sorted by size: the directories' sizes come from the walk that builds the index.
+        else if ex.sort == Sort::Size {
             effects.extend(Self::search_effect(ex));
         }
         effects

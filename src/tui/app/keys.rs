@@ -146,6 +146,13 @@ impl App {
                     Sort::Size => Sort::Name,
                 };
                 ex.tree.sort_all(ex.sort);
+                // Sorting by size wants the directories' sizes: the walk that builds the
+                // search index counts them.
+                if ex.sort == Sort::Size && !ex.tree.has_dir_sizes() && !ex.search.complete {
+                    let mut effects: Vec<Effect> = Self::search_effect(ex).into_iter().collect();
+                    effects.extend(self.rebuild_rows());
+                    return effects;
+                }
             }
             Action::Search => {
                 ex.search = SearchState {

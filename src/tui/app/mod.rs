@@ -210,11 +210,15 @@ impl App {
                 d.as_ref()
                     .is_ok_and(|d| Some(&d.path) != ex.details.path.as_ref())
             });
+        let sizes_busy = ex.sort == Sort::Size
+            && matches!(ex.view, Some(Ok(_)))
+            && !ex.tree.has_dir_sizes()
+            && !ex.search.complete;
         let search_busy = ex.search.active
             && !ex.search.query.is_empty()
             && matches!(ex.view, Some(Ok(_)))
             && !(ex.search.result_gen == ex.search.query_gen && ex.search.complete);
-        !(view_busy || summaries_busy || details_busy || search_busy)
+        !(view_busy || summaries_busy || details_busy || search_busy || sizes_busy)
     }
 
     /// Handles one event; returns the background work it asks for.

@@ -94,7 +94,14 @@ fn status_style(t: Theme, node: &Node) -> Style {
     }
 }
 
-fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Line<'static> {
+fn row(
+    t: Theme,
+    node: &Node,
+    dir_size: Option<u64>,
+    width: usize,
+    selected: bool,
+    focused: bool,
+) -> Line<'static> {
     let indent = "  ".repeat(node.depth);
     let arrow = match (&node.item, node.is_dir(), node.expanded) {
         (Item::Anomaly(_), _, _) => "! ",
@@ -153,7 +160,8 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     let size = match &node.item {
         Item::Entry(e) if e.kind == FileKind::File => format_size(e.meta.size, BINARY),
         Item::File(f) if f.kind == FileKind::File => format_size(f.size, BINARY),
-        _ => String::new(),
+        // A directory's bytes below it, once a walk of the view counted them.
+        _ => dir_size.map_or_else(String::new, |s| format_size(s, BINARY)),
     };
     let status = status_text(node);
     // Right part: layer, status, size; dropped piece by piece when the pane is narrow.
@@ -292,7 +300,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
         .take(usize::from(inner.height))
         .filter_map(|(i, &id)| {
             let node = ex.tree.node(id)?;
-            let mut line = row(t, node, width, i == ex.tree.selected, focused);
+            let dir_size = ex.tree.dir_size(node);
+            let mut line = row(t, node, dir_size, width, i == ex.tree.selected, focused);
             if node.is_dir() && node.expanded && node.children == Children::Loading {
                 line.spans.push(Span::styled(" …", t.dim()));
             }
