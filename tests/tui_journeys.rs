@@ -1090,7 +1090,12 @@ fn sorting_by_size_sizes_and_sorts_directories() {
         .iter()
         .filter_map(|&r| ex.tree.node(r))
         .filter(|n| n.depth == 0)
-        .map(|n| (String::from_utf8_lossy(&n.path).into_owned(), ex.tree.size_of(n)))
+        .map(|n| {
+            (
+                String::from_utf8_lossy(&n.path).into_owned(),
+                ex.tree.size_of(n),
+            )
+        })
         .collect();
     assert!(
         top.windows(2).all(|w| w[0].1 >= w[1].1),
@@ -1115,4 +1120,32 @@ fn sorting_by_size_sizes_and_sorts_directories() {
             .any(|l| l.contains("etc/") && l.contains(&format!("{files} B"))),
         "the /etc row shows its size:\n{screen}"
     );
+}
+
+/// Issue 10, item 5: the demo at 80x24 shows all four of its layers (it showed one).
+#[test]
+fn the_demo_at_80x24_shows_every_layer() {
+    if !has_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = TmuxSession::start(
+        "demo80",
+        80,
+        24,
+        &format!(
+            "TMPDIR='{}' '{}' demo; sleep 30",
+            dir.path().display(),
+            common::bin().display()
+        ),
+    );
+    let s = t.until("the demo drew", |s| s.contains("Step 1/7"));
+    for i in 0..4 {
+        assert!(
+            s.contains(&format!("│ L{i} ")) || s.contains(&format!("│▶L{i} ")),
+            "L{i}:\n{s}"
+        );
+    }
+    t.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
 }

@@ -146,7 +146,10 @@ fn split(main: Rect, app: &App) -> Areas {
         };
     }
     let (layers_h, details_h) = if main.height < 20 {
-        (layer_rows.saturating_add(2).min(main.height / 3).max(3), 4)
+        (
+            layer_rows.saturating_add(2).min(main.height * 2 / 5).max(3),
+            4,
+        )
     } else {
         (
             layer_rows
