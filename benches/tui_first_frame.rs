@@ -257,6 +257,75 @@ fn real_terminal(layers: &[PathBuf], runs: usize) {
     }
 }
 
+/// Issue 9, item 8: one directory of 200,000 entries in a lower layer, opened in the real
+/// binary: peak RSS when the layers are counted, and when the directory is listed in the tree.
+fn huge_directory(root: &Path) {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("huge directory: skipped (tmux is not installed)");
+        return;
+    }
+    const N: usize = 200_000;
+    let (low, up) = (root.join("low"), root.join("up"));
+    if !root.join("complete").exists() {
+        let _ = std::fs::remove_dir_all(root);
+        let many = low.join("many");
+        std::fs::create_dir_all(&many).expect("mkdir");
+        std::fs::create_dir_all(&up).expect("mkdir");
+        for i in 0..N {
+            std::fs::File::create(many.join(format!("f{i:06}"))).expect("create");
+        }
+        write(&root.join("complete"), b"");
+    }
+    let bin = env!("CARGO_BIN_EXE_layerscope");
+    let log = std::env::temp_dir().join(format!("layerscope-huge-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let session = format!("layerscope-huge-{}", std::process::id());
+    let cmd = format!(
+        "LAYERSCOPE_LOG='{}' '{bin}' --lowerdir '{}' --upperdir '{}'",
+        log.display(),
+        low.display(),
+        up.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &cmd,
+    ]);
+    let counts = wait_line(&log, "summaries-done");
+    // The root's one row is /many: l lists and opens it.
+    tmux(&["send-keys", "-t", &session, "l"]);
+    let listed = wait_line(&log, "big-tree");
+    tmux(&["send-keys", "-t", &session, "q"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .stderr(std::process::Stdio::null())
+        .status();
+    let kib = |line: &str, key: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    println!("one directory of {N} entries (real binary in tmux, 120x40):");
+    for (what, line) in [("layers counted", &counts), ("directory listed", &listed)] {
+        let peak = kib(line, "peak_kib=");
+        println!(
+            "  {what:<18} peak RSS {:6.1} MiB ({:.0} B per entry), RSS now {:6.1} MiB  [{line}]",
+            peak / 1024.0,
+            peak * 1024.0 / N as f64,
+            kib(line, "rss_kib=") / 1024.0
+        );
+    }
+    let _ = std::fs::remove_file(&log);
+}
+
 fn main() {
     // Only `cargo bench` (which passes --bench) runs it: `cargo test --all-targets` must not
     // generate 200k files.
@@ -292,4 +361,5 @@ fn main() {
     );
     in_process(&layers);
     real_terminal(&layers, 3);
+    huge_directory(&dir.with_file_name("tui-bench-huge-dir"));
 }

@@ -192,15 +192,21 @@ fn journey(runner: Arc<TourRunner>, snapshots: bool) {
         );
         let node = ex.tree.selected_node().expect("selected");
         let status = layerscope::tui::view::status_text(node);
+        // Files are kept compact in the tree: their full entry is the details' fresh lookup.
+        let fresh = match &ex.details.data {
+            Some(Ok(d)) if d.path == node.path => d.resolved.entry.as_ref(),
+            _ => None,
+        };
         assert!(screen.contains(&format!("Step {}/7", i + 1)), "{screen}");
         assert!(screen.contains("Evidence, read from the layer directories"));
         assert!(!screen.contains("MISSING"), "{screen}");
         assert!(!screen.contains('\u{1b}'));
         match step.kind {
             StepKind::Read => {
-                let Item::Entry(e) = &node.item else {
-                    panic!("an entry")
+                let (Item::File(f), Some(e)) = (&node.item, fresh) else {
+                    panic!("a file, looked up: {:?}", node.item)
                 };
+                assert_eq!(f.layer, e.layer, "the tree and the lookup agree");
                 assert_eq!(e.layer, base, "still supplied by the base layer");
                 assert_eq!(
                     (upper.added, upper.modified, upper.deleted),
@@ -209,9 +215,10 @@ fn journey(runner: Arc<TourRunner>, snapshots: bool) {
                 );
             }
             StepKind::Append => {
-                let Item::Entry(e) = &node.item else {
-                    panic!("an entry")
+                let (Item::File(f), Some(e)) = (&node.item, fresh) else {
+                    panic!("a file, looked up: {:?}", node.item)
                 };
+                assert_eq!(f.layer, e.layer, "the tree and the lookup agree");
                 assert_eq!(e.layer, 0, "copied up: the upper layer supplies it");
                 assert_eq!(status, "modified, hides 1");
                 assert!(screen.contains("L0  modified, hides 1"), "{screen}");
@@ -262,9 +269,10 @@ fn journey(runner: Arc<TourRunner>, snapshots: bool) {
                 assert_eq!(layerscope::tui::view::status_text(old), "deleted @L0");
             }
             StepKind::Chmod => {
-                let Item::Entry(e) = &node.item else {
-                    panic!("an entry")
+                let (Item::File(f), Some(e)) = (&node.item, fresh) else {
+                    panic!("a file, looked up: {:?}", node.item)
                 };
+                assert_eq!(f.layer, e.layer, "the tree and the lookup agree");
                 assert_eq!(e.layer, 0);
                 assert_eq!(e.meta.mode & 0o7777, 0o750);
                 assert!(
@@ -276,9 +284,10 @@ fn journey(runner: Arc<TourRunner>, snapshots: bool) {
                 assert!(screen.contains("metacopy: metadata here, data from L1"));
             }
             StepKind::Create => {
-                let Item::Entry(e) = &node.item else {
-                    panic!("an entry")
+                let (Item::File(f), Some(e)) = (&node.item, fresh) else {
+                    panic!("a file, looked up: {:?}", node.item)
                 };
+                assert_eq!(f.layer, e.layer, "the tree and the lookup agree");
                 assert_eq!((e.layer, e.kind), (0, FileKind::File));
                 assert_eq!(e.versions.len(), 1, "no layer below has it");
                 assert_eq!(status, "added");

@@ -283,6 +283,82 @@ fn live_batches_stream_into_the_live_pane_and_reload_directories() {
     assert_eq!(s.added, 5, "the upper layer's counts are recomputed");
 }
 
+fn created(path: &str) -> AppEvent {
+    AppEvent::Live(LiveBatch {
+        lines: vec![LiveLine {
+            time: "12:00:00.000".into(),
+            kind: "created".into(),
+            path: path.as_bytes().to_vec(),
+            detail: "nothing below had it".into(),
+            symbol: '+',
+            tone: layerscope::live::Tone::Added,
+        }],
+        changed: vec![path.as_bytes().to_vec()],
+        status: Some("watching upper".into()),
+    })
+}
+
+/// Issue 10, item 2: a live write elsewhere (here at the root, before /etc) lists the root
+/// again; node ids are reused, and the selection used to jump to whatever node got the old
+/// id (`/aad2` in the report). The selection is a path.
+#[test]
+fn the_selection_stays_on_its_path_through_live_writes_filters_and_sorting() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 140, 34, true);
+    run.keys("jljj");
+    assert_eq!(run.selected().as_deref(), Some("/etc/passwd"));
+    for name in ["aaf1", "aad2", "aab3"] {
+        std::fs::write(fx.layer(0).join(name), b"1\n").expect("write");
+        run.play(vec![created(&format!("/{name}"))]);
+        assert!(run.rows().contains(&format!("/{name}")));
+        assert_eq!(
+            run.selected().as_deref(),
+            Some("/etc/passwd"),
+            "a live write to /{name} moved the selection"
+        );
+        let ex = run.app.ex.as_ref().expect("explorer");
+        assert_eq!(
+            ex.details.path.as_deref(),
+            Some(&b"/etc/passwd"[..]),
+            "the details follow the selection"
+        );
+    }
+    // Sorting and filters keep it too; a filter that hides it gives it back when turned off.
+    run.keys("s");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "sort by size"
+    );
+    run.keys("s4");
+    assert_ne!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "files L0 leaves unchanged hidden"
+    );
+    run.keys("4");
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "shown again"
+    );
+    // The selected path goes away: the nearest row is selected and the details say so.
+    run.keys("k");
+    assert_eq!(run.selected().as_deref(), Some("/etc/hostname"));
+    std::fs::remove_file(fx.layer(0).join("etc/hostname")).expect("rm");
+    run.play(vec![created("/etc/hostname")]);
+    assert_eq!(
+        run.selected().as_deref(),
+        Some("/etc/passwd"),
+        "the next row"
+    );
+    let screen = run.screen();
+    assert!(
+        screen.contains("'/etc/hostname' is gone from the view"),
+        "the details say what happened:\n{screen}"
+    );
+}
+
 #[test]
 fn focus_mouse_help_and_quit() {
     let Some(fx) = fixture() else { return };
@@ -361,13 +437,24 @@ fn the_picker_lists_mounted_overlays_and_opens_one() {
     let p = run.app.picker.as_ref().expect("picker");
     let cands = p.candidates.as_ref().expect("discovered");
     let want = point.display().to_string();
-    let i = cands
-        .iter()
-        .position(|c| c.title == want)
-        .expect("the overlay mount is offered");
+    assert!(
+        cands.iter().any(|c| c.title == want),
+        "the overlay mount is offered"
+    );
     let screen = run.screen();
     assert!(screen.contains("pick a stack"));
-    run.keys(&"j".repeat(i));
+    // Typing filters: the fixture's directory name picks the mount out.
+    let unique = fx
+        .dir
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    run.keys(&unique);
+    let p = run.app.picker.as_ref().expect("picker");
+    assert_eq!(p.rows.len(), 1, "the filter leaves the one mount");
+    assert!(run.screen().contains(&unique));
     run.keys("<enter>");
     let ex = run.app.ex.as_ref().expect("the explorer opened");
     assert_eq!(ex.stack.name, want);
@@ -653,6 +740,11 @@ fn demo_tour_in_a_real_terminal() {
         screen.contains("✗ curl") && screen.contains("deleted @L0"),
         "{screen}"
     );
+    // Issue 10, item 8: four quick presses are four steps (keys pressed while a step runs
+    // are queued, not lost).
+    tmux(&["send-keys", "-t", &s.0, "n", "n", "n", "n"]);
+    let screen = wait_for(&s.0, "Tour · 7/7 run");
+    assert!(screen.contains("Step 7/7"), "{screen}");
     tmux(&["send-keys", "-t", &s.0, "q"]);
     let report = wait_done(&done);
     assert!(report.starts_with("EXIT=0"), "q exits 0: {report}");
@@ -784,4 +876,287 @@ fn a_kill_ends_the_demo_like_q_terminal_restored_and_nothing_left() {
         "the alternate screen is left"
     );
     nothing_left(&tmp);
+}
+
+/// Seven plain layer directories (no root needed): an upper and six lowers, like the
+/// 7-layer container of issue 10.
+fn seven_layers() -> (tempfile::TempDir, String) {
+    let dir = tempfile::Builder::new()
+        .prefix("ls7l")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    let mut lowers = Vec::new();
+    for i in 0..7 {
+        let l = dir.path().join(format!("l{i}"));
+        std::fs::create_dir_all(l.join(format!("dir{i}"))).expect("mkdir");
+        std::fs::write(l.join(format!("dir{i}/file{i}")), b"x\n").expect("write");
+        if i > 0 {
+            lowers.push(l.display().to_string());
+        }
+    }
+    let args = format!(
+        "--upperdir '{}' --lowerdir '{}'",
+        dir.path().join("l0").display(),
+        lowers.join(":")
+    );
+    (dir, args)
+}
+
+struct TmuxSession(String);
+
+impl TmuxSession {
+    fn start(name: &str, width: u16, height: u16, command: &str) -> TmuxSession {
+        let session = format!("layerscope-{name}-{}", std::process::id());
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        TmuxSession(session)
+    }
+
+    fn screen(&self) -> String {
+        tmux(&["capture-pane", "-t", &self.0, "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.0];
+        args.extend(keys);
+        tmux(&args);
+    }
+
+    /// Waits until `pred` holds for the screen, or fails saying what was seen.
+    fn until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "never {what}:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TmuxSession {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+fn has_tmux() -> bool {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        common::skip("tmux is not installed");
+        return false;
+    }
+    true
+}
+
+/// Issue 10, item 4: enlarging the terminal while the explorer ran (160x45 to 200x60), then
+/// quitting, left the UI's rows on the shell's screen. tmux shows it too: when the screen grew
+/// while the alternate screen was on, leaving it pulls rows of it back in. The explorer now
+/// clears the alternate screen before leaving it; the shell's screen is what it was.
+#[test]
+fn resizing_then_quitting_leaves_nothing_of_the_ui_on_the_shell_screen() {
+    if !has_tmux() {
+        return;
+    }
+    let (_dir, args) = seven_layers();
+    let t = TmuxSession::start(
+        "resize",
+        160,
+        45,
+        &format!(
+            "echo BEFORE; '{}' {args}; echo EXITED; sleep 30",
+            common::bin().display()
+        ),
+    );
+    t.until("the explorer drew", |s| s.contains("Merged view"));
+    tmux(&["resize-window", "-t", &t.0, "-x", "200", "-y", "60"]);
+    t.until("the explorer redrew at 200x60", |s| {
+        s.lines().count() >= 60 && s.lines().nth(59).is_some_and(|l| l.contains("help"))
+    });
+    t.keys(&["q"]);
+    let s = t.until("the explorer exited", |s| s.contains("EXITED"));
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines,
+        ["BEFORE", "EXITED"],
+        "the shell's screen holds only what the shell wrote:\n{s}"
+    );
+}
+
+/// Issue 10, item 5: at 80x24 every pane is reachable (Tab reaches the live pane, which has
+/// no room of its own, and `z` zooms the focused pane to the whole screen), the layer pane
+/// shows all seven layers, and the status bar drops whole hints instead of cutting words.
+#[test]
+fn at_80x24_every_pane_is_reachable_and_the_hints_are_whole() {
+    if !has_tmux() {
+        return;
+    }
+    let (_dir, args) = seven_layers();
+    let t = TmuxSession::start(
+        "small",
+        80,
+        24,
+        &format!("'{}' {args}; sleep 30", common::bin().display()),
+    );
+    let s = t.until("the layers were counted", |s| {
+        s.contains("L6") && s.contains("+2 ~0")
+    });
+    for i in 0..7 {
+        assert!(s.contains(&format!("L{i} ")), "layer L{i} is shown:\n{s}");
+    }
+    let status = s.lines().nth(23).unwrap_or_default().trim_end().to_string();
+    let words: Vec<&str> = layerscope::tui::keymap::BINDINGS
+        .iter()
+        .filter_map(|b| b.hint)
+        .collect();
+    assert!(
+        words.iter().any(|w| status.ends_with(w)),
+        "the status bar ends with a whole hint: {status:?}"
+    );
+    // Tab: layers, tree, details, live.
+    t.keys(&["Tab", "Tab"]);
+    t.until("the live pane was shown", |s| s.contains(" Live "));
+    t.keys(&["z"]);
+    let s = t.until("the live pane was zoomed", |s| {
+        s.lines().next().is_some_and(|l| l.contains(" Live ")) && !s.contains("Merged view")
+    });
+    assert!(
+        s.lines().nth(22).is_some_and(|l| l.starts_with('└')),
+        "the zoomed pane takes every row above the status bar:\n{s}"
+    );
+    t.keys(&["z", "BTab", "BTab", "BTab", "z"]);
+    t.until("the layers pane was zoomed", |s| {
+        s.lines().next().is_some_and(|l| l.contains(" Layers ")) && !s.contains("Merged view")
+    });
+    t.keys(&["q"]);
+}
+
+/// Issue 10, item 3: run as a user who is not root, the picker says that the engines' stores
+/// need root and offers what it can read (the overlay mounts; the demo is named).
+#[test]
+fn without_root_the_picker_says_the_stores_need_root_and_offers_the_mounts() {
+    if !has_tmux() {
+        return;
+    }
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        return common::skip("setpriv is not installed");
+    }
+    let (dir, _) = seven_layers();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("workdir");
+    let point = dir.path().join("merged");
+    let opts = format!(
+        "lowerdir={}:{},upperdir={},workdir={}",
+        dir.path().join("l1").display(),
+        dir.path().join("l2").display(),
+        dir.path().join("l0").display(),
+        work.display()
+    );
+    let _mount = common::Mount::new(&point, &opts).expect("mount");
+    let t = TmuxSession::start(
+        "nonroot",
+        120,
+        30,
+        &format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups '{}'; sleep 30",
+            common::bin().display()
+        ),
+    );
+    let s = t.until("the picker listed the mount", |s| {
+        s.contains("pick a stack") && s.contains("merged")
+    });
+    assert!(s.contains("not root"), "{s}");
+    assert!(s.contains("readable only by root"), "{s}");
+    assert!(s.contains("layerscope demo"), "{s}");
+    t.keys(&["C-c"]);
+}
+
+/// Issue 10, item 7: sorting by size gives directories their size (the bytes below them, from
+/// a walk of the whole view) and sorts them by it.
+#[test]
+fn sorting_by_size_sizes_and_sorts_directories() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 120, 34, true);
+    run.keys("s");
+    let ex = run.app.ex.as_ref().expect("explorer");
+    assert!(ex.tree.has_dir_sizes(), "the walk counted the directories");
+    let top: Vec<(String, u64)> = ex
+        .tree
+        .rows
+        .iter()
+        .filter_map(|&r| ex.tree.node(r))
+        .filter(|n| n.depth == 0)
+        .map(|n| {
+            (
+                String::from_utf8_lossy(&n.path).into_owned(),
+                ex.tree.size_of(n),
+            )
+        })
+        .collect();
+    assert!(
+        top.windows(2).all(|w| w[0].1 >= w[1].1),
+        "largest first: {top:?}"
+    );
+    // /etc's size is what its files add up to in the merged view (motd is whited out).
+    let etc = top.iter().find(|(p, _)| p == "/etc").expect("/etc").1;
+    let files: u64 = ["etc/hostname", "etc/passwd"]
+        .iter()
+        .map(|f| {
+            [fx.layer(0), fx.layer(1), fx.layer(2)]
+                .iter()
+                .find_map(|l| std::fs::metadata(l.join(f)).ok())
+                .map_or(0, |m| m.len())
+        })
+        .sum();
+    assert_eq!(etc, files);
+    let screen = run.screen();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("etc/") && l.contains(&format!("{files} B"))),
+        "the /etc row shows its size:\n{screen}"
+    );
+}
+
+/// Issue 10, item 5: the demo at 80x24 shows all four of its layers (it showed one).
+#[test]
+fn the_demo_at_80x24_shows_every_layer() {
+    if !has_tmux() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = TmuxSession::start(
+        "demo80",
+        80,
+        24,
+        &format!(
+            "TMPDIR='{}' '{}' demo; sleep 30",
+            dir.path().display(),
+            common::bin().display()
+        ),
+    );
+    let s = t.until("the demo drew", |s| s.contains("Step 1/7"));
+    for i in 0..4 {
+        assert!(
+            s.contains(&format!("│ L{i} ")) || s.contains(&format!("│▶L{i} ")),
+            "L{i}:\n{s}"
+        );
+    }
+    t.keys(&["q"]);
+    std::thread::sleep(Duration::from_millis(500));
 }

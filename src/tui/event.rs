@@ -139,7 +139,12 @@ pub enum Preview {
 #[derive(Debug)]
 pub enum JobResult {
     /// The stacks found on the host, for the picker.
-    Candidates(Vec<Candidate>),
+    Candidates {
+        /// The stacks.
+        found: Vec<Candidate>,
+        /// What discovery noted besides (stores skipped, files unreadable).
+        notes: Vec<String>,
+    },
     /// A stack picked in the picker was opened.
     Opened(Result<Arc<Merger>, String>),
     /// A view (the stack from one layer down) is ready, with its root listing.
@@ -173,6 +178,14 @@ pub enum JobResult {
         view: u64,
         /// The details, or why not.
         details: Result<Box<DetailsData>, String>,
+    },
+    /// The bytes below every directory of a view (from the walk that builds the search
+    /// index).
+    DirSizes {
+        /// The view generation.
+        view: u64,
+        /// Bytes of the regular files below each directory, by merged path.
+        sizes: std::collections::HashMap<Vec<u8>, u64>,
     },
     /// A step of the demo's tour ran.
     TourStep {

@@ -8,6 +8,7 @@
 //! one), so its merger numbers layers from 0; every result is shifted back to the real stack's
 //! numbers here, and the app only ever sees those.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -164,8 +165,14 @@ impl Worker {
             Effect::Discover => spawn(
                 &self.tx,
                 "discover",
-                || JobResult::Candidates(picker::candidates()),
-                |_| JobResult::Candidates(Vec::new()),
+                || {
+                    let (found, notes) = picker::candidates_and_notes(&Default::default());
+                    JobResult::Candidates { found, notes }
+                },
+                |why| JobResult::Candidates {
+                    found: Vec::new(),
+                    notes: vec![format!("finding the stacks failed: {why}")],
+                },
             ),
             Effect::OpenStack(req) => spawn(
                 &self.tx,
@@ -763,6 +770,11 @@ fn search_thread(rx: &Receiver<SearchRequest>, tx: &Sender<AppEvent>) {
                 Err(Stop::Gone) => return,
                 Err(Stop::Failed(e)) => {
                     let _ = tx.send(AppEvent::Error(format!("search: {e}")));
+                    // No sizes either: the app stops waiting for them.
+                    let _ = tx.send(AppEvent::Job(JobResult::DirSizes {
+                        view: req.view.view,
+                        sizes: HashMap::new(),
+                    }));
                     let _ = tx.send(AppEvent::Job(JobResult::Search {
                         view: req.view.view,
                         query: req.query_gen,
@@ -800,8 +812,25 @@ fn build_index(
     };
     let root = view.merger.root()?;
     let mut last = Instant::now();
+    // The bytes below each directory, summed on the way (the tree shows and sorts by them).
+    let mut sizes: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut visit = |v: Visit<'_>| -> Result<(), Stop> {
         let Visit::Entry(e) = v else { return Ok(()) };
+        if e.kind == FileKind::File && e.meta.size > 0 {
+            let mut up = e.path.as_slice();
+            while let Some(cut) = up.iter().rposition(|&b| b == b'/') {
+                up = if cut == 0 { b"/" } else { &up[..cut] };
+                match sizes.get_mut(up) {
+                    Some(s) => *s += e.meta.size,
+                    None => {
+                        sizes.insert(up.to_vec(), e.meta.size);
+                    }
+                }
+                if up == b"/" {
+                    break;
+                }
+            }
+        }
         if index.ends.len() >= INDEX_LIMIT {
             return Ok(());
         }
@@ -829,6 +858,10 @@ fn build_index(
     };
     view.merger.walk::<Stop>(&root, true, &mut visit)?;
     index.complete = true;
+    let _ = tx.send(AppEvent::Job(JobResult::DirSizes {
+        view: view.view,
+        sizes,
+    }));
     Ok(index)
 }
 

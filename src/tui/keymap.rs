@@ -95,6 +95,12 @@ pub enum Action {
     Reload,
     /// Pause or follow the live pane.
     TogglePause,
+    /// The focused pane takes the whole screen, or gives it back.
+    Zoom,
+    /// Collapse every directory of the tree.
+    CollapseAll,
+    /// Expand every directory the tree shows, one level deeper.
+    ExpandLevel,
     /// Tour: run the next step through the merged mount.
     NextStep,
     /// Search: jump to the selected match.
@@ -170,6 +176,7 @@ const PGUP: &[Key] = &[k(KeyCode::PageUp), ctrl('u')];
 const PGDN: &[Key] = &[k(KeyCode::PageDown), ctrl('d')];
 const TOP: &[Key] = &[c('g'), k(KeyCode::Home)];
 const BOTTOM: &[Key] = &[c('G'), k(KeyCode::End)];
+const BACK: &[Key] = &[c('h'), k(KeyCode::Left), k(KeyCode::Esc)];
 
 /// The table. Scoped bindings are looked up before global ones.
 #[rustfmt::skip]
@@ -183,9 +190,17 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Search, &[k(KeyCode::Up), ctrl('p')], Action::Up, "previous match", Some("match")),
     b(Scope::Search, &[k(KeyCode::Down), ctrl('n')], Action::Down, "next match", None),
     b(Scope::Search, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character (typing filters as you go)", None),
-    b(Scope::Picker, &[k(KeyCode::Enter), c('l')], Action::Open, "open the selected stack", Some("open")),
-    b(Scope::Picker, UP, Action::Up, "previous stack", None),
-    b(Scope::Picker, DOWN, Action::Down, "next stack", None),
+    b(Scope::Picker, &[k(KeyCode::Enter)], Action::Open, "open the selected stack (typing filters the list)", Some("open")),
+    b(Scope::Picker, &[k(KeyCode::Up), ctrl('p')], Action::Up, "previous stack", Some("move")),
+    b(Scope::Picker, &[k(KeyCode::Down), ctrl('n')], Action::Down, "next stack", None),
+    b(Scope::Picker, &[k(KeyCode::PageUp)], Action::PageUp, "page up", None),
+    b(Scope::Picker, &[k(KeyCode::PageDown)], Action::PageDown, "page down", None),
+    b(Scope::Picker, &[k(KeyCode::Home)], Action::Top, "first stack", None),
+    b(Scope::Picker, &[k(KeyCode::End)], Action::Bottom, "last stack", None),
+    b(Scope::Picker, &[ctrl('s')], Action::ToggleSort, "sort: running containers first, by size, by age", Some("sort")),
+    b(Scope::Picker, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character of the filter", None),
+    b(Scope::Picker, &[k(KeyCode::Esc)], Action::Cancel, "clear the filter; quit when it is empty", Some("clear/quit")),
+    b(Scope::Picker, &[ctrl('c')], Action::Quit, "quit", None),
     // Everywhere.
     b(Scope::Global, &[c('q'), ctrl('c')], Action::Quit, "quit", Some("quit")),
     b(Scope::Global, &[c('?')], Action::ToggleHelp, "help: every key", Some("help")),
@@ -199,9 +214,10 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Global, &[c('2')], Action::FilterModified, "filter: show or hide modified files", None),
     b(Scope::Global, &[c('3')], Action::FilterDeleted, "filter: show or hide deleted files", None),
     b(Scope::Global, &[c('4')], Action::FilterUnchanged, "filter: show or hide files the selected layer leaves unchanged", None),
-    b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size", Some("sort")),
+    b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size (a directory by the bytes below it, counted in the background)", Some("sort")),
     b(Scope::Global, &[c('r')], Action::Reload, "reload from disk", None),
     b(Scope::Global, &[c('p')], Action::TogglePause, "pause or follow the live pane", None),
+    b(Scope::Global, &[c('z')], Action::Zoom, "zoom: the focused pane takes the whole screen (z again gives it back)", Some("zoom")),
     // The layer pane: moving the selection changes what the tree shows.
     b(Scope::Layers, UP, Action::Up, "layer above", Some("layer")),
     b(Scope::Layers, DOWN, Action::Down, "layer below", None),
@@ -218,15 +234,20 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Tree, &[c('l'), k(KeyCode::Right), k(KeyCode::Enter)], Action::Open, "expand a directory, or show a file's details", Some("open")),
     b(Scope::Tree, &[c('h'), k(KeyCode::Left)], Action::Close, "collapse, or go to the parent", None),
     b(Scope::Tree, &[c(' ')], Action::ToggleExpand, "expand or collapse", None),
+    b(Scope::Tree, &[c('-')], Action::CollapseAll, "collapse every directory", None),
+    b(Scope::Tree, &[c('+'), c('=')], Action::ExpandLevel, "expand every directory shown, one level deeper", None),
     // Details and live panes scroll.
     b(Scope::Details, UP, Action::Up, "scroll up", Some("scroll")),
     b(Scope::Details, DOWN, Action::Down, "scroll down", None),
     b(Scope::Details, PGUP, Action::PageUp, "page up", None),
     b(Scope::Details, PGDN, Action::PageDown, "page down", None),
     b(Scope::Details, TOP, Action::Top, "top", None),
+    b(Scope::Details, BACK, Action::Close, "back to the merged view", Some("back")),
     b(Scope::Live, UP, Action::Up, "older events (pauses following)", Some("scroll")),
     b(Scope::Live, DOWN, Action::Down, "newer events", None),
     b(Scope::Live, BOTTOM, Action::Bottom, "newest event, follow again", None),
+    b(Scope::Live, &[k(KeyCode::Enter), c('l')], Action::Open, "show the selected event whole in the details pane", Some("show")),
+    b(Scope::Live, BACK, Action::Close, "back to the merged view", None),
     // The demo's tour: `n` runs the next step from every pane (see `tour_hint`).
     b(Scope::Tour, &[c('n'), k(KeyCode::Enter)], Action::NextStep, "run the next step through the merged mount (n works in every pane)", Some("next step")),
     b(Scope::Tour, UP, Action::Up, "show the previous step", Some("step")),
@@ -305,11 +326,8 @@ pub fn lookup(scope: Scope, ev: &KeyEvent) -> Option<Action> {
         return Some(a);
     }
     match scope {
-        Scope::Help | Scope::Search => None,
-        // The picker knows only quit and help besides its own keys.
-        Scope::Picker => {
-            find(Scope::Global).filter(|a| matches!(a, Action::Quit | Action::ToggleHelp))
-        }
+        // In the picker, characters are its filter: it has no global keys.
+        Scope::Help | Scope::Search | Scope::Picker => None,
         _ => find(Scope::Global),
     }
 }
@@ -334,8 +352,10 @@ pub fn hints(scope: Scope) -> Vec<(String, &'static str)> {
         });
     let global = BINDINGS
         .iter()
-        .filter(|b| b.scope == Scope::Global && !matches!(scope, Scope::Help | Scope::Search))
-        .filter(|b| scope != Scope::Picker || matches!(b.action, Action::Quit | Action::ToggleHelp))
+        .filter(|b| {
+            b.scope == Scope::Global
+                && !matches!(scope, Scope::Help | Scope::Search | Scope::Picker)
+        })
         .filter_map(|b| Some((b.keys[0].label(), b.hint?)));
     own.chain(global).collect()
 }
@@ -401,6 +421,8 @@ mod tests {
         let ctrl_c = key(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(lookup(Scope::Tree, &ctrl_c), Some(Action::Quit));
         assert_eq!(lookup(Scope::Picker, &ctrl_c), Some(Action::Quit));
+        // In the picker, letters are its filter.
+        assert_eq!(lookup(Scope::Picker, &q), None);
         let shift_g = key(KeyCode::Char('G'), KeyModifiers::SHIFT);
         assert_eq!(lookup(Scope::Tree, &shift_g), Some(Action::Bottom));
         let backtab = key(KeyCode::BackTab, KeyModifiers::SHIFT);

@@ -46,6 +46,10 @@ use theme::Theme;
 /// The shortest time between two frames.
 pub const FRAME_GAP: Duration = Duration::from_millis(16);
 
+/// The timing log marks when the tree first holds more nodes than this (the benchmark's
+/// directory of 200,000 entries).
+const BIG_TREE: usize = 100_000;
+
 /// How long a scripted run waits for background work before giving up.
 pub const SCRIPT_STALL: Duration = Duration::from_secs(20);
 
@@ -238,6 +242,7 @@ pub struct Timing {
     root: bool,
     summaries: bool,
     search: bool,
+    big: bool,
 }
 
 impl Timing {
@@ -250,6 +255,7 @@ impl Timing {
             root: false,
             summaries: false,
             search: false,
+            big: false,
         }
     }
 
@@ -270,21 +276,23 @@ impl Timing {
         }
     }
 
-    /// Writes one line: what, milliseconds since start, peak RSS in KiB.
+    /// Writes one line: what, milliseconds since start, peak and current RSS in KiB.
     pub fn mark(&mut self, what: &str) {
         let Some(f) = &mut self.file else { return };
-        let hwm = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().to_string())
-            })
-            .unwrap_or_default();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().trim_end_matches(" kB").trim().to_string())
+                .unwrap_or_default()
+        };
         let _ = writeln!(
             f,
-            "{what} ms={:.1} peak_kib={hwm}",
-            self.started.elapsed().as_secs_f64() * 1000.0
+            "{what} ms={:.1} peak_kib={} rss_kib={}",
+            self.started.elapsed().as_secs_f64() * 1000.0,
+            field("VmHWM:"),
+            field("VmRSS:")
         );
     }
 
@@ -306,6 +314,11 @@ impl Timing {
         if !self.summaries && ex.summaries.iter().all(Option::is_some) {
             self.summaries = true;
             self.mark("summaries-done");
+        }
+        if !self.big && ex.tree.len() > BIG_TREE && !ex.tree.is_loading() {
+            self.big = true;
+            let line = format!("big-tree nodes={}", ex.tree.len());
+            self.mark(&line);
         }
         if !self.search && ex.search.complete {
             self.search = true;

@@ -1,4 +1,5 @@
-//! The stacks the picker offers when `layerscope` starts without naming one.
+//! The stacks the picker offers when `layerscope` starts without naming one, and how the
+//! picker orders and filters them (pure: the app and the view share it).
 //!
 //! [`candidates`] lists what `layerscope list` finds (engines' containers and images, overlay
 //! mounts), each as a [`Candidate`] carrying the [`StackRequest`] that opens it.
@@ -9,7 +10,7 @@ use crate::stack::engine::{Found, Roots};
 use crate::stack::spec::StackRequest;
 
 /// One stack the picker can open.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Candidate {
     /// What it is called ("/var/lib/docker/overlay2/…/merged", "docker:web").
     pub title: String,
@@ -17,6 +18,102 @@ pub struct Candidate {
     pub detail: String,
     /// How to open it.
     pub request: StackRequest,
+    /// The engine ("docker", "podman", "containerd", "mount").
+    pub engine: String,
+    /// "container", "image", "snapshot" or "mount".
+    pub kind: String,
+    /// The human name (container name, image tag, snapshot key, mount point), escaped.
+    pub name: String,
+    /// The image a container was made from, escaped.
+    pub image: Option<String>,
+    /// Layers in the stack (upper included).
+    pub layers: usize,
+    /// Bytes in regular files across the layers, when known.
+    pub size: Option<u64>,
+    /// When it was created (RFC 3339, as the engine recorded it).
+    pub created: Option<String>,
+    /// Mounted now (for a container: it is running).
+    pub mounted: bool,
+}
+
+impl Candidate {
+    /// A running (mounted) container: listed first.
+    #[must_use]
+    pub fn is_running_container(&self) -> bool {
+        self.kind == "container" && self.mounted
+    }
+
+    /// Whether it matches a filter: every word of it, ASCII case-insensitive, somewhere in
+    /// its engine, kind, name, image or title.
+    #[must_use]
+    pub fn matches(&self, filter: &str) -> bool {
+        let hay = format!(
+            "{} {} {} {} {}",
+            self.engine,
+            self.kind,
+            self.name,
+            self.image.as_deref().unwrap_or(""),
+            self.title
+        )
+        .to_ascii_lowercase();
+        filter
+            .split_whitespace()
+            .all(|w| hay.contains(&w.to_ascii_lowercase()))
+    }
+}
+
+/// How the picker orders stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PickerSort {
+    /// Running containers first, then by name.
+    #[default]
+    Running,
+    /// Largest first (unknown sizes last), then by name.
+    Size,
+    /// Newest first (unknown times last), then by name.
+    Age,
+}
+
+impl PickerSort {
+    /// The next order (`Ctrl-s`).
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            PickerSort::Running => PickerSort::Size,
+            PickerSort::Size => PickerSort::Age,
+            PickerSort::Age => PickerSort::Running,
+        }
+    }
+
+    /// In words, for the title.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            PickerSort::Running => "running first, then name",
+            PickerSort::Size => "size",
+            PickerSort::Age => "newest first",
+        }
+    }
+}
+
+/// The indexes of the candidates a filter keeps, in the order a sort gives.
+#[must_use]
+pub fn visible(candidates: &[Candidate], filter: &str, sort: PickerSort) -> Vec<usize> {
+    let mut rows: Vec<usize> = (0..candidates.len())
+        .filter(|&i| candidates[i].matches(filter))
+        .collect();
+    rows.sort_by(|&a, &b| {
+        let (x, y) = (&candidates[a], &candidates[b]);
+        let first = match sort {
+            PickerSort::Running => y.is_running_container().cmp(&x.is_running_container()),
+            PickerSort::Size => y.size.cmp(&x.size),
+            PickerSort::Age => y.created.cmp(&x.created),
+        };
+        first
+            .then_with(|| x.name.cmp(&y.name))
+            .then_with(|| x.title.cmp(&y.title))
+    });
+    rows
 }
 
 /// Every stack on the host the picker should offer, in display order: containers, images
@@ -32,8 +129,27 @@ pub fn candidates() -> Vec<Candidate> {
 /// [`candidates`], with the engines' roots given (`--docker-root`, ...).
 #[must_use]
 pub fn candidates_in(roots: &Roots) -> Vec<Candidate> {
-    let (found, _notes) = discover::list(roots);
-    found.into_iter().map(from_found).collect()
+    candidates_and_notes(roots).0
+}
+
+/// [`candidates_in`], with discovery's notes (stores skipped, files unreadable): the picker
+/// shows them.
+#[must_use]
+pub fn candidates_and_notes(roots: &Roots) -> (Vec<Candidate>, Vec<String>) {
+    let (found, notes) = discover::list(roots);
+    (found.into_iter().map(from_found).collect(), notes)
+}
+
+/// What the picker says when the process is not root: the engines' stores are closed to it.
+#[must_use]
+pub fn unprivileged_note() -> Option<String> {
+    (!rustix::process::geteuid().is_root()).then(|| {
+        "not root: the engines' stores (/var/lib/docker, /var/lib/containers, \
+         /var/lib/containerd) are readable only by root, so their containers and images are \
+         missing here; run with sudo to see them. Shown: overlay mounts. `layerscope demo` \
+         explores a sample stack."
+            .to_string()
+    })
 }
 
 /// A discovered stack, as a candidate.
@@ -50,6 +166,7 @@ fn from_found(f: Found) -> Candidate {
     if f.mountpoint.is_some() {
         detail.push_str(", mounted");
     }
+    let name = escape::display(f.name.as_bytes());
     Candidate {
         title: escape::display(f.stack.as_bytes()),
         detail,
@@ -57,5 +174,60 @@ fn from_found(f: Found) -> Candidate {
             stack: Some(f.stack.into()),
             ..StackRequest::default()
         },
+        engine: f.engine.as_str().to_string(),
+        kind: f.kind.as_str().to_string(),
+        name,
+        image: f.image.map(|i| escape::display(i.as_bytes())),
+        layers: f.layers,
+        size: f.size,
+        created: f.created,
+        mounted: f.mountpoint.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(kind: &str, name: &str, mounted: bool, size: Option<u64>, created: &str) -> Candidate {
+        Candidate {
+            title: format!("docker:{name}"),
+            engine: "docker".into(),
+            kind: kind.into(),
+            name: name.into(),
+            mounted,
+            size,
+            created: Some(created.into()),
+            ..Candidate::default()
+        }
+    }
+
+    #[test]
+    fn running_containers_come_first_then_names_and_filters_match_every_word() {
+        let all = vec![
+            c("image", "alpine", false, Some(5), "2024-01-01"),
+            c("container", "web", false, Some(9), "2024-03-01"),
+            c("container", "db", true, None, "2024-02-01"),
+            c("container", "api", true, Some(1), "2023-01-01"),
+        ];
+        let names = |rows: Vec<usize>| -> Vec<&str> {
+            rows.into_iter().map(|i| all[i].name.as_str()).collect()
+        };
+        assert_eq!(
+            names(visible(&all, "", PickerSort::Running)),
+            ["api", "db", "alpine", "web"]
+        );
+        assert_eq!(
+            names(visible(&all, "", PickerSort::Size)),
+            ["web", "alpine", "api", "db"]
+        );
+        assert_eq!(
+            names(visible(&all, "", PickerSort::Age)),
+            ["web", "db", "alpine", "api"]
+        );
+        assert_eq!(
+            names(visible(&all, "CONT b", PickerSort::Running)),
+            ["db", "web"]
+        );
     }
 }

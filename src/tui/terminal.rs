@@ -9,8 +9,9 @@ use std::thread::ThreadId;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{DisableBracketedPaste, DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::style::{Attribute, SetAttribute};
 use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::crossterm::{cursor, execute};
 
@@ -82,8 +83,14 @@ pub fn leave() {
     // Raw mode goes first: it has the most side effects on the shell that follows.
     let _ = disable_raw_mode();
     let mut out = std::io::stdout();
+    // The alternate screen is cleared before it is left: after a resize, terminals that
+    // carry rows of it over to the shell's screen (tmux pulls them back in when the screen
+    // grew; Windows Terminal keeps the area it added) would show the UI there.
     let _ = execute!(
         out,
+        SetAttribute(Attribute::Reset),
+        cursor::MoveTo(0, 0),
+        Clear(ClearType::All),
         DisableMouseCapture,
         DisableBracketedPaste,
         LeaveAlternateScreen,

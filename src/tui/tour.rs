@@ -73,6 +73,8 @@ pub struct TourState {
     pub outcomes: Vec<StepOutcome>,
     /// The step being run in the background.
     pub running: Option<usize>,
+    /// Presses of "next step" while a step ran, still to run (one step each).
+    pub queued: usize,
     /// The step the panel shows.
     pub shown: usize,
     /// Scroll offset of the step's text, in lines.
@@ -106,6 +108,7 @@ impl TourState {
             steps,
             outcomes,
             running: None,
+            queued: 0,
             shown,
             scroll: 0,
             off,

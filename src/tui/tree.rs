@@ -11,12 +11,57 @@ use crate::tui::event::{DirContents, Ghost};
 pub enum Item {
     /// The merged root (never drawn as a row).
     Root,
-    /// A path of the merged view.
+    /// A directory of the merged view (or an entry the compact form cannot hold).
     Entry(Box<Entry>),
+    /// Any other path of the merged view, in the compact form a tree of millions needs.
+    File(Box<FileEntry>),
     /// A name the merged view hides.
-    Ghost(Ghost),
+    Ghost(Box<Ghost>),
     /// A name readdir shows but lookup refuses.
-    Anomaly(Anomaly),
+    Anomaly(Box<Anomaly>),
+}
+
+/// What the tree keeps of a merged entry that is not a directory: what the rows, the filters
+/// and the status words read (the details pane looks the path up afresh).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Its type.
+    pub kind: FileKind,
+    /// The layer that supplies it.
+    pub layer: usize,
+    /// `st_size`.
+    pub size: u64,
+    /// A lower layer has a version of it (a whiteout included): the status says "modified".
+    pub below_any: bool,
+    /// A lower layer has a real (not whited-out) version: relative to its own layer it is
+    /// modified, not added.
+    pub below: bool,
+    /// How many versions it hides.
+    pub hides: usize,
+    /// It is a metacopy (its data comes from another layer).
+    pub metacopy: bool,
+    /// For symlinks: the target.
+    pub target: Option<Box<[u8]>>,
+}
+
+impl FileEntry {
+    /// The compact form of an entry.
+    #[must_use]
+    pub fn of(e: &Entry) -> FileEntry {
+        FileEntry {
+            kind: e.kind,
+            layer: e.layer,
+            size: e.meta.size,
+            below_any: e.versions.iter().any(|v| v.layer > e.layer),
+            below: e
+                .versions
+                .iter()
+                .any(|v| v.layer > e.layer && v.role != crate::merge::VersionRole::Whiteout),
+            hides: e.hidden().count(),
+            metacopy: e.data.is_some(),
+            target: e.target.as_deref().map(Box::from),
+        }
+    }
 }
 
 /// The state of a directory's children.
@@ -35,8 +80,6 @@ pub enum Children {
 /// One node.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// The last component.
-    pub name: Vec<u8>,
     /// The merged path.
     pub path: Vec<u8>,
     /// 0 for the root's children.
@@ -56,12 +99,22 @@ pub struct Node {
 }
 
 impl Node {
+    /// The last component (a slice of the path: stored once).
+    #[must_use]
+    pub fn name(&self) -> &[u8] {
+        match self.path.iter().rposition(|&b| b == b'/') {
+            Some(i) if self.path.len() > 1 => &self.path[i + 1..],
+            _ => &[],
+        }
+    }
+
     /// Whether it can be expanded.
     #[must_use]
     pub fn is_dir(&self) -> bool {
         match &self.item {
             Item::Root => true,
             Item::Entry(e) => e.kind == FileKind::Dir,
+            Item::File(_) => false,
             Item::Ghost(g) => g.kind == FileKind::Dir,
             Item::Anomaly(_) => false,
         }
@@ -72,6 +125,7 @@ impl Node {
     pub fn size(&self) -> u64 {
         match &self.item {
             Item::Entry(e) => e.meta.size,
+            Item::File(f) => f.size,
             _ => 0,
         }
     }
@@ -91,10 +145,14 @@ pub enum Sort {
 pub struct Tree {
     nodes: Vec<Option<Node>>,
     free: Vec<usize>,
-    by_path: HashMap<Vec<u8>, usize>,
+    by_path: HashMap<u64, usize>,
+    /// Paths whose key collides with another live path's.
+    overflow: HashMap<Vec<u8>, usize>,
+    /// The bytes below each directory, once a walk of the whole view has counted them.
+    dir_sizes: Option<HashMap<Vec<u8>, u64>>,
     /// Visible node ids, top to bottom.
     pub rows: Vec<usize>,
-    /// Index into `rows`.
+    /// Index into `rows` (follows [`Tree::selected_path`]; set it through the methods).
     pub selected: usize,
     /// First visible row.
     pub offset: usize,
@@ -103,19 +161,23 @@ pub struct Tree {
     /// Directories to expand again when a listing brings them back (expanded descendants of
     /// a directory that was listed again).
     reexpand: HashSet<Vec<u8>>,
-    /// The selected path when a listing replaced the selected node: the next rebuild selects
-    /// the new node at that path (a live change or a tour step lists a directory again).
-    reselect: Option<Vec<u8>>,
+    /// The selected path: the selection is a path, not a row, so it stays put through
+    /// listings (node ids are reused), filters, sorting and live changes.
+    sel_path: Option<Vec<u8>>,
+    /// A selected path that went away, for the app to say so (see [`Tree::take_lost`]).
+    lost: Option<Vec<u8>>,
 }
 
 /// The root's id.
 pub const ROOT: usize = 0;
 
-fn last_component(path: &[u8]) -> Vec<u8> {
-    path.rsplit(|&b| b == b'/')
-        .next()
-        .unwrap_or_default()
-        .to_vec()
+/// The key of a path in the index: a 64-bit hash, so the index holds no second copy of
+/// every path (paths whose hashes collide go to the overflow map, keyed by the path).
+fn path_key(path: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
 }
 
 impl Default for Tree {
@@ -129,7 +191,6 @@ impl Tree {
     #[must_use]
     pub fn new() -> Self {
         let root = Node {
-            name: Vec::new(),
             path: b"/".to_vec(),
             depth: 0,
             parent: ROOT,
@@ -140,17 +201,20 @@ impl Tree {
             with_ghosts: false,
         };
         let mut by_path = HashMap::new();
-        by_path.insert(b"/".to_vec(), ROOT);
+        by_path.insert(path_key(b"/"), ROOT);
         Tree {
             nodes: vec![Some(root)],
             free: Vec::new(),
             by_path,
+            overflow: HashMap::new(),
+            dir_sizes: None,
             rows: Vec::new(),
             selected: 0,
             offset: 0,
             relisting: HashSet::new(),
             reexpand: HashSet::new(),
-            reselect: None,
+            sel_path: None,
+            lost: None,
         }
     }
 
@@ -167,7 +231,10 @@ impl Tree {
     /// A node by merged path.
     #[must_use]
     pub fn find(&self, path: &[u8]) -> Option<usize> {
-        self.by_path.get(path).copied()
+        match self.by_path.get(&path_key(path)) {
+            Some(&id) if self.node(id).is_some_and(|n| n.path == path) => Some(id),
+            _ => self.overflow.get(path).copied(),
+        }
     }
 
     /// The number of live nodes (the root included).
@@ -235,8 +302,11 @@ impl Tree {
                 if let Children::Loaded(c) = n.children {
                     todo.extend(c);
                 }
-                if self.by_path.get(&n.path) == Some(&i) {
-                    self.by_path.remove(&n.path);
+                let key = path_key(&n.path);
+                if self.by_path.get(&key) == Some(&i) {
+                    self.by_path.remove(&key);
+                } else if self.overflow.get(&n.path) == Some(&i) {
+                    self.overflow.remove(&n.path);
                 }
                 self.free.push(i);
             }
@@ -244,7 +314,12 @@ impl Tree {
     }
 
     fn alloc(&mut self, node: Node) -> usize {
-        let path = node.path.clone();
+        let key = path_key(&node.path);
+        let taken = self
+            .by_path
+            .get(&key)
+            .is_some_and(|&o| self.node(o).is_some_and(|n| n.path != node.path));
+        let path = taken.then(|| node.path.clone());
         let id = if let Some(i) = self.free.pop() {
             self.nodes[i] = Some(node);
             i
@@ -252,7 +327,14 @@ impl Tree {
             self.nodes.push(Some(node));
             self.nodes.len() - 1
         };
-        self.by_path.insert(path, id);
+        match path {
+            Some(p) => {
+                self.overflow.insert(p, id);
+            }
+            None => {
+                self.by_path.insert(key, id);
+            }
+        }
         id
     }
 
@@ -276,9 +358,6 @@ impl Tree {
             _ => Vec::new(),
         };
         self.relisting.remove(&id);
-        if self.reselect.is_none() {
-            self.reselect = self.selected_node().map(|n| n.path.clone());
-        }
         // Remember every expanded directory below, by path: they open again as the listings
         // bring them back.
         let mut todo = old.clone();
@@ -296,31 +375,48 @@ impl Tree {
         for c in old {
             self.remove_subtree(c);
         }
+        // The listing is taken apart as it goes into the tree, and its buffer shrinks as it
+        // empties, so a huge directory is not held twice. What the tree never reads of an
+        // entry (its path, kept once in the node, and the paths inside the layers) is dropped.
         let mut items: Vec<(Vec<u8>, Item)> = Vec::new();
+        let DirContents {
+            mut entries,
+            ghosts,
+            anomalies,
+            ghosts_omitted,
+        } = contents;
+        items.reserve_exact(entries.len() + ghosts.len() + anomalies.len());
+        while let Some(mut e) = entries.pop() {
+            let path = std::mem::take(&mut e.path);
+            let item = if e.kind == FileKind::Dir {
+                e.rel = Vec::new();
+                for v in &mut e.versions {
+                    v.rel = Vec::new();
+                }
+                Item::Entry(Box::new(e))
+            } else {
+                Item::File(Box::new(FileEntry::of(&e)))
+            };
+            items.push((path, item));
+            if entries.capacity() > 64 && entries.len() < entries.capacity() / 2 {
+                entries.shrink_to_fit();
+            }
+        }
         items.extend(
-            contents
-                .entries
+            ghosts
                 .into_iter()
-                .map(|e| (e.path.clone(), Item::Entry(Box::new(e)))),
+                .map(|g| (g.path.clone(), Item::Ghost(Box::new(g)))),
         );
         items.extend(
-            contents
-                .ghosts
+            anomalies
                 .into_iter()
-                .map(|g| (g.path.clone(), Item::Ghost(g))),
-        );
-        items.extend(
-            contents
-                .anomalies
-                .into_iter()
-                .map(|a| (a.path.clone(), Item::Anomaly(a))),
+                .map(|a| (a.path.clone(), Item::Anomaly(Box::new(a)))),
         );
         let mut ids = Vec::with_capacity(items.len());
         let mut relist = Vec::new();
         for (path, item) in items {
             let expanded = self.reexpand.remove(&path);
             let node = Node {
-                name: last_component(&path),
                 path,
                 depth,
                 parent: id,
@@ -343,7 +439,7 @@ impl Tree {
         }
         if let Some(n) = self.node_mut(id) {
             n.children = Children::Loaded(ids);
-            n.ghosts_omitted = contents.ghosts_omitted;
+            n.ghosts_omitted = ghosts_omitted;
             n.with_ghosts = with_ghosts;
         }
         self.sort_children(id, sort);
@@ -354,23 +450,47 @@ impl Tree {
         let Some(Children::Loaded(mut ids)) = self.node(id).map(|n| n.children.clone()) else {
             return;
         };
-        let key = |t: &Tree, i: usize| {
-            let n = t.node(i);
-            (
-                n.map_or(0, Node::size),
-                n.map(|n| n.name.clone()).unwrap_or_default(),
-            )
-        };
+        let name = |i: usize| self.node(i).map_or(&[][..], Node::name);
+        let size = |i: usize| self.node(i).map_or(0, |n| self.size_of(n));
         match sort {
-            Sort::Name => ids.sort_by_cached_key(|&i| key(self, i).1),
-            Sort::Size => ids.sort_by_cached_key(|&i| {
-                let (size, name) = key(self, i);
-                (std::cmp::Reverse(size), name)
-            }),
+            Sort::Name => ids.sort_by(|&a, &b| name(a).cmp(name(b))),
+            Sort::Size => ids.sort_by(|&a, &b| size(b).cmp(&size(a)).then(name(a).cmp(name(b)))),
         }
         if let Some(n) = self.node_mut(id) {
             n.children = Children::Loaded(ids);
         }
+    }
+
+    /// The bytes below every directory, from a walk of the whole view.
+    pub fn set_dir_sizes(&mut self, sizes: HashMap<Vec<u8>, u64>) {
+        self.dir_sizes = Some(sizes);
+    }
+
+    /// Whether the directories' sizes are known.
+    #[must_use]
+    pub fn has_dir_sizes(&self) -> bool {
+        self.dir_sizes.is_some()
+    }
+
+    /// A node's size: a file's own, a directory's total below it once known.
+    #[must_use]
+    pub fn size_of(&self, n: &Node) -> u64 {
+        match (&self.dir_sizes, n.is_dir()) {
+            (Some(s), true) => s.get(&n.path).copied().unwrap_or(0),
+            _ => n.size(),
+        }
+    }
+
+    /// A directory's total size, once known.
+    #[must_use]
+    pub fn dir_size(&self, n: &Node) -> Option<u64> {
+        n.is_dir()
+            .then(|| {
+                self.dir_sizes
+                    .as_ref()
+                    .map(|s| s.get(&n.path).copied().unwrap_or(0))
+            })
+            .flatten()
     }
 
     /// Re-sorts every loaded directory.
@@ -395,10 +515,13 @@ impl Tree {
         expanded && n.children == Children::NotLoaded
     }
 
-    /// Recomputes the visible rows, keeping the selection on the same node when it stays
-    /// visible. `keep` decides which nodes show (their subtrees go with them).
+    /// Recomputes the visible rows, keeping the selection on the selected path. When that
+    /// path is not shown: while a directory on the way is being listed, or the path is only
+    /// hidden (collapsed, filtered), the nearest shown ancestor is selected and the path is
+    /// kept, so the selection comes back; when the path is gone from its listed directory,
+    /// the row that took its place is selected and [`Tree::take_lost`] reports it. `keep`
+    /// decides which nodes show (their subtrees go with them).
     pub fn rebuild(&mut self, keep: &dyn Fn(&Node) -> bool) {
-        let before = self.selected_id();
         let mut rows = Vec::new();
         let mut stack: Vec<usize> = Vec::new();
         if let Some(Children::Loaded(c)) = self.node(ROOT).map(|n| &n.children) {
@@ -417,41 +540,116 @@ impl Tree {
             }
         }
         self.rows = rows;
-        let reselect = self.reselect.take();
-        let same_node = before.and_then(|b| self.rows.iter().position(|&r| r == b));
-        let same_path = || {
-            let path = reselect.as_ref()?;
-            self.rows
-                .iter()
-                .position(|&r| self.node(r).is_some_and(|n| &n.path == path))
+        let Some(path) = self.sel_path.clone() else {
+            self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+            self.sel_path = self.selected_node().map(|n| n.path.clone());
+            return;
         };
-        // Ids of replaced nodes are reused, so after a listing the path decides.
-        self.selected = match same_path().or(same_node) {
-            Some(i) => i,
-            None => self.selected.min(self.rows.len().saturating_sub(1)),
-        };
+        if let Some(i) = self.row_of(&path) {
+            self.selected = i;
+            return;
+        }
+        if self.is_gone(&path) {
+            // The row that took its place (the next one), or the last.
+            self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+            self.sel_path = self.selected_node().map(|n| n.path.clone());
+            self.lost = Some(path);
+            return;
+        }
+        // Pending or hidden: the nearest shown ancestor stands in; the path stays wanted.
+        let mut up = path.as_slice();
+        while let Some(cut) = up.iter().rposition(|&b| b == b'/') {
+            up = if cut == 0 { b"/" } else { &up[..cut] };
+            if let Some(i) = self.row_of(up) {
+                self.selected = i;
+                return;
+            }
+            if up == b"/" {
+                break;
+            }
+        }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    fn row_of(&self, path: &[u8]) -> Option<usize> {
+        let id = self.find(path)?;
+        self.rows.iter().position(|&r| r == id)
+    }
+
+    /// Whether a path is known to be gone: its directory is listed (and not being listed
+    /// again) without it. A path whose directory is not in the tree is gone when the nearest
+    /// directory on the way that is in the tree is listed.
+    fn is_gone(&self, path: &[u8]) -> bool {
+        if self.find(path).is_some() {
+            return false;
+        }
+        let mut up = path;
+        while let Some(cut) = up.iter().rposition(|&b| b == b'/') {
+            up = if cut == 0 { b"/" } else { &up[..cut] };
+            if let Some(id) = self.find(up) {
+                return matches!(
+                    self.node(id).map(|n| &n.children),
+                    Some(Children::Loaded(_) | Children::Failed(_))
+                ) && !self.relisting.contains(&id);
+            }
+            if up == b"/" {
+                break;
+            }
+        }
+        true
+    }
+
+    /// The selected path that went away since the last call, if one did.
+    pub fn take_lost(&mut self) -> Option<Vec<u8>> {
+        self.lost.take()
+    }
+
+    /// The path the selection stands for (it may be waiting for a listing to show it).
+    #[must_use]
+    pub fn selected_path(&self) -> Option<&[u8]> {
+        self.sel_path.as_deref()
     }
 
     /// Moves the selection by `delta` rows, clamped.
     pub fn move_by(&mut self, delta: isize) {
-        self.reselect = None;
         if self.rows.is_empty() {
             self.selected = 0;
             return;
         }
         let max = self.rows.len() - 1;
-        self.selected = self.selected.saturating_add_signed(delta).min(max);
+        self.select_row(self.selected.saturating_add_signed(delta).min(max));
+    }
+
+    /// Selects a row by index, clamped.
+    pub fn select_row(&mut self, i: usize) {
+        self.selected = i.min(self.rows.len().saturating_sub(1));
+        self.sel_path = self.selected_node().map(|n| n.path.clone());
     }
 
     /// Selects a node when it is visible; returns whether it is.
     pub fn select(&mut self, id: usize) -> bool {
         match self.rows.iter().position(|&r| r == id) {
             Some(i) => {
-                self.reselect = None;
-                self.selected = i;
+                self.select_row(i);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Collapses every directory; the selection goes to its top-level directory.
+    pub fn collapse_all(&mut self) {
+        for n in self.nodes.iter_mut().flatten() {
+            if !matches!(n.item, Item::Root) {
+                n.expanded = false;
+            }
+        }
+        self.reexpand.clear();
+        if let Some(p) = &self.sel_path {
+            let top_end = p[1..].iter().position(|&b| b == b'/').map(|i| i + 1);
+            if let Some(end) = top_end {
+                self.sel_path = Some(p[..end].to_vec());
+            }
         }
     }
 
@@ -717,7 +915,7 @@ mod tests {
             .rows
             .iter()
             .filter_map(|&r| t.node(r))
-            .map(|n| n.name.clone())
+            .map(|n| n.name().to_vec())
             .collect();
         assert_eq!(names, vec![b"b".to_vec(), b"c".to_vec(), b"a".to_vec()]);
     }

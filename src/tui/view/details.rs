@@ -11,7 +11,7 @@ use super::format_time;
 use crate::escape;
 use crate::merge::{DataSource, Entry, FileKind};
 use crate::tui::app::{App, Explorer, Focus, ghost_cause};
-use crate::tui::event::{DetailsData, Preview};
+use crate::tui::event::{DetailsData, LiveLine, Preview};
 use crate::tui::job::hex_lines;
 use crate::tui::theme::Theme;
 use crate::tui::tree::{Item, Node};
@@ -167,6 +167,12 @@ fn node_lines(
             let e = data.and_then(|d| d.resolved.entry.as_ref()).unwrap_or(e);
             lines.extend(meta_lines(t, ex, e));
         }
+        // The tree keeps a compact form of files: their metadata comes with the lookup.
+        Item::File(_) => {
+            if let Some(e) = data.and_then(|d| d.resolved.entry.as_ref()) {
+                lines.extend(meta_lines(t, ex, e));
+            }
+        }
         Item::Ghost(g) => {
             let (whiteout, cause) = ghost_cause(g);
             let at = cause.map(|l| format!("L{l}")).unwrap_or_else(|| "?".into());
@@ -211,39 +217,119 @@ fn node_lines(
     lines
 }
 
-/// Draws the details pane.
+/// The selected layer, whole: its instruction or label wrapped, role, directory (whose
+/// name carries the engine's ID: Docker's cache ID, Podman's layer ID, containerd's snapshot
+/// number), size and what it adds, modifies and deletes.
+fn layer_lines(t: Theme, ex: &Explorer, i: usize) -> Vec<Line<'static>> {
+    let Some(layer) = ex.stack.layers.get(i) else {
+        return Vec::new();
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("L{i} "), t.layer(i)),
+        Span::styled(format!("{} layer", layer.role.as_str()), t.title()),
+        Span::raw(format!(" of {}", escape::display(ex.stack.name.as_bytes()))),
+    ])];
+    if let Some(l) = &layer.label {
+        lines.push(Line::styled("made by:", t.title()));
+        lines.push(Line::raw(escape::display(l.as_bytes())));
+    }
+    lines.push(Line::styled("directory:", t.title()));
+    lines.push(Line::raw(escape::path(&layer.path)));
+    match ex.summaries.get(i).and_then(Option::as_ref) {
+        None => lines.push(Line::styled("counting…", t.dim())),
+        Some(Err(e)) => lines.push(Line::styled(
+            format!("cannot count: {}", escape::display(e.as_bytes())),
+            t.error(),
+        )),
+        Some(Ok(s)) => {
+            lines.push(Line::raw(format!(
+                "size {} in {} entries",
+                format_size(s.bytes, BINARY),
+                s.entries
+            )));
+            lines.push(Line::from(vec![
+                Span::styled(format!("+{} added", s.added), t.added()),
+                Span::raw("  "),
+                Span::styled(format!("~{} modified", s.modified), t.modified()),
+                Span::raw("  "),
+                Span::styled(format!("-{} deleted", s.deleted), t.deleted()),
+                Span::raw(" (relative to the layers below)"),
+            ]));
+        }
+    }
+    lines
+}
+
+/// A live event, whole: time, kind, path and the watcher's full explanation.
+fn event_lines(t: Theme, l: &LiveLine) -> Vec<Line<'static>> {
+    vec![
+        Line::styled(escape::display(&l.path), t.title()),
+        Line::raw(format!(
+            "{} {} at {}",
+            l.symbol,
+            escape::display(l.kind.as_bytes()),
+            escape::display(l.time.as_bytes())
+        )),
+        Line::raw(""),
+        Line::raw(escape::display(l.detail.as_bytes())),
+        Line::raw(""),
+        Line::styled("h or Esc: back to the merged view", t.dim()),
+    ]
+}
+
+/// Draws the details pane: the selected layer while the layer pane has the keyboard, a live
+/// event after `Enter` on it, else the selected path.
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
     let t = app.theme;
     let focused = app.focus == Focus::Details;
+    let (title, lines) = if app.focus == Focus::Layers {
+        (
+            format!(" Details · layer L{} ", ex.layer_sel),
+            layer_lines(t, ex, ex.layer_sel),
+        )
+    } else if let Some(l) = &app.live_shown {
+        (" Details · live event ".to_string(), event_lines(t, l))
+    } else {
+        (
+            " Details ".to_string(),
+            path_lines(t, ex, usize::from(area.width.saturating_sub(2))),
+        )
+    };
     let block = Block::bordered()
-        .title(Span::styled(" Details ", t.title()))
+        .title(Span::styled(title, t.title()))
         .border_style(t.border(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(node) = ex.tree.selected_node() else {
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                "select a path to see where it comes from",
-                t.dim(),
-            )),
-            inner,
-        );
-        return;
-    };
-    let data = match &ex.details.data {
-        Some(Ok(d)) if d.path == node.path => Some(d.as_ref()),
-        _ => None,
-    };
-    let mut lines = node_lines(t, ex, node, data, usize::from(inner.width));
-    if let Some(Err(e)) = &ex.details.data {
-        lines.push(Line::styled(escape::display(e.as_bytes()), t.error()));
-    }
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
             .scroll((ex.details.scroll, 0)),
         inner,
     );
+}
+
+fn path_lines(t: Theme, ex: &Explorer, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(n) = &ex.lost_note {
+        lines.push(Line::styled(escape::display(n.as_bytes()), t.error()));
+        lines.push(Line::raw(""));
+    }
+    let Some(node) = ex.tree.selected_node() else {
+        lines.push(Line::styled(
+            "select a path to see where it comes from",
+            t.dim(),
+        ));
+        return lines;
+    };
+    let data = match &ex.details.data {
+        Some(Ok(d)) if d.path == node.path => Some(d.as_ref()),
+        _ => None,
+    };
+    lines.extend(node_lines(t, ex, node, data, width));
+    if let Some(Err(e)) = &ex.details.data {
+        lines.push(Line::styled(escape::display(e.as_bytes()), t.error()));
+    }
+    lines
 }
 
 #[cfg(test)]

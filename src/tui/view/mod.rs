@@ -16,8 +16,9 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::tui::app::App;
+use crate::tui::app::{App, Focus};
 
+pub use picker::list_area as picker_list_area;
 pub use tour::list_area as tour_list_area;
 pub use tree::status_text;
 
@@ -39,24 +40,63 @@ pub struct Areas {
 }
 
 /// Splits the terminal into panes: two columns when wide, one when narrow, the tree alone
-/// when tiny; the demo's tour takes a band across the bottom.
+/// when tiny; the demo's tour takes a band across the bottom. Space goes where there is
+/// content: the live pane grows with its events when the tree leaves room. A focused pane the
+/// layout has no room for takes the details pane's place, and with `z` (zoom) the focused
+/// pane takes the whole screen, so every pane is reachable on any terminal.
 #[must_use]
 pub fn layout(area: Rect, app: &App) -> Areas {
     let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let nothing = Rect::new(main.x, main.y, 0, 0);
-    let layer_rows = app.ex.as_ref().map_or(3, |e| {
-        u16::try_from(e.stack.layers.len()).unwrap_or(u16::MAX)
-    });
-    if app.picker.is_some() || main.width < 50 || main.height < 14 {
-        return Areas {
-            layers: nothing,
-            tree: main,
-            details: nothing,
-            live: None,
-            tour: None,
-            status,
-        };
+    let only = |pane: Rect| Areas {
+        layers: nothing,
+        tree: pane,
+        details: nothing,
+        live: None,
+        tour: None,
+        status,
+    };
+    if app.picker.is_some() || app.ex.is_none() {
+        return only(main);
     }
+    let tiny = main.width < 50 || main.height < 14;
+    if app.zoomed || tiny {
+        let mut a = only(nothing);
+        match app.focus {
+            Focus::Layers => a.layers = main,
+            Focus::Tree => a.tree = main,
+            Focus::Details => a.details = main,
+            Focus::Live => a.live = Some(main),
+            Focus::Tour if app.tour.is_some() => a.tour = Some(main),
+            Focus::Tour => a.tree = main,
+        }
+        return a;
+    }
+    let mut a = split(main, app);
+    // The focused pane always shows: one without room of its own borrows the details pane's.
+    match app.focus {
+        Focus::Live if a.live.is_none() => {
+            a.live = Some(a.details);
+            a.details = nothing;
+        }
+        Focus::Tour if a.tour.is_none() && app.tour.is_some() => {
+            a.tour = Some(a.details);
+            a.details = nothing;
+        }
+        _ => {}
+    }
+    a
+}
+
+fn split(main: Rect, app: &App) -> Areas {
+    let status = Rect::new(main.x, main.y + main.height, main.width, 1);
+    let (layer_rows, tree_rows) = app.ex.as_ref().map_or((3, 0), |e| {
+        (
+            u16::try_from(e.stack.layers.len()).unwrap_or(u16::MAX),
+            u16::try_from(e.tree.rows.len()).unwrap_or(u16::MAX),
+        )
+    });
+    let live_rows = u16::try_from(app.live.lines.len()).unwrap_or(u16::MAX);
     let wide = main.width >= 100 && main.height >= 20;
     let (main, tour) = match &app.tour {
         Some(_) => {
@@ -79,11 +119,19 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
                 .areas(main);
-        let layers_h = (layer_rows + 2).min((left.height / 3).max(5));
+        let layers_h = (layer_rows.saturating_add(2)).min((left.height / 2).max(5));
         let [layers, details] =
             Layout::vertical([Constraint::Length(layers_h), Constraint::Min(3)]).areas(left);
         let (tree, live) = if right.height >= 26 {
-            let [t, l] = Layout::vertical([Constraint::Min(5), Constraint::Length(7)]).areas(right);
+            // The live pane: 7 rows, more when it has the events and the tree leaves room.
+            let h = right.height;
+            let tree_need = tree_rows.saturating_add(2).max(12);
+            let live_h = live_rows
+                .saturating_add(2)
+                .min(h.saturating_sub(tree_need))
+                .clamp(7, h / 2);
+            let [t, l] =
+                Layout::vertical([Constraint::Min(5), Constraint::Length(live_h)]).areas(right);
             (t, Some(l))
         } else {
             (right, None)
@@ -98,9 +146,17 @@ pub fn layout(area: Rect, app: &App) -> Areas {
         };
     }
     let (layers_h, details_h) = if main.height < 20 {
-        (3, 4)
+        (
+            layer_rows.saturating_add(2).min(main.height * 2 / 5).max(3),
+            4,
+        )
     } else {
-        ((layer_rows + 2).min(6), (main.height / 3).max(4))
+        (
+            layer_rows
+                .saturating_add(2)
+                .min((main.height * 2 / 5).max(6)),
+            (main.height / 4).max(4),
+        )
     };
     let [layers, tree, details] = Layout::vertical([
         Constraint::Length(layers_h),
@@ -127,7 +183,9 @@ pub fn render(frame: &mut Frame<'_>, app: &App) {
         if areas.layers.area() > 0 {
             layers::render(frame, areas.layers, app, ex);
         }
-        tree::render(frame, areas.tree, app, ex);
+        if areas.tree.area() > 0 {
+            tree::render(frame, areas.tree, app, ex);
+        }
         if areas.details.area() > 0 {
             details::render(frame, areas.details, app, ex);
         }
@@ -209,6 +267,28 @@ pub fn highlighted(mut spans: Vec<Span<'_>>, fill: Option<usize>, style: Style) 
             s.style(st)
         })
         .collect()
+}
+
+/// Wraps text at spaces into lines of at most `width` columns (a word longer than a line is
+/// cut with [`fit`]).
+#[must_use]
+pub fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in s.split(' ') {
+        let sep = usize::from(!line.is_empty());
+        if !line.is_empty() && line.width() + sep + word.width() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out.into_iter().map(|l| fit(&l, width)).collect()
 }
 
 /// Pads text with spaces to `width` columns.

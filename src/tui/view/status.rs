@@ -57,20 +57,24 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     {
         hints.insert(0, h);
     }
+    // Hints go in table order while they fit whole; the message keeps at least half the bar
+    // (all of it when it is short).
+    let width = usize::from(area.width);
+    let left_min = left.width().min(width / 2) + 1;
+    let mut room = width.saturating_sub(left_min);
     let mut hint_spans = Vec::new();
     for (key, word) in hints {
+        let text = format!(" {word}  ");
+        let w = key.width() + text.width();
+        if w > room {
+            break;
+        }
+        room -= w;
         hint_spans.push(Span::styled(key, t.key()));
-        hint_spans.push(Span::raw(format!(" {word}  ")));
+        hint_spans.push(Span::raw(text));
     }
     let hints_w: usize = hint_spans.iter().map(|s| s.content.width()).sum();
-    let width = usize::from(area.width);
-    // The message keeps at least half the bar; hints take the rest from the right.
-    let left_w = if hints_w + 20 > width {
-        width / 2
-    } else {
-        width - hints_w
-    };
-    let left = fit(&left, left_w.saturating_sub(1));
+    let left = fit(&left, width.saturating_sub(hints_w + 1));
     let gap = width.saturating_sub(left.width() + hints_w);
     let mut spans = vec![
         Span::styled(left, left_style),

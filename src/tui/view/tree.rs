@@ -31,6 +31,19 @@ pub fn status_text(node: &Node) -> String {
                 format!("hidden{at}")
             }
         }
+        Item::File(f) => {
+            let hides = if f.hides > 0 {
+                format!(", hides {}", f.hides)
+            } else {
+                String::new()
+            };
+            let meta = if f.metacopy { "metacopy, " } else { "" };
+            if f.below_any {
+                format!("{meta}modified{hides}")
+            } else {
+                format!("{meta}added")
+            }
+        }
         Item::Entry(e) => {
             let hides = e.hidden().count();
             let hides = if hides > 0 {
@@ -70,11 +83,25 @@ fn status_style(t: Theme, node: &Node) -> Style {
             let below = e.versions.iter().any(|v| v.layer > e.layer);
             if below { t.modified() } else { t.added() }
         }
+        Item::File(f) => {
+            if f.below_any {
+                t.modified()
+            } else {
+                t.added()
+            }
+        }
         Item::Root => Style::new(),
     }
 }
 
-fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Line<'static> {
+fn row(
+    t: Theme,
+    node: &Node,
+    dir_size: Option<u64>,
+    width: usize,
+    selected: bool,
+    focused: bool,
+) -> Line<'static> {
     let indent = "  ".repeat(node.depth);
     let arrow = match (&node.item, node.is_dir(), node.expanded) {
         (Item::Anomaly(_), _, _) => "! ",
@@ -83,7 +110,7 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
         (_, true, false) => "▸ ",
         _ => "  ",
     };
-    let mut name = escape::display(&node.name);
+    let mut name = escape::display(node.name());
     let mut name_style = Style::new();
     match &node.item {
         Item::Entry(e) => match e.kind {
@@ -100,6 +127,13 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
             }
             _ => {}
         },
+        Item::File(f) => {
+            if let Some(target) = &f.target {
+                name.push_str(" -> ");
+                name.push_str(&escape::display(target));
+                name_style = t.symlink();
+            }
+        }
         Item::Ghost(g) => {
             if g.kind == FileKind::Dir {
                 name.push('/');
@@ -111,6 +145,7 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     }
     let (layer, layer_style) = match &node.item {
         Item::Entry(e) => (format!("L{:<2}", e.layer), t.layer(e.layer)),
+        Item::File(f) => (format!("L{:<2}", f.layer), t.layer(f.layer)),
         Item::Ghost(g) => {
             let l = g
                 .versions
@@ -124,7 +159,9 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     };
     let size = match &node.item {
         Item::Entry(e) if e.kind == FileKind::File => format_size(e.meta.size, BINARY),
-        _ => String::new(),
+        Item::File(f) if f.kind == FileKind::File => format_size(f.size, BINARY),
+        // A directory's bytes below it, once a walk of the view counted them.
+        _ => dir_size.map_or_else(String::new, |s| format_size(s, BINARY)),
     };
     let status = status_text(node);
     // Right part: layer, status, size; dropped piece by piece when the pane is narrow.
@@ -165,22 +202,43 @@ fn row(t: Theme, node: &Node, width: usize, selected: bool, focused: bool) -> Li
     Line::from(spans)
 }
 
-fn flags(ex: &Explorer) -> String {
+/// What the filters and toggles do now, in words ("hiding unchanged · showing whiteouts ·
+/// sort: size"); only what differs from the defaults is said, besides the sort.
+pub fn flags(ex: &Explorer) -> String {
     let f = &ex.filters;
-    let on = |b: bool, c: char| if b { c } else { '·' };
-    format!(
-        " {}{}{}{} {}{} sort:{} ",
-        on(f.added, 'A'),
-        on(f.modified, 'M'),
-        on(f.deleted, 'D'),
-        on(f.unchanged, 'U'),
-        if ex.show_whiteouts { "w" } else { "·" },
-        if ex.show_opaque { "o" } else { "·" },
+    let hidden: Vec<&str> = [
+        (f.added, "added"),
+        (f.modified, "modified"),
+        (f.deleted, "deleted"),
+        (f.unchanged, "unchanged"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| !on)
+    .map(|(_, w)| w)
+    .collect();
+    let shown: Vec<&str> = [
+        (ex.show_whiteouts, "whiteouts"),
+        (ex.show_opaque, "opaque-hidden"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, w)| w)
+    .collect();
+    let mut parts = Vec::new();
+    if !hidden.is_empty() {
+        parts.push(format!("hiding {}", hidden.join(", ")));
+    }
+    if !shown.is_empty() {
+        parts.push(format!("showing {}", shown.join(", ")));
+    }
+    parts.push(format!(
+        "sort: {}",
         match ex.sort {
             Sort::Name => "name",
             Sort::Size => "size",
         }
-    )
+    ));
+    format!(" {} ", parts.join(" · "))
 }
 
 /// Draws the merged browser (or the search results).
@@ -242,7 +300,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
         .take(usize::from(inner.height))
         .filter_map(|(i, &id)| {
             let node = ex.tree.node(id)?;
-            let mut line = row(t, node, width, i == ex.tree.selected, focused);
+            let dir_size = ex.tree.dir_size(node);
+            let mut line = row(t, node, dir_size, width, i == ex.tree.selected, focused);
             if node.is_dir() && node.expanded && node.children == Children::Loading {
                 line.spans.push(Span::styled(" …", t.dim()));
             }
