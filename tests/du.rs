@@ -12,70 +12,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::docker::{Cleanup, docker_root, sh, works};
 use common::skip;
-
-fn sh(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn works(cmd: &mut Command) -> bool {
-    cmd.output().is_ok_and(|o| o.status.success())
-}
-
-/// Undoes what a test made, in reverse order, even when it panics.
-#[derive(Default)]
-struct Cleanup(Vec<Vec<String>>);
-
-impl Cleanup {
-    fn push(&mut self, cmd: &[&str]) {
-        self.0.push(cmd.iter().map(|s| s.to_string()).collect());
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for cmd in self.0.iter().rev() {
-            let _ = Command::new(&cmd[0]).args(&cmd[1..]).output();
-        }
-    }
-}
 
 /// A tarball of a tiny rootfs: static busybox and a file unique to this test run, so that no
 /// other image on the host shares its layer.
 fn rootfs_tar(dir: &Path, marker: &str) -> Option<PathBuf> {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    let head = std::fs::read(&busybox).ok()?;
-    let head = &head[..head.len().min(4096)];
-    if head.windows(7).any(|w| w == b"/lib64/" || w == b"/lib/ld") {
-        return None; // dynamically linked: would not run in the image
-    }
-    let root = dir.join("rootfs");
-    for d in ["bin", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "ls", "cat", "echo", "rm", "dd"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
+    let root = common::docker::busybox_rootfs(dir, &["sh", "ls", "cat", "echo", "rm", "dd"])?;
     std::fs::write(root.join("etc/marker"), marker).unwrap();
-    let tar = dir.join("base.tar");
-    sh(Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    Some(tar)
+    Some(common::docker::tar_of(&root, dir))
 }
 
 /// `layerscope du --json` (with extra arguments), as parsed records.
@@ -192,31 +137,6 @@ fn du_sb(dirs: &[PathBuf]) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-fn docker_root() -> Result<PathBuf, String> {
-    if !common::is_root() {
-        return Err("needs root to read Docker's data-root".into());
-    }
-    let out = Command::new("docker")
-        .args(["info", "--format", "{{.DockerRootDir}} {{.Driver}}"])
-        .output()
-        .map_err(|e| format!("no docker client: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "no Docker daemon: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut parts = text.split_whitespace();
-    let root = PathBuf::from(parts.next().unwrap_or("/var/lib/docker"));
-    match parts.next() {
-        Some("overlay2") => Ok(root),
-        other => Err(format!(
-            "Docker uses the {other:?} storage driver, not overlay2"
-        )),
-    }
 }
 
 /// Builds `<prefix>-base:1` (imported) and `<prefix>-app:1` (one RUN adding 300 KiB).

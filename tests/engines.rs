@@ -12,24 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::docker::{Cleanup, docker_root, sh, works};
 use common::stores::{fake_docker, write};
 use common::{bin, skip};
-
-/// Runs a command, panicking with its output when it fails; returns stdout.
-fn sh(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn works(cmd: &mut Command) -> bool {
-    cmd.output().is_ok_and(|o| o.status.success())
-}
 
 /// Runs layerscope with arguments (and extra environment); returns (code, stdout, stderr).
 fn ls_run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
@@ -52,58 +37,18 @@ fn ok(args: &[&str]) -> String {
     out
 }
 
-/// Undoes what a test made, in reverse order, even when it panics.
-#[derive(Default)]
-struct Cleanup(Vec<Vec<String>>);
-
-impl Cleanup {
-    fn push(&mut self, cmd: &[&str]) {
-        self.0.push(cmd.iter().map(|s| s.to_string()).collect());
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for cmd in self.0.iter().rev() {
-            let _ = Command::new(&cmd[0]).args(&cmd[1..]).output();
-        }
-    }
-}
-
 /// A tarball of a tiny rootfs: busybox-static with its applet links, a file to delete, a
 /// directory to replace, and a passwd.
 fn rootfs_tar(dir: &Path) -> Option<PathBuf> {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    // A dynamically linked busybox names its loader near the start of the file.
-    let head = std::fs::read(&busybox).ok()?;
-    let head = &head[..head.len().min(4096)];
-    if head.windows(7).any(|w| w == b"/lib64/" || w == b"/lib/ld") {
-        return None;
-    }
-    let root = dir.join("rootfs");
-    for d in ["bin", "etc", "tmp", "root", "opt/app/sub"] {
+    let root = common::docker::busybox_rootfs(dir, &[])?;
+    for d in ["root", "opt/app/sub"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    let list = sh(Command::new(&busybox).arg("--list"));
-    for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-        let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
     }
     std::fs::write(root.join("etc/motd"), "hello\n").unwrap();
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     std::fs::write(root.join("opt/app/a"), "a\n").unwrap();
     std::fs::write(root.join("opt/app/sub/b"), "b\n").unwrap();
-    let tar = dir.join("base.tar");
-    sh(Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    Some(tar)
+    Some(common::docker::tar_of(&root, dir))
 }
 
 /// What we compare of one merged entry: type, permission bits, owner, size (files), target.
@@ -274,32 +219,6 @@ fn list_json(args: &[&str]) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// Why Docker cannot be used here, if it cannot; else its data-root.
-fn docker_root() -> Result<PathBuf, String> {
-    if !common::is_root() {
-        return Err("needs root to read Docker's data-root".into());
-    }
-    let out = Command::new("docker")
-        .args(["info", "--format", "{{.DockerRootDir}} {{.Driver}}"])
-        .output()
-        .map_err(|e| format!("no docker client: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "no Docker daemon: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut parts = text.split_whitespace();
-    let root = PathBuf::from(parts.next().unwrap_or("/var/lib/docker"));
-    match parts.next() {
-        Some("overlay2") => Ok(root),
-        other => Err(format!(
-            "Docker uses the {other:?} storage driver, not overlay2"
-        )),
-    }
 }
 
 /// Builds `<tag>`: an imported busybox base, then RUN steps that delete a file, replace a

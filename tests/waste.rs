@@ -10,21 +10,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::docker::{Cleanup, sh};
 use common::{bin, skip};
 use serde_json::Value;
 
 const MIB: u64 = 1024 * 1024;
-
-fn sh(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Runs layerscope in `cwd`; returns (code, stdout, stderr).
 fn run_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
@@ -81,80 +71,24 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
-/// Undoes what a test made, in reverse order, even when it panics.
-#[derive(Default)]
-struct Cleanup(Vec<Vec<String>>);
-
-impl Cleanup {
-    fn push(&mut self, cmd: &[&str]) {
-        self.0.push(cmd.iter().map(|s| s.to_string()).collect());
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for cmd in self.0.iter().rev() {
-            let _ = Command::new(&cmd[0]).args(&cmd[1..]).output();
-        }
-    }
-}
-
 /// Whether Docker with overlay2 is here for us.
 fn docker_ready() -> Result<(), String> {
-    if !common::is_root() {
-        return Err("needs root to read Docker's data-root".into());
-    }
-    let out = Command::new("docker")
-        .args(["info", "--format", "{{.Driver}}"])
-        .output()
-        .map_err(|e| format!("no docker client: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "no Docker daemon: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    match String::from_utf8_lossy(&out.stdout).trim() {
-        "overlay2" => Ok(()),
-        other => Err(format!(
-            "Docker uses the {other} storage driver, not overlay2"
-        )),
-    }
+    common::docker::docker_root().map(|_| ())
 }
 
 /// A tarball of a tiny rootfs (static busybox, its applet links, a passwd) and the bytes of
 /// its regular files.
 fn rootfs_tar(dir: &Path) -> Option<(PathBuf, u64)> {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    let head = std::fs::read(&busybox).ok()?;
-    let head = &head[..head.len().min(4096)];
-    if head.windows(7).any(|w| w == b"/lib64/" || w == b"/lib/ld") {
-        return None; // dynamically linked: it would not run in the image
-    }
-    let root = dir.join("rootfs");
-    for d in ["bin", "etc", "tmp"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy(&busybox, root.join("bin/busybox")).unwrap();
-    for applet in [
-        "sh", "head", "rm", "mkdir", "ln", "chmod", "echo", "sleep", "cat",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
+    let root = common::docker::busybox_rootfs(
+        dir,
+        &[
+            "sh", "head", "rm", "mkdir", "ln", "chmod", "echo", "sleep", "cat",
+        ],
+    )?;
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
     let bytes = std::fs::metadata(root.join("bin/busybox")).unwrap().len()
         + std::fs::metadata(root.join("etc/passwd")).unwrap().len();
-    let tar = dir.join("base.tar");
-    sh(Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    Some((tar, bytes))
+    Some((common::docker::tar_of(&root, dir), bytes))
 }
 
 fn docker_build(dir: &Path, tag: &str, dockerfile: &str, cleanup: &mut Cleanup) {

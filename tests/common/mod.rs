@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the privileged-skip rule and small helpers.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod stores;
 
 use std::path::{Path, PathBuf};
