@@ -18,17 +18,7 @@ use common::{bin, skip};
 
 /// Runs layerscope with arguments (and extra environment); returns (code, stdout, stderr).
 fn ls_run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run layerscope");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_text(Command::new(bin()).args(args).envs(env.iter().copied()))
 }
 
 fn ok(args: &[&str]) -> String {

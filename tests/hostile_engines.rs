@@ -12,16 +12,7 @@ use common::{bin, skip};
 
 /// Runs layerscope; returns (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run layerscope");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_text(Command::new(bin()).args(args))
 }
 
 /// Asserts a refusal: exit 2, nothing from outside on stdout, and every `needle` in stderr.

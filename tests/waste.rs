@@ -18,17 +18,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// Runs layerscope in `cwd`; returns (code, stdout, stderr).
 fn run_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run layerscope");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_text(Command::new(bin()).args(args).current_dir(cwd))
 }
 
 fn ok_in(cwd: &Path, args: &[&str]) -> String {

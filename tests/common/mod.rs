@@ -50,6 +50,17 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_layerscope"))
 }
 
+/// Runs `cmd` (the binary, set up by the caller) with `NO_COLOR`; returns (exit code, stdout,
+/// stderr) as text.
+pub fn run_text(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.env("NO_COLOR", "1").output().expect("run layerscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs the binary with arguments; returns (exit code, stdout, stderr).
 pub fn run(args: &[&std::ffi::OsStr]) -> (i32, Vec<u8>, String) {
     let out = Command::new(bin())
