@@ -14,47 +14,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dir=/var/tmp/layerscope-bench
-seed=1
-layers=20
-paths=200000
-runs=10
-cold=1
-bin=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --dir) dir=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --layers) layers=$2; shift 2 ;;
-    --paths) paths=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --no-cold) cold=0; shift ;;
-    --bin) bin=$(realpath "$2"); shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1" >&2; exit 2 ;;
-  esac
-done
-
-for tool in hyperfine jq /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine jq time)" >&2; exit 2; }
-done
-[ "$(id -u)" = 0 ] || { echo "needs root: mknod, trusted.* xattrs, mount, drop_caches" >&2; exit 2; }
-
-if [ -z "$bin" ]; then
-  echo "== build"
-  cargo build --release --quiet
-  bin=$PWD/target/release/layerscope
-fi
-
-stack=$dir/stack-s$seed-l$layers-p$paths
+BENCH_HELP_LINES=14
+. benches/common.sh
+bench_args "$@"
+bench_need "mknod, trusted.* xattrs, mount, drop_caches"
+bench_build
+bench_stack
 mnt=$dir/mnt-s$seed-l$layers-p$paths
-if [ ! -f "$stack/summary.txt" ]; then
-  echo "== generate $stack"
-  rm -rf "$stack"
-  mkdir -p "$dir"
-  cargo bench --quiet --bench gen_stack -- --out "$stack" --seed "$seed" --layers "$layers" --paths "$paths" >/dev/null
-fi
-lowerdir=$(cat "$stack/lowerdir")
 
 mkdir -p "$mnt"
 mountpoint -q "$mnt" && umount "$mnt"
@@ -89,20 +55,9 @@ if [ "$cold" = 1 ]; then
 fi
 
 echo "== peak memory (max RSS, warm cache, best of 3)"
-rss() {
-  local best=""
-  for _ in 1 2 3; do
-    local kb
-    kb=$(/usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1)
-    if [ -z "$best" ] || [ "$kb" -lt "$best" ]; then best=$kb; fi
-  done
-  echo "$best"
-}
 rss_ls=$(rss $ls_cmd)
 rss_find=$(rss $find_cmd)
 
-mean() { jq -r ".results[] | select(.command == \"$2\") | .mean" "$out/$1.json"; }
-sd() { jq -r ".results[] | select(.command == \"$2\") | .stddev" "$out/$1.json"; }
 row() {
   local mode=$1
   local l f s

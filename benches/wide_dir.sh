@@ -45,16 +45,8 @@ if [ ! -f "$stack/done" ]; then
   touch "$stack/done"
 fi
 lowerdir=$stack/L1:$stack/L2
+. benches/common.sh
 
-rss() {
-  local best=""
-  for _ in 1 2 3; do
-    local kb
-    kb=$(/usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -1)
-    if [ -z "$best" ] || [ "$kb" -lt "$best" ]; then best=$kb; fi
-  done
-  echo "$best"
-}
 n=$("$bin" ls -R --json --lowerdir "$lowerdir" / | wc -l)
 rss_text=$(rss "$bin" ls -R --lowerdir "$lowerdir" /)
 rss_json=$(rss "$bin" ls -R --json --lowerdir "$lowerdir" /)
