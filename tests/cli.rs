@@ -1301,4 +1301,9 @@ fn the_man_page_renders_with_every_command() {
         );
     }
     assert!(text.contains("--recursive"), "ls's own options:\n{text}");
+    // One page holds every command: no reference to a page of its own that does not exist.
+    assert!(
+        !page.contains("layerscope\\-"),
+        "a layerscope-COMMAND(1) reference in:\n{page}"
+    );
 }

@@ -26,7 +26,23 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> std::io:
 pub fn man(out: &mut dyn Write) -> std::io::Result<()> {
     let cmd = Cli::command();
     let man = clap_mangen::Man::new(cmd);
-    man.render(out)?;
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    // clap_mangen's SUBCOMMANDS list points at a page per command (`layerscope-ls(1)`); this page
+    // holds them all, as sections below.
+    let mut page = String::from_utf8_lossy(&page).into_owned();
+    for sub in Cli::command().get_subcommands() {
+        let name = sub.get_name();
+        page = page.replace(
+            &format!("layerscope\\-{name}(1)"),
+            &format!(
+                "\\fBlayerscope {name}\\fR (see LAYERSCOPE {} below)",
+                name.to_uppercase()
+            ),
+        );
+    }
+    let page = page.replace("layerscope\\-help(1)", "\\fBlayerscope help\\fR");
+    out.write_all(page.as_bytes())?;
     // One section per command: the page for `layerscope` alone names them but not their flags.
     for sub in Cli::command().get_subcommands() {
         if sub.is_hide_set() || sub.get_name() == "help" {
