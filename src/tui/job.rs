@@ -1,8 +1,7 @@
 //! Effects and the background jobs that carry them out: the only place in the explorer that
 //! spawns threads or touches disk. Each job ends by sending exactly one [`JobResult`] to the
-//! inbox, even when it fails or panics, so the app always knows when work is done. The one
-//! exception: when the system refuses a new thread, the job never runs and sends nothing, so
-//! the app is not told (that error is dropped).
+//! inbox, even when it fails, panics or cannot start (the system refuses a thread: its error
+//! is the result), so the app always knows when work is done.
 //!
 //! A view of the stack "from layer N down" is a stack of its own (the layers N.. of the real
 //! one), so its merger numbers layers from 0; every result is shifted back to the real stack's
@@ -304,21 +303,53 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Runs `body` on a thread; a panic becomes `on_panic`'s result, so the app is never left
-/// waiting.
+/// waiting. When no thread can be started, `on_panic` says so at once.
 fn spawn(
     tx: &Sender<AppEvent>,
     name: &str,
     body: impl FnOnce() -> JobResult + Send + 'static,
     on_panic: impl FnOnce(String) -> JobResult + Send + 'static,
 ) {
-    let tx = tx.clone();
-    let _ = std::thread::Builder::new()
-        .name(format!("layerscope-{name}"))
-        .spawn(move || {
+    let builder = std::thread::Builder::new().name(format!("layerscope-{name}"));
+    run_job(tx, |f| builder.spawn(f).map(drop), body, on_panic);
+}
+
+/// [`spawn`] with the thread starter given, so that a refused thread can be tested.
+fn run_job<B, P>(
+    tx: &Sender<AppEvent>,
+    start: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+    body: B,
+    on_panic: P,
+) where
+    B: FnOnce() -> JobResult + Send + 'static,
+    P: FnOnce(String) -> JobResult + Send + 'static,
+{
+    // Shared so that whichever side runs the job takes it: the thread, or this caller when the
+    // thread was never started.
+    let job = Arc::new(std::sync::Mutex::new(Some((body, on_panic))));
+    let theirs = Arc::clone(&job);
+    let their_tx = tx.clone();
+    let started = start(Box::new(move || {
+        let taken = theirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((body, on_panic)) = taken {
             let result =
                 catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| on_panic(panic_text(&p)));
-            let _ = tx.send(AppEvent::Job(result));
-        });
+            let _ = their_tx.send(AppEvent::Job(result));
+        }
+    }));
+    if let Err(e) = started {
+        let taken = job
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((_, on_panic)) = taken {
+            let why = format!("could not start a background thread: {e}");
+            let _ = tx.send(AppEvent::Job(on_panic(why)));
+        }
+    }
 }
 
 fn open_stack(req: &StackRequest) -> Result<Arc<Merger>, String> {
@@ -898,6 +929,37 @@ mod tests {
         let s = "日本".as_bytes();
         assert!(is_text(&s[..s.len() - 1]));
         assert!(!is_text(b"bad\xff\xfe middle"));
+    }
+
+    #[test]
+    fn a_job_whose_thread_is_refused_still_sends_one_result() {
+        let (tx, rx) = channel();
+        run_job(
+            &tx,
+            |_| Err(std::io::Error::from_raw_os_error(libc::EAGAIN)),
+            || JobResult::Opened(Err("ran".into())),
+            |why| JobResult::Opened(Err(why)),
+        );
+        let Ok(AppEvent::Job(JobResult::Opened(Err(why)))) = rx.try_recv() else {
+            panic!("one failed result expected");
+        };
+        assert!(why.contains("could not start a background thread"), "{why}");
+        assert!(rx.try_recv().is_err(), "exactly one result");
+        // A started job sends its own result, once.
+        run_job(
+            &tx,
+            |f| {
+                f();
+                Ok(())
+            },
+            || JobResult::Opened(Err("ran".into())),
+            |why| JobResult::Opened(Err(why)),
+        );
+        let Ok(AppEvent::Job(JobResult::Opened(Err(why)))) = rx.try_recv() else {
+            panic!("the job's result expected");
+        };
+        assert_eq!(why, "ran");
+        assert!(rx.try_recv().is_err(), "exactly one result");
     }
 
     #[test]
