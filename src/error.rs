@@ -32,6 +32,14 @@ pub enum Error {
         /// Why the kernel refuses it.
         reason: String,
     },
+    /// `check`: a rule failed (the verdict is on stdout already).
+    #[error("check failed: {failed} of {rules} rules")]
+    CheckFailed {
+        /// Rules that failed.
+        failed: usize,
+        /// Rules applied.
+        rules: usize,
+    },
 }
 
 /// What to do about an I/O error on a layer path, appended to its message.
@@ -62,18 +70,21 @@ impl Error {
         }
     }
 
-    /// The process exit code for this error: 1 for a missing path, 2 for anything else.
+    /// The process exit code for this error: 1 for a missing path, 3 for a failed `check`, 2
+    /// for anything else.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::NotFound(_) => 1,
+            Error::CheckFailed { .. } => 3,
             _ => 2,
         }
     }
 }
 
 /// The exit code of any command's error (the README's "Commands" section): 1 when a path does
-/// not exist in the merged view, 2 for everything else (bad input, unreadable layers, I/O).
+/// not exist in the merged view, 3 when a `check` rule failed, 2 for everything else (bad
+/// input, unreadable layers, I/O).
 #[must_use]
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     err.downcast_ref::<Error>().map_or(2, Error::exit_code)
@@ -92,5 +103,10 @@ mod tests {
         let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         assert_eq!(exit_code(&Error::io("opening", "/l", io).into()), 2);
         assert_eq!(exit_code(&anyhow::anyhow!("write failed")), 2);
+        let failed = Error::CheckFailed {
+            failed: 1,
+            rules: 3,
+        };
+        assert_eq!(exit_code(&failed.into()), 3);
     }
 }

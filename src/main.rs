@@ -97,9 +97,6 @@ impl<W: Write> Write for Output<W> {
 /// Prints the error and returns its exit code.
 fn fail(e: &anyhow::Error) -> ExitCode {
     eprintln!("layerscope: {}", terminal_safe(&message(e)));
-    if e.downcast_ref::<cli::check::Failed>().is_some() {
-        return ExitCode::from(3);
-    }
     ExitCode::from(layerscope::error::exit_code(e))
 }
 

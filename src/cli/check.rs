@@ -1,6 +1,6 @@
 //! `layerscope check`: a CI gate on wasted bytes and efficiency, with dive's rule names and
 //! `.dive-ci` file. One line per rule, then `verdict: pass` or `verdict: fail`; the exit code is
-//! 0 on pass, 3 on fail ([`Failed`]), 2 on bad input.
+//! 0 on pass, 3 on fail ([`crate::error::Error::CheckFailed`]), 2 on bad input.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,16 +26,6 @@ pub struct Given {
     pub floor: Option<String>,
     /// `--config FILE`.
     pub config: Option<PathBuf>,
-}
-
-/// A rule failed: the exit code is 3 (the verdict is on stdout already).
-#[derive(Debug, thiserror::Error)]
-#[error("check failed: {failed} of {rules} rules")]
-pub struct Failed {
-    /// Rules that failed.
-    pub failed: usize,
-    /// Rules applied.
-    pub rules: usize,
 }
 
 /// Where the rules came from, for the first line.
@@ -111,7 +101,7 @@ pub fn prepare(given: &Given) -> Result<Rules, Error> {
 /// Runs the check on `merger`'s stack.
 ///
 /// # Errors
-/// [`Failed`] when a rule fails; bad rules or an unreadable layer.
+/// [`crate::error::Error::CheckFailed`] when a rule fails; bad rules or an unreadable layer.
 pub fn run(merger: &Merger, given: &Given, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let (rules, source) = rules(given, &cwd)?;
@@ -162,7 +152,7 @@ pub fn run(merger: &Merger, given: &Given, json: bool, out: &mut dyn Write) -> a
         writeln!(out, "verdict: {verdict}")?;
     }
     if failed > 0 {
-        return Err(Failed {
+        return Err(crate::error::Error::CheckFailed {
             failed,
             rules: outcomes.len(),
         }
