@@ -2,17 +2,17 @@
 //! in overlay's own terms.
 //!
 //! ```text
-//! inotify thread --changed paths--> batcher thread -----------------------> sink(Batch)
-//!   (watch new directories,        (coalesce a window, dedupe, read the upper
-//!    try_send into a bounded        entry and what lies below it, classify)
-//!    channel)
+//! notify's inotify thread --events--> watch thread --changed paths--> batcher thread --> sink(Batch)
+//!   (NonRecursive watches,           (watch new directories,       (coalesce a window, dedupe,
+//!    forwards only)                   try_send into a bounded       read the upper entry and what
+//!                                     channel)                      lies below it, classify)
 //! ```
 //!
 //! - [`LiveWatcher::spawn`] watches the upperdir (one inotify watch per real directory, new ones
 //!   included, never the workdir) and, on request, the lower layers (flagged: the kernel calls
 //!   changing them under a live mount undefined). Watches are added through descriptors
-//!   [`crate::fsio`] opened, so no symlink is followed and no mount crossed (`inotify.rs`). It
-//!   owns the inotify reader thread and the batcher thread; dropping it stops both.
+//!   [`crate::fsio`] opened (notify is handed `/proc/self/fd/N`), so no symlink is followed and
+//!   no mount crossed (`inotify.rs`). It owns the inotify reader thread and the batcher thread; dropping it stops both.
 //! - The batcher keeps a snapshot of the upper layer. Each changed path is compared with its
 //!   snapshot entry and with what the lower layers hold there ([`facts`], through the merge
 //!   engine), and [`classify::classify`] (pure, no I/O) turns that into a [`LiveEvent`] with an
