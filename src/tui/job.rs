@@ -60,6 +60,8 @@ pub struct ViewRef {
 pub enum Effect {
     /// Find the host's stacks for the picker.
     Discover,
+    /// Measure the host's layer stores (`layerscope du`) for the picker.
+    HostUsage,
     /// Watch the stack's upper layer and feed the live pane (real runs only).
     Watch(Arc<LayerStack>),
     /// Open a stack picked in the picker.
@@ -173,6 +175,12 @@ impl Worker {
                     found: Vec::new(),
                     notes: vec![format!("finding the stacks failed: {why}")],
                 },
+            ),
+            Effect::HostUsage => spawn(
+                &self.tx,
+                "du",
+                || JobResult::HostUsage(Box::new(picker::HostUsage::scan(&Default::default()))),
+                |_| JobResult::HostUsage(Box::default()),
             ),
             Effect::OpenStack(req) => spawn(
                 &self.tx,
