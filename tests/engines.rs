@@ -1159,3 +1159,62 @@ fn docker_containerd_image_store_is_read_through_the_moby_namespace() {
     drop(guard);
     drop(cd);
 }
+
+/// Issue 12, the host view: the picker's stacks (from discovery) get their size, unique and
+/// shared bytes from `du`'s scan by the names that open them. A created container shares all
+/// of its image's layers, so the image frees nothing while the container exists, and the
+/// container's unique bytes are its own read-write and init layers.
+#[cfg(feature = "tui")]
+#[test]
+fn the_picker_fills_in_du_sizes_for_docker_stacks() {
+    use layerscope::tui::picker::{HostUsage, candidates_in};
+    let root = match docker_root() {
+        Ok(r) => r,
+        Err(why) => return skip(&why),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tar) = rootfs_tar(dir.path()) else {
+        return skip("no static busybox (the busybox-static package) to build an image from");
+    };
+    let tag = format!("tui-host-picker-{}:1", std::process::id());
+    let name = format!("tui-host-picker-{}", std::process::id());
+    let mut cleanup = Cleanup::default();
+    sh(Command::new("docker").arg("import").arg(&tar).arg(&tag));
+    cleanup.push(&["docker", "rmi", "-f", &tag]);
+    sh(Command::new("docker").args(["create", "--name", &name, &tag, "sh"]));
+    cleanup.push(&["docker", "rm", "-f", &name]);
+    let roots = layerscope::stack::engine::Roots {
+        docker: Some(root),
+        ..Default::default()
+    };
+    let mut found = candidates_in(&roots);
+    let usage = HostUsage::scan(&roots);
+    usage.apply(&mut found);
+    let get = |n: &str| {
+        found.iter().find(|c| c.title == n).unwrap_or_else(|| {
+            panic!(
+                "{n} among {:?}",
+                found.iter().map(|c| &c.title).collect::<Vec<_>>()
+            )
+        })
+    };
+    let image = get(&format!("docker:{tag}"));
+    let container = get(&format!("docker:{name}"));
+    let (Some(isize), Some(csize)) = (image.size, container.size) else {
+        panic!("du measured both: {image:?} {container:?}");
+    };
+    assert!(isize > 500_000, "busybox is in the image's layer: {isize}");
+    assert_eq!(
+        image.unique,
+        Some(0),
+        "the container uses the image's layer"
+    );
+    assert_eq!(image.shared, Some(isize));
+    assert_eq!(
+        container.shared,
+        Some(isize),
+        "the container shares exactly the image's layer"
+    );
+    assert_eq!(container.unique, Some(csize - isize));
+    assert!(csize >= isize);
+}
