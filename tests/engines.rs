@@ -1218,3 +1218,112 @@ fn the_picker_fills_in_du_sizes_for_docker_stacks() {
     assert_eq!(container.unique, Some(csize - isize));
     assert!(csize >= isize);
 }
+
+/// Issue 10, item 6: `layers --json` carries the engine's IDs as Docker reports them: each
+/// image layer's diff ID is `RootFS.Layers` (top first), its chain ID follows from them as
+/// the image spec defines it, its cache ID names the directory `GraphDriver` mounts; a
+/// container's read-write and init layers carry their mount IDs and the container's creation time.
+#[test]
+fn docker_layer_ids_match_docker_inspect() {
+    use sha2::{Digest, Sha256};
+    if let Err(why) = docker_root() {
+        return skip(&why);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("tui-host-ids-{}:1", std::process::id());
+    let name = format!("tui-host-ids-{}", std::process::id());
+    let mut cleanup = Cleanup::default();
+    if build_image(dir.path(), &tag, &mut cleanup).is_none() {
+        return skip("no static busybox (the busybox-static package) to build an image from");
+    }
+    sh(Command::new("docker").args(["create", "--name", &name, &tag, "sh"]));
+    cleanup.push(&["docker", "rm", "-f", &name]);
+    let inspect = |what: &str, format: &str| -> serde_json::Value {
+        let text = sh(Command::new("docker").args(["inspect", "-f", format, what]));
+        serde_json::from_str(text.trim()).unwrap()
+    };
+    let layers = |stack: &str| -> Vec<serde_json::Value> {
+        ok(&["layers", "--json", stack])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // The cache ID: the name of the directory above a layer's `diff`.
+    let cache_of = |diff: &str| {
+        Path::new(diff)
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    let str_of = |v: &serde_json::Value| v.as_str().map(str::to_string);
+
+    // The image: diff IDs, chain IDs, cache IDs.
+    let ours = layers(&format!("docker:{tag}"));
+    let rootfs: Vec<String> = inspect(&tag, "{{json .RootFS.Layers}}")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ours.len(), rootfs.len());
+    let diff_ids: Vec<Option<String>> = ours.iter().map(|l| str_of(&l["diff_id"])).collect();
+    let expected: Vec<Option<String>> = rootfs.iter().rev().cloned().map(Some).collect();
+    assert_eq!(diff_ids, expected, "diff IDs are RootFS.Layers, top first");
+    let mut chains = Vec::new();
+    for d in &rootfs {
+        let next = match chains.last() {
+            None => d.clone(),
+            Some(prev) => format!(
+                "sha256:{:x}",
+                Sha256::digest(format!("{prev} {d}").as_bytes())
+            ),
+        };
+        chains.push(next);
+    }
+    let chain_ids: Vec<Option<String>> = ours.iter().map(|l| str_of(&l["layer_id"])).collect();
+    let expected: Vec<Option<String>> = chains.iter().rev().cloned().map(Some).collect();
+    assert_eq!(chain_ids, expected, "layer IDs are the chain IDs");
+    let graph = inspect(&tag, "{{json .GraphDriver.Data}}");
+    let mut dirs = vec![graph["UpperDir"].as_str().unwrap().to_string()];
+    if let Some(lower) = graph["LowerDir"].as_str() {
+        dirs.extend(lower.split(':').map(str::to_string));
+    }
+    let cache_ids: Vec<Option<String>> = ours.iter().map(|l| str_of(&l["cache_id"])).collect();
+    let expected: Vec<Option<String>> = dirs.iter().map(|d| cache_of(d)).collect();
+    assert_eq!(
+        cache_ids, expected,
+        "cache IDs name GraphDriver's directories"
+    );
+    for l in &ours {
+        let created = l["created"].as_str().expect("the history dates each layer");
+        assert!(
+            created.starts_with("20") && created.contains('T'),
+            "{created}"
+        );
+    }
+
+    // The container: its read-write and init layers by mount ID, then the image's.
+    let ours = layers(&format!("docker:{name}"));
+    let graph = inspect(&name, "{{json .GraphDriver.Data}}");
+    let lower: Vec<&str> = graph["LowerDir"].as_str().unwrap().split(':').collect();
+    assert_eq!(
+        str_of(&ours[0]["cache_id"]),
+        cache_of(graph["UpperDir"].as_str().unwrap())
+    );
+    assert_eq!(
+        str_of(&ours[1]["cache_id"]),
+        cache_of(lower[0]),
+        "the -init layer"
+    );
+    assert!(str_of(&ours[1]["cache_id"]).unwrap().ends_with("-init"));
+    let created = inspect(&name, "{{json .Created}}");
+    assert_eq!(ours[0]["created"], created, "the container's creation time");
+    assert!(ours[0]["diff_id"].is_null() && ours[0]["layer_id"].is_null());
+    let below: Vec<Option<String>> = ours[2..].iter().map(|l| str_of(&l["diff_id"])).collect();
+    let expected: Vec<Option<String>> = rootfs.iter().rev().cloned().map(Some).collect();
+    assert_eq!(below, expected);
+    // The text output carries them short.
+    let text = ok(&["layers", &format!("docker:{tag}")]);
+    let top = &chains.last().unwrap()["sha256:".len()..][..12];
+    assert!(text.contains(&format!("id {top}")), "{text}");
+}

@@ -13,7 +13,7 @@ use super::bolt::{self, Bucket};
 use super::engine::{
     self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json,
 };
-use super::{Layer, LayerRole, LayerStack};
+use super::{Layer, LayerIds, LayerRole, LayerStack};
 use crate::error::{Error, Result};
 
 /// containerd's default root.
@@ -574,6 +574,12 @@ impl Store {
                 role,
                 path,
                 label: Some(label),
+                // The snapshot's name (an image layer's is its chain ID) and its directory.
+                ids: LayerIds {
+                    layer_id: Some(ck.to_string()),
+                    cache_id: Some(snap.id.to_string()),
+                    ..LayerIds::default()
+                },
             });
         }
         Ok(LayerStack {
