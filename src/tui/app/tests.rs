@@ -733,6 +733,12 @@ fn details_show_the_selected_layer_and_a_live_event_whole() {
     if let Some(ex) = &mut h.app.ex {
         let mut stack = (*ex.stack).clone();
         stack.layers[1].label = Some(long.into());
+        stack.layers[1].ids = crate::stack::LayerIds {
+            layer_id: Some(format!("sha256:{}", "c".repeat(64))),
+            cache_id: Some("d".repeat(64)),
+            diff_id: Some(format!("sha256:{}", "e".repeat(64))),
+            created: Some("2026-11-30T10:00:00.123456789Z".into()),
+        };
         ex.stack = Arc::new(stack);
         ex.summaries[1] = Some(Ok(LayerSummary {
             entries: 12,
@@ -758,6 +764,16 @@ fn details_show_the_selected_layer_and_a_live_event_whole() {
     );
     assert!(flat.contains("+3 added ~2 modified -1 deleted"), "{s}");
     assert!(details.contains("/l1"), "the layer's directory:\n{s}");
+    // The engine's IDs, whole (wrapped), and when it was made.
+    let unwrapped: String = details.split_whitespace().collect();
+    for id in [
+        format!("layerID:sha256:{}", "c".repeat(64)),
+        format!("cacheID:{}", "d".repeat(64)),
+        format!("diffID:sha256:{}", "e".repeat(64)),
+        "created:2026-11-30T10:00:00.123456789Z".to_string(),
+    ] {
+        assert!(unwrapped.contains(&id), "{id}:\n{s}");
+    }
     // A live event with a long explanation: Enter shows all of it.
     let mut line = live_line(1);
     line.detail = "copied up from L2 (RUN apt-get install -y curl ca-certificates): the \
