@@ -619,6 +619,33 @@ fn containerd_images_containers_and_snapshots_match_the_engine() {
     ]);
     assert_eq!(c[0].0, "upper");
     assert_eq!(l(&c[1..]), l(&img));
+    // The engine's IDs: image layers are the snapshots named by their chain IDs, with the
+    // same diff IDs as Docker's copy of the image; the container's is its snapshot key.
+    let ids = |args: &[&str]| -> Vec<(serde_json::Value, serde_json::Value)> {
+        let mut full = vec!["layers", "--json"];
+        full.extend_from_slice(args);
+        ok(&full)
+            .lines()
+            .map(|l| {
+                let o: serde_json::Value = serde_json::from_str(l).unwrap();
+                (o["layer_id"].clone(), o["diff_id"].clone())
+            })
+            .collect()
+    };
+    let img_ids = ids(&[
+        "--containerd-root",
+        croot_s,
+        &format!("containerd:{ns}/{full}"),
+    ]);
+    assert_eq!(img_ids, ids(&[&format!("docker:{tag}")]));
+    assert!(img_ids.iter().all(|(l, d)| l.is_string() && d.is_string()));
+    let c_ids = ids(&[
+        "--containerd-root",
+        croot_s,
+        &format!("containerd:{ns}/{cname}"),
+    ]);
+    assert_eq!(c_ids[0].0, cname.as_str(), "the container's snapshot key");
+    assert_eq!(c_ids[1..], img_ids[..]);
     let key = format!("lsc-snap-{pid}");
     let parent = {
         // The image's top chain ID is the parent of the container's snapshot.
@@ -782,6 +809,43 @@ fn podman_containers_and_images_match_the_engine() {
     // The image by name and by ID prefix; `list` shows both containers and images.
     let img = labels(&args(&with("podman:lsp-app:1")));
     assert_eq!(img, layers[1..].to_vec());
+    // The engine's IDs: the top layer is the one GraphDriver mounts on top (`overlay/<id>`),
+    // diff IDs are RootFS.Layers.
+    let app = with("podman:lsp-app:1");
+    let mut lj = vec!["layers", "--json"];
+    lj.extend(args(&app));
+    let ours: Vec<serde_json::Value> = ok(&lj)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let upper = podman(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.GraphDriver.Data.UpperDir}}",
+        "lsp-app:1",
+    ]);
+    let top = Path::new(upper.trim())
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap();
+    assert_eq!(ours[0]["layer_id"], top.as_str());
+    let rootfs: serde_json::Value = serde_json::from_str(
+        podman(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            "lsp-app:1",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let mut diffs: Vec<serde_json::Value> = ours.iter().map(|l| l["diff_id"].clone()).collect();
+    diffs.reverse();
+    assert_eq!(serde_json::Value::Array(diffs), rootfs);
+    assert!(ours.iter().all(|l| l["created"].is_string()));
     let iid = podman(&["image", "inspect", "-f", "{{.Id}}", "lsp-app:1"]);
     assert_eq!(
         labels(&args(&with(&format!("podman:{}", &iid.trim()[..10])))),

@@ -86,13 +86,18 @@ fn footer(p: &PickerState) -> Option<String> {
 }
 
 /// Column widths for a table `width` wide: (engine, kind, name, image, layers, size,
-/// unique, shared, created, mounted); columns that do not fit are 0.
-fn columns(width: usize) -> [usize; 10] {
+/// unique, shared, created, mounted); columns that do not fit are 0, and so are unique and
+/// shared when there is no disk usage to show (only overlay mounts: nothing is measured).
+fn columns(width: usize, usage: bool) -> [usize; 10] {
     let engine = 11;
     let kind = 10;
     let layers = 7;
     let size = 11;
-    let (unique, shared) = if width >= 96 { (11, 11) } else { (0, 0) };
+    let (unique, shared) = if usage && width >= 96 {
+        (11, 11)
+    } else {
+        (0, 0)
+    };
     let mounted = if width >= 70 { 8 } else { 0 };
     let created = if width >= 110 { 17 } else { 0 };
     let fixed = engine + kind + layers + size + unique + shared + mounted + created;
@@ -179,7 +184,7 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
     for (m, error) in messages(p, width) {
         lines.push(Line::styled(m, if error { t.error() } else { t.dim() }));
     }
-    let widths = columns(width);
+    let widths = columns(width, p.measuring || p.host.is_some());
     let mut header = [
         "ENGINE", "KIND", "NAME", "IMAGE", "LAYERS", "SIZE", "UNIQUE", "SHARED", "CREATED",
         "MOUNTED",
