@@ -214,6 +214,7 @@ fn picker_with_host_usage() {
         missing: 0,
         total: 245 * mib,
         stores: 1,
+        error: None,
     };
     let _ = app.update(AppEvent::Job(JobResult::HostUsage(Box::new(usage))));
     for _ in 0..2 {

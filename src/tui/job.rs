@@ -180,7 +180,12 @@ impl Worker {
                 &self.tx,
                 "du",
                 || JobResult::HostUsage(Box::new(picker::HostUsage::scan(&Default::default()))),
-                |_| JobResult::HostUsage(Box::default()),
+                |why| {
+                    JobResult::HostUsage(Box::new(picker::HostUsage {
+                        error: Some(why),
+                        ..Default::default()
+                    }))
+                },
             ),
             Effect::OpenStack(req) => spawn(
                 &self.tx,

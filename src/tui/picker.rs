@@ -228,6 +228,8 @@ pub struct HostUsage {
     pub total: u64,
     /// Stores read (none: nothing was readable, so nothing is said about orphans).
     pub stores: usize,
+    /// Why measuring failed, when it did.
+    pub error: Option<String>,
 }
 
 impl HostUsage {
@@ -247,6 +249,7 @@ impl HostUsage {
             missing: usage.missing.len(),
             total: usage.total_bytes(),
             stores: usage.stores.len(),
+            error: None,
         }
     }
 

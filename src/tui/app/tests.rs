@@ -898,6 +898,7 @@ fn the_picker_shows_sizes_unique_and_shared_bytes_and_orphans() {
         missing: 1,
         total: 16 << 20,
         stores: 1,
+        error: None,
     };
     let _ = app.update(AppEvent::Job(JobResult::HostUsage(Box::new(usage))));
     assert!(app.is_idle());
@@ -976,4 +977,32 @@ fn the_picker_measures_nothing_for_mounts_alone() {
     assert!(effects.is_empty(), "{effects:?}");
     assert!(app.is_idle());
     assert!(!screen(&app).contains("layer stores"));
+}
+
+/// A measuring job that failed (it panicked) says so where it is seen, and nothing waits.
+#[test]
+fn the_picker_says_when_measuring_failed() {
+    let (mut app, _) = App::picker(Theme::new(false), Rect::new(0, 0, 120, 20));
+    let _ = app.update(AppEvent::Job(JobResult::Candidates {
+        found: vec![Candidate {
+            title: "docker:web".into(),
+            name: "web".into(),
+            engine: "docker".into(),
+            kind: "container".into(),
+            ..Candidate::default()
+        }],
+        notes: Vec::new(),
+    }));
+    let _ = app.update(AppEvent::Job(JobResult::HostUsage(Box::new(
+        crate::tui::picker::HostUsage {
+            error: Some("the du job panicked: boom".into()),
+            ..Default::default()
+        },
+    ))));
+    assert!(app.is_idle());
+    let s = screen(&app);
+    assert!(
+        s.contains("measuring the layer stores failed: the du job panicked: boom"),
+        "{s}"
+    );
 }

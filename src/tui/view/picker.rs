@@ -60,6 +60,12 @@ fn footer(p: &PickerState) -> Option<String> {
     if p.measuring {
         return Some("measuring the layer stores (as `layerscope du`)…".to_string());
     }
+    if let Some(e) = p.host.as_ref().and_then(|h| h.error.as_ref()) {
+        return Some(format!(
+            "measuring the layer stores failed: {}",
+            escape::display(e.as_bytes())
+        ));
+    }
     let h = p.host.as_ref().filter(|h| h.stores > 0)?;
     let mut line = format!("layer stores: {} · orphans: ", format_size(h.total, BINARY));
     if h.orphans == 0 {
