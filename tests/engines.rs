@@ -528,6 +528,33 @@ fn containerd_images_containers_and_snapshots_match_the_engine() {
     ]);
     assert_eq!(c[0].0, "upper");
     assert_eq!(l(&c[1..]), l(&img));
+    // The engine's IDs: image layers are the snapshots named by their chain IDs, with the
+    // same diff IDs as Docker's copy of the image; the container's is its snapshot key.
+    let ids = |args: &[&str]| -> Vec<(serde_json::Value, serde_json::Value)> {
+        let mut full = vec!["layers", "--json"];
+        full.extend_from_slice(args);
+        ok(&full)
+            .lines()
+            .map(|l| {
+                let o: serde_json::Value = serde_json::from_str(l).unwrap();
+                (o["layer_id"].clone(), o["diff_id"].clone())
+            })
+            .collect()
+    };
+    let img_ids = ids(&[
+        "--containerd-root",
+        croot_s,
+        &format!("containerd:{ns}/{full}"),
+    ]);
+    assert_eq!(img_ids, ids(&[&format!("docker:{tag}")]));
+    assert!(img_ids.iter().all(|(l, d)| l.is_string() && d.is_string()));
+    let c_ids = ids(&[
+        "--containerd-root",
+        croot_s,
+        &format!("containerd:{ns}/{cname}"),
+    ]);
+    assert_eq!(c_ids[0].0, cname.as_str(), "the container's snapshot key");
+    assert_eq!(c_ids[1..], img_ids[..]);
     let key = format!("lsc-snap-{pid}");
     let parent = {
         // The image's top chain ID is the parent of the container's snapshot.
@@ -691,6 +718,43 @@ fn podman_containers_and_images_match_the_engine() {
     // The image by name and by ID prefix; `list` shows both containers and images.
     let img = labels(&args(&with("podman:lsp-app:1")));
     assert_eq!(img, layers[1..].to_vec());
+    // The engine's IDs: the top layer is the one GraphDriver mounts on top (`overlay/<id>`),
+    // diff IDs are RootFS.Layers.
+    let app = with("podman:lsp-app:1");
+    let mut lj = vec!["layers", "--json"];
+    lj.extend(args(&app));
+    let ours: Vec<serde_json::Value> = ok(&lj)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let upper = podman(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{.GraphDriver.Data.UpperDir}}",
+        "lsp-app:1",
+    ]);
+    let top = Path::new(upper.trim())
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap();
+    assert_eq!(ours[0]["layer_id"], top.as_str());
+    let rootfs: serde_json::Value = serde_json::from_str(
+        podman(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            "lsp-app:1",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let mut diffs: Vec<serde_json::Value> = ours.iter().map(|l| l["diff_id"].clone()).collect();
+    diffs.reverse();
+    assert_eq!(serde_json::Value::Array(diffs), rootfs);
+    assert!(ours.iter().all(|l| l["created"].is_string()));
     let iid = podman(&["image", "inspect", "-f", "{{.Id}}", "lsp-app:1"]);
     assert_eq!(
         labels(&args(&with(&format!("podman:{}", &iid.trim()[..10])))),
@@ -1067,4 +1131,172 @@ fn docker_containerd_image_store_is_read_through_the_moby_namespace() {
     );
     drop(guard);
     drop(cd);
+}
+
+/// Issue 12, the host view: the picker's stacks (from discovery) get their size, unique and
+/// shared bytes from `du`'s scan by the names that open them. A created container shares all
+/// of its image's layers, so the image frees nothing while the container exists, and the
+/// container's unique bytes are its own read-write and init layers.
+#[cfg(feature = "tui")]
+#[test]
+fn the_picker_fills_in_du_sizes_for_docker_stacks() {
+    use layerscope::tui::picker::{HostUsage, candidates_in};
+    let root = match docker_root() {
+        Ok(r) => r,
+        Err(why) => return skip(&why),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tar) = rootfs_tar(dir.path()) else {
+        return skip("no static busybox (the busybox-static package) to build an image from");
+    };
+    let tag = format!("tui-host-picker-{}:1", std::process::id());
+    let name = format!("tui-host-picker-{}", std::process::id());
+    let mut cleanup = Cleanup::default();
+    sh(Command::new("docker").arg("import").arg(&tar).arg(&tag));
+    cleanup.push(&["docker", "rmi", "-f", &tag]);
+    sh(Command::new("docker").args(["create", "--name", &name, &tag, "sh"]));
+    cleanup.push(&["docker", "rm", "-f", &name]);
+    let roots = layerscope::stack::engine::Roots {
+        docker: Some(root),
+        ..Default::default()
+    };
+    let mut found = candidates_in(&roots);
+    let usage = HostUsage::scan(&roots);
+    usage.apply(&mut found);
+    let get = |n: &str| {
+        found.iter().find(|c| c.title == n).unwrap_or_else(|| {
+            panic!(
+                "{n} among {:?}",
+                found.iter().map(|c| &c.title).collect::<Vec<_>>()
+            )
+        })
+    };
+    let image = get(&format!("docker:{tag}"));
+    let container = get(&format!("docker:{name}"));
+    let (Some(isize), Some(csize)) = (image.size, container.size) else {
+        panic!("du measured both: {image:?} {container:?}");
+    };
+    assert!(isize > 500_000, "busybox is in the image's layer: {isize}");
+    assert_eq!(
+        image.unique,
+        Some(0),
+        "the container uses the image's layer"
+    );
+    assert_eq!(image.shared, Some(isize));
+    assert_eq!(
+        container.shared,
+        Some(isize),
+        "the container shares exactly the image's layer"
+    );
+    assert_eq!(container.unique, Some(csize - isize));
+    assert!(csize >= isize);
+}
+
+/// Issue 10, item 6: `layers --json` carries the engine's IDs as Docker reports them: each
+/// image layer's diff ID is `RootFS.Layers` (top first), its chain ID follows from them as
+/// the image spec defines it, its cache ID names the directory `GraphDriver` mounts; a
+/// container's read-write and init layers carry their mount IDs and the container's creation time.
+#[test]
+fn docker_layer_ids_match_docker_inspect() {
+    use sha2::{Digest, Sha256};
+    if let Err(why) = docker_root() {
+        return skip(&why);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("tui-host-ids-{}:1", std::process::id());
+    let name = format!("tui-host-ids-{}", std::process::id());
+    let mut cleanup = Cleanup::default();
+    if build_image(dir.path(), &tag, &mut cleanup).is_none() {
+        return skip("no static busybox (the busybox-static package) to build an image from");
+    }
+    sh(Command::new("docker").args(["create", "--name", &name, &tag, "sh"]));
+    cleanup.push(&["docker", "rm", "-f", &name]);
+    let inspect = |what: &str, format: &str| -> serde_json::Value {
+        let text = sh(Command::new("docker").args(["inspect", "-f", format, what]));
+        serde_json::from_str(text.trim()).unwrap()
+    };
+    let layers = |stack: &str| -> Vec<serde_json::Value> {
+        ok(&["layers", "--json", stack])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // The cache ID: the name of the directory above a layer's `diff`.
+    let cache_of = |diff: &str| {
+        Path::new(diff)
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    let str_of = |v: &serde_json::Value| v.as_str().map(str::to_string);
+
+    // The image: diff IDs, chain IDs, cache IDs.
+    let ours = layers(&format!("docker:{tag}"));
+    let rootfs: Vec<String> = inspect(&tag, "{{json .RootFS.Layers}}")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ours.len(), rootfs.len());
+    let diff_ids: Vec<Option<String>> = ours.iter().map(|l| str_of(&l["diff_id"])).collect();
+    let expected: Vec<Option<String>> = rootfs.iter().rev().cloned().map(Some).collect();
+    assert_eq!(diff_ids, expected, "diff IDs are RootFS.Layers, top first");
+    let mut chains = Vec::new();
+    for d in &rootfs {
+        let next = match chains.last() {
+            None => d.clone(),
+            Some(prev) => format!(
+                "sha256:{:x}",
+                Sha256::digest(format!("{prev} {d}").as_bytes())
+            ),
+        };
+        chains.push(next);
+    }
+    let chain_ids: Vec<Option<String>> = ours.iter().map(|l| str_of(&l["layer_id"])).collect();
+    let expected: Vec<Option<String>> = chains.iter().rev().cloned().map(Some).collect();
+    assert_eq!(chain_ids, expected, "layer IDs are the chain IDs");
+    let graph = inspect(&tag, "{{json .GraphDriver.Data}}");
+    let mut dirs = vec![graph["UpperDir"].as_str().unwrap().to_string()];
+    if let Some(lower) = graph["LowerDir"].as_str() {
+        dirs.extend(lower.split(':').map(str::to_string));
+    }
+    let cache_ids: Vec<Option<String>> = ours.iter().map(|l| str_of(&l["cache_id"])).collect();
+    let expected: Vec<Option<String>> = dirs.iter().map(|d| cache_of(d)).collect();
+    assert_eq!(
+        cache_ids, expected,
+        "cache IDs name GraphDriver's directories"
+    );
+    for l in &ours {
+        let created = l["created"].as_str().expect("the history dates each layer");
+        assert!(
+            created.starts_with("20") && created.contains('T'),
+            "{created}"
+        );
+    }
+
+    // The container: its read-write and init layers by mount ID, then the image's.
+    let ours = layers(&format!("docker:{name}"));
+    let graph = inspect(&name, "{{json .GraphDriver.Data}}");
+    let lower: Vec<&str> = graph["LowerDir"].as_str().unwrap().split(':').collect();
+    assert_eq!(
+        str_of(&ours[0]["cache_id"]),
+        cache_of(graph["UpperDir"].as_str().unwrap())
+    );
+    assert_eq!(
+        str_of(&ours[1]["cache_id"]),
+        cache_of(lower[0]),
+        "the -init layer"
+    );
+    assert!(str_of(&ours[1]["cache_id"]).unwrap().ends_with("-init"));
+    let created = inspect(&name, "{{json .Created}}");
+    assert_eq!(ours[0]["created"], created, "the container's creation time");
+    assert!(ours[0]["diff_id"].is_null() && ours[0]["layer_id"].is_null());
+    let below: Vec<Option<String>> = ours[2..].iter().map(|l| str_of(&l["diff_id"])).collect();
+    let expected: Vec<Option<String>> = rootfs.iter().rev().cloned().map(Some).collect();
+    assert_eq!(below, expected);
+    // The text output carries them short.
+    let text = ok(&["layers", &format!("docker:{tag}")]);
+    let top = &chains.last().unwrap()["sha256:".len()..][..12];
+    assert!(text.contains(&format!("id {top}")), "{text}");
 }

@@ -158,3 +158,81 @@ fn key_table_snapshot() {
         "the README's key table is out of date: copy keymap::markdown_table() into it"
     );
 }
+
+/// Issue 12, the host view: the picker once `du`'s scan is in, sorted by unique bytes (what
+/// removing a stack frees), with the orphans in the footer. No root needed: the stacks and
+/// their usage are given.
+#[test]
+fn picker_with_host_usage() {
+    use layerscope::tui::app::App;
+    use layerscope::tui::event::{AppEvent, JobResult};
+    use layerscope::tui::picker::{Candidate, HostUsage};
+    let stack = |kind: &str, name: &str, image: Option<&str>, mounted: bool| Candidate {
+        title: format!("docker:{name}"),
+        name: name.into(),
+        engine: "docker".into(),
+        kind: kind.into(),
+        image: image.map(String::from),
+        layers: if kind == "image" { 3 } else { 5 },
+        created: Some("2026-11-30T10:00:00Z".into()),
+        mounted,
+        request: layerscope::stack::spec::StackRequest {
+            stack: Some(format!("docker:{name}").into()),
+            ..Default::default()
+        },
+        ..Candidate::default()
+    };
+    let found = vec![
+        stack("image", "alpine:3", None, false),
+        stack("image", "app:2", None, false),
+        stack("container", "web", Some("app:2"), true),
+        stack("container", "worker", Some("app:2"), false),
+        stack("container", "tmp", Some("alpine:3"), false),
+    ];
+    let (mut app, _) = App::picker(
+        layerscope::tui::theme::Theme::new(false),
+        ratatui::layout::Rect::new(0, 0, 120, 14),
+    );
+    let _ = app.update(AppEvent::Job(JobResult::Candidates {
+        found,
+        notes: Vec::new(),
+    }));
+    let mib = 1 << 20;
+    let usage = HostUsage {
+        owners: [
+            ("docker:alpine:3", 8 * mib, 0),
+            ("docker:app:2", 120 * mib, 40 * mib),
+            ("docker:web", 135 * mib, 15 * mib),
+            ("docker:worker", 121 * mib, mib),
+            ("docker:tmp", 9 * mib, mib),
+        ]
+        .into_iter()
+        .map(|(n, b, u)| (n.to_string(), (b, u)))
+        .collect(),
+        orphans: 3,
+        orphan_bytes: 52 * mib,
+        missing: 0,
+        total: 245 * mib,
+        stores: 1,
+        error: None,
+    };
+    let _ = app.update(AppEvent::Job(JobResult::HostUsage(Box::new(usage))));
+    for _ in 0..2 {
+        let _ = app.update(AppEvent::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char('s'),
+            crossterm::event::KeyModifiers::CONTROL,
+        )));
+    }
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 14)).unwrap();
+    t.draw(|f| layerscope::tui::view::render(f, &app)).unwrap();
+    let buf = t.backend().buffer();
+    let text = (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("picker_host_usage", text);
+}

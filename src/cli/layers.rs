@@ -31,6 +31,12 @@ pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Resul
             o.insert("role".into(), json!(layer.role.as_str()));
             put_bytes(&mut o, "path", layer.path.as_os_str().as_bytes());
             o.insert("label".into(), json!(layer.label));
+            // The engine's IDs: null where the engine records none (a plain overlay mount).
+            let ids = &layer.ids;
+            o.insert("layer_id".into(), json!(ids.layer_id));
+            o.insert("cache_id".into(), json!(ids.cache_id));
+            o.insert("diff_id".into(), json!(ids.diff_id));
+            o.insert("created".into(), json!(ids.created));
             o.insert("entries".into(), json!(s.entries));
             o.insert("bytes".into(), json!(s.bytes));
             o.insert("added".into(), json!(s.added));
@@ -42,6 +48,10 @@ pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Resul
             let mut what = escape::path(&layer.path);
             if let Some(label) = &layer.label {
                 what = format!("{}  ({what})", escape::display(label.as_bytes()));
+            }
+            let ids = id_words(&layer.ids);
+            if !ids.is_empty() {
+                what = format!("{what}  [{ids}]");
             }
             writeln!(
                 out,
@@ -56,4 +66,30 @@ pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// The engine's IDs for the text output, short (12 hex digits) as `docker images` prints
+/// them; `--json` has them whole.
+#[must_use]
+pub fn id_words(ids: &crate::stack::LayerIds) -> String {
+    use crate::stack::engine::short;
+    let mut words = Vec::new();
+    if let Some(id) = &ids.layer_id {
+        words.push(format!("id {}", escape::display(short(id).as_bytes())));
+    }
+    if let Some(id) = &ids.cache_id {
+        // A container's init layer is `<mount-id>-init`: keep the suffix.
+        let mut s = short(id);
+        if let Some((_, tail)) = id.split_once('-') {
+            s = format!("{s}-{tail}");
+        }
+        words.push(format!("cache {}", escape::display(s.as_bytes())));
+    }
+    if let Some(id) = &ids.diff_id {
+        words.push(format!("diff {}", escape::display(short(id).as_bytes())));
+    }
+    if let Some(t) = &ids.created {
+        words.push(format!("created {}", escape::display(t.as_bytes())));
+    }
+    words.join(", ")
 }

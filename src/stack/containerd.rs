@@ -13,7 +13,7 @@ use super::bolt::{self, Bucket};
 use super::engine::{
     self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json,
 };
-use super::{Layer, LayerRole, LayerStack};
+use super::{Layer, LayerIds, LayerRole, LayerStack};
 use crate::error::{Error, Result};
 
 /// containerd's default root.
@@ -534,6 +534,29 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Fills in the diff ID and creation time of the image's layers (the snapshots named by
+    /// their chain IDs) from the image's config.
+    fn fill_image_ids(config: &engine::ImageConfig, layers: &mut [Layer]) {
+        let by_chain: HashMap<String, (String, Option<String>)> = config
+            .chain_ids()
+            .into_iter()
+            .zip(
+                config
+                    .rootfs
+                    .diff_ids
+                    .iter()
+                    .cloned()
+                    .zip(config.layer_created()),
+            )
+            .collect();
+        for l in layers {
+            if let Some((diff, created)) = l.ids.layer_id.as_ref().and_then(|k| by_chain.get(k)) {
+                l.ids.diff_id = Some(diff.clone());
+                l.ids.created.clone_from(created);
+            }
+        }
+    }
+
     /// The stack of snapshot `key`, top first; `labels` maps client keys to labels.
     fn snapshot_stack(
         &self,
@@ -574,6 +597,12 @@ impl Store {
                 role,
                 path,
                 label: Some(label),
+                // The snapshot's name (an image layer's is its chain ID) and its directory.
+                ids: LayerIds {
+                    layer_id: Some(ck.to_string()),
+                    cache_id: Some(snap.id.to_string()),
+                    ..LayerIds::default()
+                },
             });
         }
         Ok(LayerStack {
@@ -610,7 +639,10 @@ impl Store {
                     )));
                 }
                 let labels = chains.iter().cloned().zip(config.layer_labels()).collect();
-                self.snapshot_stack(ns, top, &labels, format!("containerd:{ns}/{name}"))?
+                let mut stack =
+                    self.snapshot_stack(ns, top, &labels, format!("containerd:{ns}/{name}"))?;
+                Self::fill_image_ids(&config, &mut stack.layers);
+                stack
             }
             Item::Container { ns, id, .. } => {
                 let c =
@@ -630,7 +662,12 @@ impl Store {
                     format!("{}-init", c.key),
                     format!("container {who}: init layer (-init)"),
                 );
-                self.snapshot_stack(ns, &c.key, &labels, format!("containerd:{ns}/{id}"))?
+                let mut stack =
+                    self.snapshot_stack(ns, &c.key, &labels, format!("containerd:{ns}/{id}"))?;
+                if let Ok(config) = self.image_config(ns, &c.image) {
+                    Self::fill_image_ids(&config, &mut stack.layers);
+                }
+                stack
             }
             Item::Snapshot { ns, key, .. } => {
                 let mut labels = HashMap::new();

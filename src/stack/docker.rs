@@ -16,7 +16,7 @@ use super::engine::{
     self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, hex_of, is_hex, read_json,
     read_text, short,
 };
-use super::{Layer, LayerRole, LayerStack};
+use super::{Layer, LayerIds, LayerRole, LayerStack};
 use crate::error::{Error, Result};
 
 /// Docker's default data-root.
@@ -314,6 +314,18 @@ impl Store {
         Ok(engine::join_component(&self.layer_dir(), &cache, "cache-id", &file)?.join("diff"))
     }
 
+    /// What layerdb records of a chain ID: the chain ID, its cache ID and its diff ID.
+    fn chain_ids(&self, chain: &str, from: &Path) -> LayerIds {
+        let dir = self.chain_path(chain, from).ok();
+        let read = |name: &str| dir.as_ref().and_then(|d| read_text(&d.join(name)).ok());
+        LayerIds {
+            layer_id: Some(chain.to_string()),
+            cache_id: read("cache-id"),
+            diff_id: read("diff"),
+            created: None,
+        }
+    }
+
     /// The image config file of an image, where its layers' diff IDs come from.
     fn config_file(&self, id: &str) -> PathBuf {
         self.image_dir().join("imagedb/content/sha256").join(id)
@@ -329,9 +341,10 @@ impl Store {
             .get(id)
             .ok_or_else(|| engine::gone(&format!("image {}", short(id))))?;
         let labels = image.config.layer_labels();
+        let created = image.config.layer_created();
         let mut layers = Vec::new();
         let from = self.config_file(id);
-        for (chain, label) in image.config.chain_ids().iter().zip(labels) {
+        for ((chain, label), created) in image.config.chain_ids().iter().zip(labels).zip(created) {
             let path = self.chain_layer(chain, &from).map_err(|e| {
                 engine::gone_if_missing(e, || {
                     format!(
@@ -346,6 +359,10 @@ impl Store {
                 role: LayerRole::Lower,
                 path,
                 label: Some(label),
+                ids: LayerIds {
+                    created,
+                    ..self.chain_ids(chain, &from)
+                },
             });
         }
         layers.reverse();
@@ -408,6 +425,11 @@ impl Store {
             role: LayerRole::Upper,
             path: upper.clone(),
             label: Some(format!("container {}: read-write layer", c.name)),
+            ids: LayerIds {
+                cache_id: Some(mount_id.clone()),
+                created: c.created.clone(),
+                ..LayerIds::default()
+            },
         }];
         if let Some(init) = init_id {
             let path = engine::join_component(&self.layer_dir(), &init, "init-id", &init_file)?
@@ -417,19 +439,25 @@ impl Store {
                 role: LayerRole::Lower,
                 path,
                 label: Some(format!("container {}: init layer (-init)", c.name)),
+                ids: LayerIds {
+                    cache_id: Some(init.clone()),
+                    created: c.created.clone(),
+                    ..LayerIds::default()
+                },
             });
         }
         // The image's layers, from the mount's parent chain (which is what was mounted), with
         // labels from the image's history.
-        let mut labels: HashMap<String, String> = HashMap::new();
+        let mut labels: HashMap<String, (String, Option<String>)> = HashMap::new();
         if let Some(image) = self.images.get(&c.image) {
-            for (chain, label) in image
+            for ((chain, label), created) in image
                 .config
                 .chain_ids()
                 .into_iter()
                 .zip(image.config.layer_labels())
+                .zip(image.config.layer_created())
             {
-                labels.insert(chain, label);
+                labels.insert(chain, (label, created));
             }
         }
         let mut chain = parent.filter(|p| !p.is_empty());
@@ -448,15 +476,18 @@ impl Store {
                 })
             })?;
             engine::check_layer_dir("layer directory", &path)?;
+            let (label, created) = labels
+                .get(&ch)
+                .cloned()
+                .unwrap_or_else(|| (format!("layer {}", short(hex_of(&ch))), None));
             layers.push(Layer {
                 role: LayerRole::Lower,
                 path,
-                label: Some(
-                    labels
-                        .get(&ch)
-                        .cloned()
-                        .unwrap_or_else(|| format!("layer {}", short(hex_of(&ch)))),
-                ),
+                label: Some(label),
+                ids: LayerIds {
+                    created,
+                    ..self.chain_ids(&ch, &parent_file)
+                },
             });
             parent_file = self.chain_path(&ch, &parent_file)?.join("parent");
             chain = read_text(&parent_file).ok().filter(|p| !p.is_empty());
@@ -476,17 +507,21 @@ impl Store {
                     "'{}' lists other layers than layerdb; using the lower file",
                     base.join("lower").display()
                 ));
-                let by_path: HashMap<PathBuf, Option<String>> = layers[1..]
+                let by_path: HashMap<PathBuf, (Option<String>, LayerIds)> = layers[1..]
                     .iter()
-                    .map(|l| (engine::canonical(&l.path), l.label.clone()))
+                    .map(|l| (engine::canonical(&l.path), (l.label.clone(), l.ids.clone())))
                     .collect();
                 layers.truncate(1);
                 for p in lower {
-                    let label = by_path.get(&engine::canonical(&p)).cloned().flatten();
+                    let (label, ids) = by_path
+                        .get(&engine::canonical(&p))
+                        .cloned()
+                        .unwrap_or_default();
                     layers.push(Layer {
                         role: LayerRole::Lower,
                         path: p,
                         label,
+                        ids,
                     });
                 }
             }

@@ -373,6 +373,18 @@ impl ImageConfig {
             .collect()
     }
 
+    /// When each layer was made, bottom to top, from the history entries that made a layer
+    /// (all unknown when the counts disagree, as for [`ImageConfig::layer_labels`]).
+    #[must_use]
+    pub fn layer_created(&self) -> Vec<Option<String>> {
+        let n = self.rootfs.diff_ids.len();
+        let real: Vec<&History> = self.history.iter().filter(|h| !h.empty_layer).collect();
+        if real.len() != n {
+            return vec![None; n];
+        }
+        real.iter().map(|h| h.created.clone()).collect()
+    }
+
     /// The chain IDs of the layers, bottom to top (`sha256:<hex>` strings).
     #[must_use]
     pub fn chain_ids(&self) -> Vec<String> {

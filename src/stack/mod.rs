@@ -53,6 +53,35 @@ pub struct Layer {
     pub path: PathBuf,
     /// A human label: the image instruction that made it, "container web", or none.
     pub label: Option<String>,
+    /// The engine's IDs and creation time for it, where the engine records them.
+    pub ids: LayerIds,
+}
+
+/// What an engine records about one layer (each field only where that engine has it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LayerIds {
+    /// The engine's ID of the layer: Docker's chain ID (`sha256:...`), the containers-storage
+    /// layer ID, containerd's snapshot name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_id: Option<String>,
+    /// The name of its directory in the store: Docker's cache ID (`overlay2/<cache-id>`, a
+    /// container's mount ID), containerd's snapshot key (the numeric directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_id: Option<String>,
+    /// The digest of the uncompressed layer (`sha256:...`, an image config's `rootfs.diff_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff_id: Option<String>,
+    /// When it was made, as the engine recorded it (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+impl LayerIds {
+    /// Whether the engine recorded nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == LayerIds::default()
+    }
 }
 
 /// An overlay stack: its layers top-down and the options that govern the merge.
@@ -84,6 +113,7 @@ impl LayerStack {
             role,
             path,
             label: None,
+            ids: LayerIds::default(),
         };
         let layers = upper
             .into_iter()

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::engine::{self, Candidate, Engine, Found, ImageConfig, Kind, Mounts, read_json};
 use super::options::KernelDefaults;
-use super::{Layer, LayerRole, LayerStack, MountOptions};
+use super::{Layer, LayerIds, LayerRole, LayerStack, MountOptions};
 use crate::error::{Error, Result};
 
 /// The rootful default graphroot.
@@ -111,6 +111,11 @@ struct LayerRec {
     diff_size: Option<i64>,
     #[serde(default)]
     flags: HashMap<String, serde_json::Value>,
+    /// The uncompressed digest (the image's diff ID).
+    #[serde(default, rename = "diff-digest")]
+    diff_digest: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -470,6 +475,17 @@ impl Store {
         Ok(out)
     }
 
+    /// What layers.json records of layer `id`.
+    fn layer_ids(&self, id: &str) -> LayerIds {
+        let rec = self.layers.get(id).map(|(r, _)| r);
+        LayerIds {
+            layer_id: Some(id.to_string()),
+            cache_id: None,
+            diff_id: rec.and_then(|r| r.diff_digest.clone()),
+            created: rec.and_then(|r| r.created.clone()),
+        }
+    }
+
     /// Layers for a chain (top first), labelled; `skip_first_diff` leaves out the top layer's
     /// `diff` (a container's upper).
     fn chain_layers(
@@ -509,6 +525,7 @@ impl Store {
                     } else {
                         format!("{label} (diff{n}: content before an ID re-mapping)")
                     }),
+                    ids: self.layer_ids(id),
                 });
             }
         }
@@ -577,6 +594,7 @@ impl Store {
                     role: LayerRole::Upper,
                     path: upper.clone(),
                     label: Some(labels[0].clone()),
+                    ids: self.layer_ids(&c.layer),
                 }];
                 layers.extend(self.chain_layers(&chain, &labels, true, &mut notes)?);
                 let mut stack = LayerStack {

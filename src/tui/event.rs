@@ -145,6 +145,8 @@ pub enum JobResult {
         /// What discovery noted besides (stores skipped, files unreadable).
         notes: Vec<String>,
     },
+    /// The host's disk usage, for the picker's size, unique and shared columns and orphans.
+    HostUsage(Box<crate::tui::picker::HostUsage>),
     /// A stack picked in the picker was opened.
     Opened(Result<Arc<Merger>, String>),
     /// A view (the stack from one layer down) is ready, with its root listing.

@@ -59,6 +59,8 @@ pub struct ViewRef {
 pub enum Effect {
     /// Find the host's stacks for the picker.
     Discover,
+    /// Measure the host's layer stores (`layerscope du`) for the picker.
+    HostUsage,
     /// Watch the stack's upper layer and feed the live pane (real runs only).
     Watch(Arc<LayerStack>),
     /// Open a stack picked in the picker.
@@ -171,6 +173,17 @@ impl Worker {
                 |why| JobResult::Candidates {
                     found: Vec::new(),
                     notes: vec![format!("finding the stacks failed: {why}")],
+                },
+            ),
+            Effect::HostUsage => spawn(
+                &self.tx,
+                "du",
+                || JobResult::HostUsage(Box::new(picker::HostUsage::scan(&Default::default()))),
+                |why| {
+                    JobResult::HostUsage(Box::new(picker::HostUsage {
+                        error: Some(why),
+                        ..Default::default()
+                    }))
                 },
             ),
             Effect::OpenStack(req) => spawn(

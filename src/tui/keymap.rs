@@ -197,7 +197,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Picker, &[k(KeyCode::PageDown)], Action::PageDown, "page down", None),
     b(Scope::Picker, &[k(KeyCode::Home)], Action::Top, "first stack", None),
     b(Scope::Picker, &[k(KeyCode::End)], Action::Bottom, "last stack", None),
-    b(Scope::Picker, &[ctrl('s')], Action::ToggleSort, "sort: running containers first, by size, by age", Some("sort")),
+    b(Scope::Picker, &[ctrl('s')], Action::ToggleSort, "sort: running containers first, then by each column in turn (size, unique, shared, age, ...)", Some("sort")),
     b(Scope::Picker, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character of the filter", None),
     b(Scope::Picker, &[k(KeyCode::Esc)], Action::Cancel, "clear the filter; quit when it is empty", Some("clear/quit")),
     b(Scope::Picker, &[ctrl('c')], Action::Quit, "quit", None),

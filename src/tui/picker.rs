@@ -4,6 +4,8 @@
 //! [`candidates`] lists what `layerscope list` finds (engines' containers and images, overlay
 //! mounts), each as a [`Candidate`] carrying the [`StackRequest`] that opens it.
 
+use std::collections::HashMap;
+
 use crate::escape;
 use crate::stack::discover;
 use crate::stack::engine::{Found, Roots};
@@ -28,8 +30,15 @@ pub struct Candidate {
     pub image: Option<String>,
     /// Layers in the stack (upper included).
     pub layers: usize,
-    /// Bytes in regular files across the layers, when known.
+    /// Bytes in regular files across the layers, when known; once the host's disk usage is
+    /// in ([`HostUsage`]), the stored bytes of its layer directories, as `layerscope du`
+    /// counts them.
     pub size: Option<u64>,
+    /// Bytes of its layer directories no other stack uses: what removing it frees (from
+    /// [`HostUsage`], once known).
+    pub unique: Option<u64>,
+    /// Bytes of its layer directories other stacks use too (from [`HostUsage`]).
+    pub shared: Option<u64>,
     /// When it was created (RFC 3339, as the engine recorded it).
     pub created: Option<String>,
     /// Mounted now (for a container: it is running).
@@ -62,26 +71,51 @@ impl Candidate {
     }
 }
 
-/// How the picker orders stacks.
+/// How the picker orders stacks: running containers first, or by one column of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PickerSort {
     /// Running containers first, then by name.
     #[default]
     Running,
+    /// By engine, then name.
+    Engine,
+    /// By kind, then name.
+    Kind,
+    /// By name.
+    Name,
+    /// By image, then name.
+    Image,
+    /// Most layers first.
+    Layers,
     /// Largest first (unknown sizes last), then by name.
     Size,
+    /// Most unique bytes first: what removing it frees.
+    Unique,
+    /// Most shared bytes first.
+    Shared,
     /// Newest first (unknown times last), then by name.
     Age,
+    /// Mounted first, then by name.
+    Mounted,
 }
 
 impl PickerSort {
-    /// The next order (`Ctrl-s`).
+    /// The next order (`Ctrl-s`): each column of the table in turn.
     #[must_use]
     pub fn next(self) -> Self {
+        use PickerSort::*;
         match self {
-            PickerSort::Running => PickerSort::Size,
-            PickerSort::Size => PickerSort::Age,
-            PickerSort::Age => PickerSort::Running,
+            Running => Size,
+            Size => Unique,
+            Unique => Shared,
+            Shared => Age,
+            Age => Engine,
+            Engine => Kind,
+            Kind => Name,
+            Name => Image,
+            Image => Layers,
+            Layers => Mounted,
+            Mounted => Running,
         }
     }
 
@@ -90,8 +124,34 @@ impl PickerSort {
     pub fn label(self) -> &'static str {
         match self {
             PickerSort::Running => "running first, then name",
+            PickerSort::Engine => "engine",
+            PickerSort::Kind => "kind",
+            PickerSort::Name => "name",
+            PickerSort::Image => "image",
+            PickerSort::Layers => "most layers",
             PickerSort::Size => "size",
+            PickerSort::Unique => "unique bytes (what removing it frees)",
+            PickerSort::Shared => "shared bytes",
             PickerSort::Age => "newest first",
+            PickerSort::Mounted => "mounted first",
+        }
+    }
+
+    /// The table column it sorts by (its index in the picker's table), if any.
+    #[must_use]
+    pub fn column(self) -> Option<usize> {
+        match self {
+            PickerSort::Running => None,
+            PickerSort::Engine => Some(0),
+            PickerSort::Kind => Some(1),
+            PickerSort::Name => Some(2),
+            PickerSort::Image => Some(3),
+            PickerSort::Layers => Some(4),
+            PickerSort::Size => Some(5),
+            PickerSort::Unique => Some(6),
+            PickerSort::Shared => Some(7),
+            PickerSort::Age => Some(8),
+            PickerSort::Mounted => Some(9),
         }
     }
 }
@@ -106,8 +166,20 @@ pub fn visible(candidates: &[Candidate], filter: &str, sort: PickerSort) -> Vec<
         let (x, y) = (&candidates[a], &candidates[b]);
         let first = match sort {
             PickerSort::Running => y.is_running_container().cmp(&x.is_running_container()),
+            PickerSort::Engine => x.engine.cmp(&y.engine),
+            PickerSort::Kind => x.kind.cmp(&y.kind),
+            PickerSort::Name => std::cmp::Ordering::Equal,
+            PickerSort::Image => match (&x.image, &y.image) {
+                // Stacks without an image last.
+                (Some(a), Some(b)) => a.cmp(b),
+                (a, b) => b.is_some().cmp(&a.is_some()),
+            },
+            PickerSort::Layers => y.layers.cmp(&x.layers),
             PickerSort::Size => y.size.cmp(&x.size),
+            PickerSort::Unique => y.unique.cmp(&x.unique),
+            PickerSort::Shared => y.shared.cmp(&x.shared),
             PickerSort::Age => y.created.cmp(&x.created),
+            PickerSort::Mounted => y.mounted.cmp(&x.mounted),
         };
         first
             .then_with(|| x.name.cmp(&y.name))
@@ -138,6 +210,70 @@ pub fn candidates_in(roots: &Roots) -> Vec<Candidate> {
 pub fn candidates_and_notes(roots: &Roots) -> (Vec<Candidate>, Vec<String>) {
     let (found, notes) = discover::list(roots);
     (found.into_iter().map(from_found).collect(), notes)
+}
+
+/// The host's disk usage as the picker shows it, from `layerscope du`'s scan: per stack
+/// (by the name that opens it) its stored, unique and shared bytes, and the orphans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    /// Per owner name (`docker:web`): (bytes, unique bytes).
+    pub owners: HashMap<String, (u64, u64)>,
+    /// Layer directories no image, container or snapshot references.
+    pub orphans: usize,
+    /// Their bytes.
+    pub orphan_bytes: u64,
+    /// References to layer directories that are gone.
+    pub missing: usize,
+    /// Bytes of all stores, each inode once.
+    pub total: u64,
+    /// Stores read (none: nothing was readable, so nothing is said about orphans).
+    pub stores: usize,
+    /// Why measuring failed, when it did.
+    pub error: Option<String>,
+}
+
+impl HostUsage {
+    /// The picker's view of a `du` scan.
+    #[must_use]
+    pub fn from_usage(usage: &crate::du::Usage) -> Self {
+        let orphans: Vec<&crate::du::LayerDir> =
+            usage.dirs.iter().filter(|d| d.orphan.is_some()).collect();
+        HostUsage {
+            owners: usage
+                .owners
+                .iter()
+                .map(|o| (o.name.clone(), (o.bytes, o.unique_bytes)))
+                .collect(),
+            orphans: orphans.len(),
+            orphan_bytes: orphans.iter().map(|d| d.bytes).sum(),
+            missing: usage.missing.len(),
+            total: usage.total_bytes(),
+            stores: usage.stores.len(),
+            error: None,
+        }
+    }
+
+    /// Scans the host's stores (slow: it measures every layer directory; the picker runs it
+    /// in the background).
+    #[must_use]
+    pub fn scan(roots: &Roots) -> Self {
+        Self::from_usage(&crate::du::scan(roots))
+    }
+
+    /// Fills in each candidate's size, unique and shared bytes (matched by the name that
+    /// opens it; stacks `du` does not own, such as plain overlay mounts, stay as they are).
+    pub fn apply(&self, candidates: &mut [Candidate]) {
+        for c in candidates {
+            let Some(name) = c.request.stack.as_ref().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if let Some(&(bytes, unique)) = self.owners.get(name) {
+                c.size = Some(bytes);
+                c.unique = Some(unique);
+                c.shared = Some(bytes.saturating_sub(unique));
+            }
+        }
+    }
 }
 
 /// What the picker says when the process is not root: the engines' stores are closed to it.
@@ -180,6 +316,8 @@ fn from_found(f: Found) -> Candidate {
         image: f.image.map(|i| escape::display(i.as_bytes())),
         layers: f.layers,
         size: f.size,
+        unique: None,
+        shared: None,
         created: f.created,
         mounted: f.mountpoint.is_some(),
     }

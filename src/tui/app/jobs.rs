@@ -14,9 +14,29 @@ impl App {
     pub(super) fn job(&mut self, j: JobResult) -> Vec<Effect> {
         match j {
             JobResult::Candidates { found, notes } => {
+                let Some(p) = &mut self.picker else {
+                    return Vec::new();
+                };
+                // Sizes come after the first frame: measuring every layer directory takes
+                // a while on a busy host, so the table shows first and fills in.
+                let measure = found.iter().any(|c| c.engine != "mount");
+                p.candidates = Some(found);
+                p.notes.extend(notes);
+                p.refilter();
+                p.measuring = measure;
+                if measure {
+                    vec![Effect::HostUsage]
+                } else {
+                    Vec::new()
+                }
+            }
+            JobResult::HostUsage(usage) => {
                 if let Some(p) = &mut self.picker {
-                    p.candidates = Some(found);
-                    p.notes.extend(notes);
+                    if let Some(c) = &mut p.candidates {
+                        usage.apply(c);
+                    }
+                    p.host = Some(*usage);
+                    p.measuring = false;
                     p.refilter();
                 }
                 Vec::new()

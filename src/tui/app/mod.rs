@@ -194,7 +194,7 @@ impl App {
     #[must_use]
     pub fn is_idle(&self) -> bool {
         if let Some(p) = &self.picker {
-            return p.candidates.is_some() && !p.opening;
+            return p.candidates.is_some() && !p.opening && !p.measuring;
         }
         if self
             .tour

@@ -175,6 +175,10 @@ pub struct PickerState {
     pub opening: bool,
     /// Why opening failed.
     pub error: Option<String>,
+    /// The host's disk usage (sizes, unique and shared bytes, orphans), once measured.
+    pub host: Option<crate::tui::picker::HostUsage>,
+    /// The disk usage is being measured in the background.
+    pub measuring: bool,
 }
 
 impl PickerState {

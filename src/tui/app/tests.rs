@@ -150,6 +150,7 @@ impl Model {
             }
             Effect::Watch(_)
             | Effect::Discover
+            | Effect::HostUsage
             | Effect::OpenStack(_)
             | Effect::TourStep { .. } => Vec::new(),
         }
@@ -681,7 +682,7 @@ fn the_picker_scrolls_filters_and_sorts_148_stacks() {
         "the largest first"
     );
     assert!(screen(&app).contains("sort: size"));
-    press(&mut app, "<c-s>");
+    press(&mut app, "<c-s><c-s><c-s>");
     assert!(screen(&app).contains("sort: newest first"));
     press(&mut app, "<esc>");
     assert!(app.quit, "Esc on an empty filter quits");
@@ -732,6 +733,12 @@ fn details_show_the_selected_layer_and_a_live_event_whole() {
     if let Some(ex) = &mut h.app.ex {
         let mut stack = (*ex.stack).clone();
         stack.layers[1].label = Some(long.into());
+        stack.layers[1].ids = crate::stack::LayerIds {
+            layer_id: Some(format!("sha256:{}", "c".repeat(64))),
+            cache_id: Some("d".repeat(64)),
+            diff_id: Some(format!("sha256:{}", "e".repeat(64))),
+            created: Some("2026-11-30T10:00:00.123456789Z".into()),
+        };
         ex.stack = Arc::new(stack);
         ex.summaries[1] = Some(Ok(LayerSummary {
             entries: 12,
@@ -757,6 +764,16 @@ fn details_show_the_selected_layer_and_a_live_event_whole() {
     );
     assert!(flat.contains("+3 added ~2 modified -1 deleted"), "{s}");
     assert!(details.contains("/l1"), "the layer's directory:\n{s}");
+    // The engine's IDs, whole (wrapped), and when it was made.
+    let unwrapped: String = details.split_whitespace().collect();
+    for id in [
+        format!("layerID:sha256:{}", "c".repeat(64)),
+        format!("cacheID:{}", "d".repeat(64)),
+        format!("diffID:sha256:{}", "e".repeat(64)),
+        "created:2026-11-30T10:00:00.123456789Z".to_string(),
+    ] {
+        assert!(unwrapped.contains(&id), "{id}:\n{s}");
+    }
     // A live event with a long explanation: Enter shows all of it.
     let mut line = live_line(1);
     line.detail = "copied up from L2 (RUN apt-get install -y curl ca-certificates): the \
@@ -831,4 +848,161 @@ fn the_picker_says_what_it_cannot_read() {
     assert!(s.contains("permission denied"), "{s}");
     assert!(s.contains("No overlay stack found"), "{s}");
     assert!(s.contains("layerscope demo"), "{s}");
+}
+
+/// Issue 12, the host view: the picker's first frame comes before the disk usage (asked for
+/// as a background job once the stacks are found), then each stack's size, unique and shared
+/// bytes and the host's orphans fill in; `Ctrl-s` sorts by each column in turn, marked.
+#[test]
+fn the_picker_shows_sizes_unique_and_shared_bytes_and_orphans() {
+    let stack = |kind: &str, name: &str| Candidate {
+        title: format!("docker:{name}"),
+        name: name.into(),
+        engine: "docker".into(),
+        kind: kind.into(),
+        layers: 2,
+        request: crate::stack::spec::StackRequest {
+            stack: Some(format!("docker:{name}").into()),
+            ..Default::default()
+        },
+        ..Candidate::default()
+    };
+    let (mut app, effects) = App::picker(Theme::new(false), Rect::new(0, 0, 130, 20));
+    assert!(matches!(effects.as_slice(), [Effect::Discover]));
+    let effects = app.update(AppEvent::Job(JobResult::Candidates {
+        found: vec![
+            stack("image", "base:1"),
+            stack("container", "big"),
+            stack("container", "small"),
+        ],
+        notes: Vec::new(),
+    }));
+    assert!(
+        matches!(effects.as_slice(), [Effect::HostUsage]),
+        "the disk usage is measured after the stacks are found: {effects:?}"
+    );
+    assert!(!app.is_idle(), "measuring is outstanding work");
+    let s = screen(&app);
+    assert!(s.contains("UNIQUE") && s.contains("SHARED"), "{s}");
+    assert!(s.contains("measuring the layer stores"), "{s}");
+    let usage = crate::tui::picker::HostUsage {
+        owners: [
+            ("docker:base:1".to_string(), (3 << 20, 0)),
+            ("docker:big".to_string(), ((3 << 20) + (5 << 20), 5 << 20)),
+            ("docker:small".to_string(), ((3 << 20) + 1024, 1024)),
+        ]
+        .into_iter()
+        .collect(),
+        orphans: 2,
+        orphan_bytes: 7 << 20,
+        missing: 1,
+        total: 16 << 20,
+        stores: 1,
+        error: None,
+    };
+    let _ = app.update(AppEvent::Job(JobResult::HostUsage(Box::new(usage))));
+    assert!(app.is_idle());
+    let s = screen(&app);
+    let row = |name: &str| {
+        s.lines()
+            .find(|l| l.contains(&format!(" {name} ")))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        row("big").contains("2 8 MiB 5 MiB 3 MiB"),
+        "layers, size, unique, shared: {}\n{s}",
+        row("big")
+    );
+    assert!(
+        row("small").contains("3.00 MiB 1 KiB 3 MiB"),
+        "{}",
+        row("small")
+    );
+    assert!(
+        s.contains("layer stores: 16 MiB · orphans: 2 directories, 7 MiB · 1 reference to a missing directory"),
+        "{s}"
+    );
+    // Ctrl-s: size, then unique bytes (what removing it frees), then shared bytes.
+    press(&mut app, "<c-s>");
+    assert!(first_row(&screen(&app)).contains("big"));
+    assert!(screen(&app).contains("SIZE▾"));
+    press(&mut app, "<c-s>");
+    let s = screen(&app);
+    assert!(
+        s.contains("UNIQUE▾") && s.contains("sort: unique bytes"),
+        "{s}"
+    );
+    assert!(first_row(&s).contains("big"), "{s}");
+    let order: Vec<String> = app
+        .picker
+        .as_ref()
+        .map(|p| {
+            p.rows
+                .iter()
+                .map(|&r| p.candidates.as_ref().unwrap()[r].name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(order, ["big", "small", "base:1"]);
+    press(&mut app, "<c-s>");
+    let s = screen(&app);
+    assert!(s.contains("SHARED▾"), "{s}");
+    // Every column in turn, back to running-first.
+    let mut seen = 3;
+    while !screen(&app).contains("sort: running first") {
+        press(&mut app, "<c-s>");
+        seen += 1;
+        assert!(seen < 20, "the sort cycles back");
+    }
+    assert_eq!(seen, 11, "ten columns and running-first");
+}
+
+/// Only overlay mounts (no engine store): nothing to measure, no job, no footer.
+#[test]
+fn the_picker_measures_nothing_for_mounts_alone() {
+    let (mut app, _) = App::picker(Theme::new(false), Rect::new(0, 0, 100, 20));
+    let effects = app.update(AppEvent::Job(JobResult::Candidates {
+        found: vec![Candidate {
+            title: "/mnt/x".into(),
+            name: "/mnt/x".into(),
+            engine: "mount".into(),
+            kind: "mount".into(),
+            ..Candidate::default()
+        }],
+        notes: Vec::new(),
+    }));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(app.is_idle());
+    assert!(!screen(&app).contains("layer stores"));
+}
+
+/// A measuring job that failed (it panicked) says so where it is seen, and nothing waits.
+#[test]
+fn the_picker_says_when_measuring_failed() {
+    let (mut app, _) = App::picker(Theme::new(false), Rect::new(0, 0, 120, 20));
+    let _ = app.update(AppEvent::Job(JobResult::Candidates {
+        found: vec![Candidate {
+            title: "docker:web".into(),
+            name: "web".into(),
+            engine: "docker".into(),
+            kind: "container".into(),
+            ..Candidate::default()
+        }],
+        notes: Vec::new(),
+    }));
+    let _ = app.update(AppEvent::Job(JobResult::HostUsage(Box::new(
+        crate::tui::picker::HostUsage {
+            error: Some("the du job panicked: boom".into()),
+            ..Default::default()
+        },
+    ))));
+    assert!(app.is_idle());
+    let s = screen(&app);
+    assert!(
+        s.contains("measuring the layer stores failed: the du job panicked: boom"),
+        "{s}"
+    );
 }

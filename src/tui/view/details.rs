@@ -217,9 +217,9 @@ fn node_lines(
     lines
 }
 
-/// The selected layer, whole: its instruction or label wrapped, role, directory (whose
-/// name carries the engine's ID: Docker's cache ID, Podman's layer ID, containerd's snapshot
-/// number), size and what it adds, modifies and deletes.
+/// The selected layer, whole: its instruction or label wrapped, role, directory, the
+/// engine's IDs and creation time where it records them (layer or chain ID, cache ID or
+/// snapshot directory, diff ID), size and what it adds, modifies and deletes.
 fn layer_lines(t: Theme, ex: &Explorer, i: usize) -> Vec<Line<'static>> {
     let Some(layer) = ex.stack.layers.get(i) else {
         return Vec::new();
@@ -235,6 +235,20 @@ fn layer_lines(t: Theme, ex: &Explorer, i: usize) -> Vec<Line<'static>> {
     }
     lines.push(Line::styled("directory:", t.title()));
     lines.push(Line::raw(escape::path(&layer.path)));
+    let ids = &layer.ids;
+    for (what, value) in [
+        ("layer ID", &ids.layer_id),
+        ("cache ID", &ids.cache_id),
+        ("diff ID", &ids.diff_id),
+        ("created", &ids.created),
+    ] {
+        if let Some(v) = value {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{what}: "), t.title()),
+                Span::raw(escape::display(v.as_bytes())),
+            ]));
+        }
+    }
     match ex.summaries.get(i).and_then(Option::as_ref) {
         None => lines.push(Line::styled("counting…", t.dim())),
         Some(Err(e)) => lines.push(Line::styled(

@@ -1,6 +1,7 @@
 //! The stack picker: a filter line, what went wrong or what is missing (where it is seen:
 //! above the list), then a table of the stacks (engine, kind, name, image, layers, size,
-//! created, mounted) that scrolls with the selection.
+//! unique and shared bytes, created, mounted) that scrolls with the selection, its sort
+//! column marked, and a footer with the host's totals and orphans once they are measured.
 
 use humansize::{BINARY, format_size};
 use ratatui::Frame;
@@ -45,41 +46,92 @@ fn messages(p: &PickerState, width: usize) -> Vec<(String, bool)> {
 pub fn list_area(area: Rect, p: &PickerState) -> Rect {
     let inner = Block::bordered().inner(area);
     let top = 1 + u16::try_from(messages(p, usize::from(inner.width)).len()).unwrap_or(0) + 1;
+    let bottom = u16::from(footer(p).is_some());
     Rect::new(
         inner.x,
         inner.y.saturating_add(top),
         inner.width,
-        inner.height.saturating_sub(top),
+        inner.height.saturating_sub(top + bottom),
     )
 }
 
+/// The last line: the disk usage being measured, or the host's totals and orphans.
+fn footer(p: &PickerState) -> Option<String> {
+    if p.measuring {
+        return Some("measuring the layer stores (as `layerscope du`)…".to_string());
+    }
+    if let Some(e) = p.host.as_ref().and_then(|h| h.error.as_ref()) {
+        return Some(format!(
+            "measuring the layer stores failed: {}",
+            escape::display(e.as_bytes())
+        ));
+    }
+    let h = p.host.as_ref().filter(|h| h.stores > 0)?;
+    let mut line = format!("layer stores: {} · orphans: ", format_size(h.total, BINARY));
+    if h.orphans == 0 {
+        line.push_str("none");
+    } else {
+        line.push_str(&format!(
+            "{} director{}, {}",
+            h.orphans,
+            if h.orphans == 1 { "y" } else { "ies" },
+            format_size(h.orphan_bytes, BINARY)
+        ));
+    }
+    if h.missing > 0 {
+        line.push_str(&format!(
+            " · {} reference{} to a missing directory",
+            h.missing,
+            if h.missing == 1 { "" } else { "s" }
+        ));
+    }
+    if h.orphans > 0 || h.missing > 0 {
+        line.push_str(" (`layerscope du` lists them)");
+    }
+    Some(line)
+}
+
 /// Column widths for a table `width` wide: (engine, kind, name, image, layers, size,
-/// created, mounted); columns that do not fit are 0.
-fn columns(width: usize) -> [usize; 8] {
+/// unique, shared, created, mounted); columns that do not fit are 0, and so are unique and
+/// shared when there is no disk usage to show (only overlay mounts: nothing is measured).
+fn columns(width: usize, usage: bool) -> [usize; 10] {
     let engine = 11;
     let kind = 10;
     let layers = 7;
-    let size = 10;
+    let size = 11;
+    let (unique, shared) = if usage && width >= 96 {
+        (11, 11)
+    } else {
+        (0, 0)
+    };
     let mounted = if width >= 70 { 8 } else { 0 };
     let created = if width >= 110 { 17 } else { 0 };
-    let fixed = engine + kind + layers + size + mounted + created;
+    let fixed = engine + kind + layers + size + unique + shared + mounted + created;
     let rest = width.saturating_sub(fixed);
     let (name, image) = if width >= 90 {
         (rest * 3 / 5, rest - rest * 3 / 5)
     } else {
         (rest, 0)
     };
-    [engine, kind, name, image, layers, size, created, mounted]
+    [
+        engine, kind, name, image, layers, size, unique, shared, created, mounted,
+    ]
 }
 
-fn cells(c: &Candidate) -> [String; 8] {
+fn bytes(b: Option<u64>) -> String {
+    b.map_or_else(String::new, |s| format_size(s, BINARY))
+}
+
+fn cells(c: &Candidate) -> [String; 10] {
     [
         c.engine.clone(),
         c.kind.clone(),
         c.name.clone(),
         c.image.clone().unwrap_or_default(),
         c.layers.to_string(),
-        c.size.map_or_else(String::new, |s| format_size(s, BINARY)),
+        bytes(c.size),
+        bytes(c.unique),
+        bytes(c.shared),
         c.created
             .as_deref()
             .map(|t| t.get(..16).unwrap_or(t).replace('T', " "))
@@ -88,15 +140,17 @@ fn cells(c: &Candidate) -> [String; 8] {
     ]
 }
 
-fn table_row(values: &[String; 8], widths: &[usize; 8]) -> String {
+/// Columns of numbers, right-aligned.
+const NUMBERS: [usize; 4] = [4, 5, 6, 7];
+
+fn table_row(values: &[String; 10], widths: &[usize; 10]) -> String {
     let mut out = String::new();
     for (i, (v, &w)) in values.iter().zip(widths).enumerate() {
         if w == 0 {
             continue;
         }
-        // Numbers read right-aligned.
         let cell = fit(v, w.saturating_sub(1));
-        if i == 4 || i == 5 {
+        if NUMBERS.contains(&i) {
             out.push_str(&format!("{cell:>width$} ", width = w - 1));
         } else {
             out.push_str(&pad(&cell, w));
@@ -136,11 +190,16 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
     for (m, error) in messages(p, width) {
         lines.push(Line::styled(m, if error { t.error() } else { t.dim() }));
     }
-    let widths = columns(width);
-    let header = [
-        "ENGINE", "KIND", "NAME", "IMAGE", "LAYERS", "SIZE", "CREATED", "MOUNTED",
+    let widths = columns(width, p.measuring || p.host.is_some());
+    let mut header = [
+        "ENGINE", "KIND", "NAME", "IMAGE", "LAYERS", "SIZE", "UNIQUE", "SHARED", "CREATED",
+        "MOUNTED",
     ]
     .map(String::from);
+    // The sort column is marked.
+    if let Some(col) = p.sort.column() {
+        header[col].push('▾');
+    }
     if p.candidates.as_ref().is_some_and(|c| !c.is_empty()) {
         lines.push(Line::styled(table_row(&header, &widths), t.title()));
     }
@@ -187,4 +246,10 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, p: &PickerState) {
         }
     }
     frame.render_widget(Paragraph::new(lines), inner);
+    if let Some(f) = footer(p)
+        && inner.height > 0
+    {
+        let at = Rect::new(inner.x, inner.y + inner.height - 1, inner.width, 1);
+        frame.render_widget(Paragraph::new(Line::styled(fit(&f, width), t.dim())), at);
+    }
 }
