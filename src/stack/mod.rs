@@ -18,7 +18,7 @@ pub mod spec;
 
 use std::path::PathBuf;
 
-pub use options::{MountOptions, RedirectMode, XattrNamespace};
+pub use options::{MountOptions, RedirectMode, XattrNamespace, Xino};
 
 /// What a layer is to the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -84,6 +84,11 @@ impl LayerStack {
             role,
             path,
             label: None,
+        };
+        let options = if upper.is_some() {
+            options
+        } else {
+            options.without_upper()
         };
         let layers = upper
             .into_iter()
