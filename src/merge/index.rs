@@ -75,7 +75,7 @@ impl Index {
 /// Decodes an index entry's name: the hex of an `ovl_fb` (version 0, magic 0xfb, length,
 /// flags, handle type, 16-byte filesystem UUID, then the handle).
 fn parse_name(name: &[u8]) -> Option<(i32, Vec<u8>)> {
-    if name.len() % 2 != 0 {
+    if !name.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Vec<u8> = name
@@ -135,9 +135,15 @@ mod tests {
     #[test]
     fn index_names_decode_to_the_origin_handle() {
         // As 6.18 names the index entry of an ext4 inode (FILEID_INO32_GEN).
-        let key = parse_name(b"00fb1d00010000000000000000000000000000000030899d00d6d193cf").unwrap();
-        assert_eq!(key, (1, vec![0x30, 0x89, 0x9d, 0x00, 0xd6, 0xd1, 0x93, 0xcf]));
-        assert!(parse_name(b"00fb1d05010000000000000000000000000000000030899d00d6d193cf").is_none());
+        let key =
+            parse_name(b"00fb1d00010000000000000000000000000000000030899d00d6d193cf").unwrap();
+        assert_eq!(
+            key,
+            (1, vec![0x30, 0x89, 0x9d, 0x00, 0xd6, 0xd1, 0x93, 0xcf])
+        );
+        assert!(
+            parse_name(b"00fb1d05010000000000000000000000000000000030899d00d6d193cf").is_none()
+        );
         assert!(parse_name(b"#0").is_none());
         assert!(parse_name(b"00fb").is_none());
     }

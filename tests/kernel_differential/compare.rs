@@ -424,8 +424,7 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
         }
     }
     for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
-        if !k.anomalies.contains_key(path) && !under_order_dependent(path) && !index_covered(path)
-        {
+        if !k.anomalies.contains_key(path) && !under_order_dependent(path) && !index_covered(path) {
             d.push(format!(
                 "layerscope anomaly {} ({reason}): the kernel has no such anomaly",
                 display(path)
