@@ -403,7 +403,7 @@ pub fn role_word(role: VersionRole) -> &'static str {
 mod tests {
     use super::*;
     use crate::merge::{DirStack, LayerDir, Meta, Version};
-    use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace};
+    use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace, Xino};
 
     /// The `ls` record of one merged entry, built field by field as a `Value`: the independent
     /// oracle the direct writer is checked against (it is not used to print).
@@ -508,6 +508,9 @@ mod tests {
                 xattr: XattrNamespace::Trusted,
                 redirect: RedirectMode::On,
                 metacopy: true,
+                index: true,
+                nfs_export: false,
+                xino: Xino::Auto,
             },
         );
         let merger = Merger::open(&stack).expect("open");

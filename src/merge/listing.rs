@@ -168,6 +168,16 @@ impl Merger {
                             .map(|v| v.kind),
                         None,
                     ),
+                    // The kernel shows this name (as the copy the index names): readdir
+                    // neither drops it nor fails on it; layerscope reports it.
+                    Outcome::Refused { reason, .. } if super::index::is_index_reason(&reason) => {
+                        out.anomalies.push(Anomaly {
+                            path: join_merged(path, name),
+                            layer,
+                            reason,
+                        });
+                        continue;
+                    }
                     Outcome::Refused { reason, .. } => {
                         if lists_by_lookup && open.unlistable.is_none() {
                             open.unlistable = Some((name.to_vec(), reason.clone()));

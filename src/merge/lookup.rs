@@ -203,6 +203,25 @@ impl Merger {
             return Outcome::Absent { versions, ghost };
         };
         let object = &st.consulted[obj].0;
+        // ovl_lookup_index: a lower non-directory with other names may be shown as the copy
+        // made through one of them.
+        if let Some(index) = &self.index
+            && !self.is_upper(object.layer)
+            && object.kind != FileKind::Dir
+            && object.stat.st_nlink > 1
+        {
+            let (dir, name) = split_parent(&object.rel);
+            let covered = match self.root_of(object.layer).open_dir(dir) {
+                Ok(fd) => index.covers(fd.as_fd(), name),
+                Err(_) => Some(format!(
+                    "{}: its inode's index entry cannot be checked",
+                    super::index::REASON_PREFIX
+                )),
+            };
+            if let Some(reason) = covered {
+                return Outcome::Refused { versions, reason };
+            }
+        }
         let mut data = None;
         if object.kind == FileKind::File && object.is_metacopy() {
             if st.metacopy {

@@ -6,6 +6,7 @@
 //! describes them. A directory of the merged view carries its *stack*: the real
 //! directories, top-down, that merge into it. Children are looked up in that stack only.
 
+mod index;
 mod listing;
 mod lookup;
 pub mod markers;
@@ -257,6 +258,8 @@ pub struct Merger {
     /// Every layer is on one filesystem (the kernel's `ovl_same_fs`): only then does readdir
     /// of an impure directory look its upper entries up (without `xino`, the default).
     same_fs: bool,
+    /// With `index=on` and an upper layer: the index directory's entries.
+    index: Option<index::Index>,
 }
 
 impl Merger {
@@ -297,6 +300,8 @@ impl Merger {
             bottom,
             has_xwhiteouts,
             same_fs,
+            index: (stack.options.index && stack.has_upper())
+                .then(|| index::Index::read(stack.workdir.as_deref())),
         })
     }
 

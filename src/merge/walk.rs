@@ -868,7 +868,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace};
+    use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace, Xino};
 
     /// A three-layer stack of plain files, directories and symlinks (no markers: no root
     /// needed), with type changes between the layers.
@@ -903,6 +903,9 @@ mod tests {
                 xattr: XattrNamespace::User,
                 redirect: RedirectMode::On,
                 metacopy: false,
+                index: false,
+                nfs_export: false,
+                xino: Xino::Off,
             },
         )
     }
@@ -970,6 +973,9 @@ mod tests {
                 xattr: XattrNamespace::User,
                 redirect: RedirectMode::On,
                 metacopy: false,
+                index: false,
+                nfs_export: false,
+                xino: Xino::Off,
             },
         );
         let m = Merger::open(&stack).expect("open");
@@ -1025,6 +1031,9 @@ mod tests {
                 xattr: XattrNamespace::User,
                 redirect: RedirectMode::On,
                 metacopy: false,
+                index: false,
+                nfs_export: false,
+                xino: Xino::Off,
             },
         );
         let m = Merger::open(&stack).expect("open");

@@ -18,7 +18,7 @@ pub mod spec;
 
 use std::path::PathBuf;
 
-pub use options::{MountOptions, RedirectMode, XattrNamespace};
+pub use options::{MountOptions, RedirectMode, XattrNamespace, Xino};
 
 /// What a layer is to the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -114,6 +114,11 @@ impl LayerStack {
             path,
             label: None,
             ids: LayerIds::default(),
+        };
+        let options = if upper.is_some() {
+            options
+        } else {
+            options.without_upper()
         };
         let layers = upper
             .into_iter()

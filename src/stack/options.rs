@@ -57,6 +57,18 @@ impl RedirectMode {
     }
 }
 
+/// The `xino=` setting (inode numbers only: it never changes names, types or contents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Xino {
+    /// No high inode bits for the layer number.
+    Off,
+    /// Use them when the layers span several filesystems.
+    On,
+    /// As `on`, where the upper filesystem's inode numbers leave room.
+    Auto,
+}
+
 /// The overlay module's defaults for options a mount does not spell out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelDefaults {
@@ -66,6 +78,12 @@ pub struct KernelDefaults {
     pub redirect_always_follow: bool,
     /// `metacopy` module parameter.
     pub metacopy: bool,
+    /// `index` module parameter.
+    pub index: bool,
+    /// `nfs_export` module parameter.
+    pub nfs_export: bool,
+    /// `xino_auto` module parameter (`xino=auto` rather than `off` by default).
+    pub xino_auto: bool,
 }
 
 impl Default for KernelDefaults {
@@ -75,6 +93,9 @@ impl Default for KernelDefaults {
             redirect_dir: false,
             redirect_always_follow: true,
             metacopy: false,
+            index: false,
+            nfs_export: false,
+            xino_auto: false,
         }
     }
 }
@@ -93,6 +114,9 @@ impl KernelDefaults {
             redirect_dir: param("redirect_dir", d.redirect_dir),
             redirect_always_follow: param("redirect_always_follow", d.redirect_always_follow),
             metacopy: param("metacopy", d.metacopy),
+            index: param("index", d.index),
+            nfs_export: param("nfs_export", d.nfs_export),
+            xino_auto: param("xino_auto", d.xino_auto),
         }
     }
 }
@@ -106,6 +130,14 @@ pub struct MountOptions {
     pub redirect: RedirectMode,
     /// Whether metacopy files are followed to their data.
     pub metacopy: bool,
+    /// `index=on`: a lower hard link whose inode was copied up through another name shows the
+    /// upper copy (`<workdir>/index/<origin handle>`).
+    pub index: bool,
+    /// `nfs_export=on` (implies `index`): upper directories' origins and index entries are
+    /// verified, so a merge can be refused or cut.
+    pub nfs_export: bool,
+    /// `xino=`: only inode numbers change, and with it readdir's lookups across filesystems.
+    pub xino: Xino,
 }
 
 impl MountOptions {
@@ -122,6 +154,13 @@ impl MountOptions {
                 }
             },
             metacopy: kernel.metacopy,
+            index: kernel.index,
+            nfs_export: kernel.nfs_export,
+            xino: if kernel.xino_auto {
+                Xino::Auto
+            } else {
+                Xino::Off
+            },
         }
     }
 
@@ -143,6 +182,7 @@ impl MountOptions {
         let mut out = MountOptions::defaults(kernel);
         let mut redirect_set: Option<String> = None;
         let mut metacopy_set = false;
+        let (mut index_set, mut nfs_set) = (false, false);
         for (name, value) in opts {
             let text = value.map(|v| String::from_utf8_lossy(v).into_owned());
             match (name, text.as_deref()) {
@@ -165,6 +205,22 @@ impl MountOptions {
                         "on" => true,
                         "off" => false,
                         _ => return Err(bad_value(name, v, "on or off")),
+                    }
+                }
+                ("index", Some(v)) => {
+                    index_set = true;
+                    out.index = on_off(name, v)?;
+                }
+                ("nfs_export", Some(v)) => {
+                    nfs_set = true;
+                    out.nfs_export = on_off(name, v)?;
+                }
+                ("xino", Some(v)) => {
+                    out.xino = match v {
+                        "on" => Xino::On,
+                        "off" => Xino::Off,
+                        "auto" => Xino::Auto,
+                        _ => return Err(bad_value(name, v, "on, off or auto")),
                     }
                 }
                 _ => {}
@@ -192,7 +248,44 @@ impl MountOptions {
         } else if out.metacopy && redirect_set.is_none() {
             out.redirect = RedirectMode::On;
         }
+        // nfs_export needs index: an explicit pair conflicts, an explicit index=off turns
+        // nfs_export off, otherwise index is turned on (params.c `ovl_fs_params_verify`).
+        if out.nfs_export && !out.index {
+            if nfs_set && index_set {
+                return Err(conflict("nfs_export=on,index=off"));
+            } else if index_set {
+                out.nfs_export = false;
+            } else {
+                out.index = true;
+            }
+        }
+        if out.nfs_export && out.metacopy {
+            if nfs_set && metacopy_set {
+                return Err(conflict("nfs_export=on,metacopy=on"));
+            } else if metacopy_set {
+                out.nfs_export = false;
+            } else {
+                out.metacopy = false;
+            }
+        }
         Ok(out)
+    }
+
+    /// Marks a stack without an upper layer: the kernel turns `index` (and so `nfs_export`'s
+    /// index checks) off there, as there is nothing to copy up.
+    #[must_use]
+    pub fn without_upper(mut self) -> Self {
+        self.index = false;
+        self.nfs_export = false;
+        self
+    }
+}
+
+fn on_off(name: &str, v: &str) -> Result<bool> {
+    match v {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(bad_value(name, v, "on or off")),
     }
 }
 
@@ -473,6 +566,7 @@ mod tests {
             redirect_dir: true,
             redirect_always_follow: true,
             metacopy: true,
+            ..KernelDefaults::default()
         };
         let m = MountOptions::from_options(
             opts.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
@@ -519,6 +613,54 @@ mod tests {
         };
         let m = parse_user_options(b"redirect_dir=nofollow", &km).unwrap();
         assert!(!m.metacopy);
+    }
+
+    #[test]
+    fn index_nfs_export_and_xino_follow_the_kernel() {
+        let k = KernelDefaults::default();
+        let parse = |o: &[u8]| parse_user_options(o, &k);
+        let m = parse(b"").unwrap();
+        assert!(!m.index && !m.nfs_export && m.xino == Xino::Off);
+        let m = parse(b"index=on,xino=on").unwrap();
+        assert!(m.index && !m.nfs_export && m.xino == Xino::On);
+        // nfs_export turns index on unless index=off was given, which conflicts.
+        let m = parse(b"nfs_export=on").unwrap();
+        assert!(m.index && m.nfs_export);
+        assert!(
+            parse(b"nfs_export=on,index=off")
+                .unwrap_err()
+                .to_string()
+                .contains("conflict")
+        );
+        let kn = KernelDefaults {
+            nfs_export: true,
+            ..k
+        };
+        let m = parse_user_options(b"index=off", &kn).unwrap();
+        assert!(!m.index && !m.nfs_export);
+        // nfs_export and metacopy: the explicit one wins, both explicit conflict.
+        assert!(parse(b"nfs_export=on,metacopy=on").is_err());
+        let m = parse_user_options(b"metacopy=on", &kn).unwrap();
+        assert!(m.metacopy && !m.nfs_export);
+        let km = KernelDefaults {
+            metacopy: true,
+            ..k
+        };
+        let m = parse_user_options(b"nfs_export=on", &km).unwrap();
+        assert!(!m.metacopy && m.nfs_export && m.index);
+        // The module's xino_auto makes auto the default.
+        let kx = KernelDefaults {
+            xino_auto: true,
+            ..k
+        };
+        assert_eq!(parse_user_options(b"", &kx).unwrap().xino, Xino::Auto);
+        assert_eq!(
+            parse_user_options(b"xino=off", &kx).unwrap().xino,
+            Xino::Off
+        );
+        // Without an upper layer there is no index.
+        let m = parse(b"index=on").unwrap().without_upper();
+        assert!(!m.index);
     }
 
     #[test]

@@ -220,6 +220,24 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
     };
     k_nodes.retain(|p, _| !under_order_dependent(p));
     k_anomalies.retain(|p, _| !under_order_dependent(p));
+    // index=on: a lower hard link whose inode was copied up through another name. The kernel
+    // shows that copy (the index entry), which lies outside the layers; layerscope reports the
+    // name as an anomaly instead. The kernel must show it, not refuse it.
+    let index_covered: Vec<Vec<u8>> = l
+        .anomalies
+        .iter()
+        .filter(|(_, r)| r.starts_with("index=on"))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for path in &index_covered {
+        if k_nodes.remove(path).is_none() {
+            d.push(format!(
+                "layerscope anomaly {} (covered by the index): the kernel does not show it",
+                display(path)
+            ));
+        }
+    }
+    let index_covered = |p: &[u8]| index_covered.iter().any(|c| c == p);
     let k = kernel::View {
         nodes: k_nodes,
         anomalies: k_anomalies,
@@ -394,7 +412,7 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
     // Every name layerscope calls an anomaly, the kernel must refuse: its lookup on the mount
     // fails (a directory layerscope lists but says the kernel cannot list is checked above).
     for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
-        if under_order_dependent(path) {
+        if under_order_dependent(path) || index_covered(path) {
             continue;
         }
         if let Ok(n) = kernel::probe(mp, path) {
@@ -406,7 +424,7 @@ pub fn compare(k: &kernel::View, l: &Listing, mp: &std::path::Path) -> Vec<Strin
         }
     }
     for (path, reason) in l.anomalies.iter().filter(|(p, _)| !is_dir(p)) {
-        if !k.anomalies.contains_key(path) && !under_order_dependent(path) {
+        if !k.anomalies.contains_key(path) && !under_order_dependent(path) && !index_covered(path) {
             d.push(format!(
                 "layerscope anomaly {} ({reason}): the kernel has no such anomaly",
                 display(path)

@@ -224,14 +224,28 @@ pub static UNMOUNT_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::
 pub fn mount(point: &Path, options: &str) -> Result<Mounted, String> {
     fs::create_dir_all(point).map_err(|e| e.to_string())?;
     let data = std::ffi::CString::new(options).map_err(|e| e.to_string())?;
-    rustix::mount::mount(
-        "overlay",
-        point,
-        "overlay",
-        rustix::mount::MountFlags::empty(),
-        data.as_c_str(),
-    )
-    .map_err(|e| format!("mount -o {options}: {e}; kernel log:\n{}", dmesg_tail()))?;
+    let attempt = || {
+        rustix::mount::mount(
+            "overlay",
+            point,
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            data.as_c_str(),
+        )
+    };
+    // With index=on the kernel refuses (EBUSY) an upper or workdir still held by the previous
+    // mount of the same layers; a child another test thread is spawning can hold that one for
+    // a moment after our umount (see [`Mounted::unmount`]). Try again shortly.
+    let mut result = attempt();
+    for _ in 0..1000 {
+        if result != Err(rustix::io::Errno::BUSY) {
+            break;
+        }
+        UNMOUNT_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        result = attempt();
+    }
+    result.map_err(|e| format!("mount -o {options}: {e}; kernel log:\n{}", dmesg_tail()))?;
     Ok(Mounted {
         point: Some(point.to_path_buf()),
     })

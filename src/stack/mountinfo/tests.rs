@@ -229,6 +229,7 @@ fn rootless_userxattr_mount() {
         redirect_dir: true,
         redirect_always_follow: true,
         metacopy: true,
+        ..KernelDefaults::default()
     };
     let stack = decode(PODMAN_ROOTLESS_5_15).into_stack(&k).unwrap();
     assert!(!stack.options.redirect.follows() && !stack.options.metacopy);
@@ -323,6 +324,19 @@ fn captured_on_6_18() {
     assert_eq!(m.lowers, paths(&[b"/tmp/mi/l a", b"/tmp/mi/d,x"]));
     let stack = decode(br"65 27 0:52 / /tmp/mi/mnt rw,relatime - overlay overlay rw,lowerdir=/tmp/mi/dd,upperdir=/tmp/mi/up,workdir=/tmp/mi/wk,redirect_dir=nofollow,uuid=on,userxattr").into_stack(&kernel()).unwrap();
     assert_eq!(stack.options.xattr, XattrNamespace::User);
+}
+
+#[test]
+fn index_nfs_export_and_xino_are_read_from_the_mount() {
+    // As 6.18 prints index=on,nfs_export=on (xino=on only where the layers span filesystems).
+    let stack = decode(br"66 27 0:53 / /tmp/mi/mnt rw,relatime - overlay overlay rw,lowerdir=/tmp/mi/l,upperdir=/tmp/mi/up,workdir=/tmp/mi/wk,index=on,nfs_export=on,xino=on").into_stack(&kernel()).unwrap();
+    let o = &stack.options;
+    assert!(o.index && o.nfs_export && o.xino == crate::stack::Xino::On);
+    let stack = decode(br"67 27 0:54 / /tmp/mi/mnt rw,relatime - overlay overlay rw,lowerdir=/tmp/mi/l,upperdir=/tmp/mi/up,workdir=/tmp/mi/wk").into_stack(&kernel()).unwrap();
+    assert!(!stack.options.index && stack.options.xino == crate::stack::Xino::Off);
+    // No upper layer: no index.
+    let stack = decode(br"68 27 0:55 / /tmp/mi/mnt rw,relatime - overlay overlay ro,lowerdir=/tmp/mi/l:/tmp/mi/m,index=on").into_stack(&kernel()).unwrap();
+    assert!(!stack.options.index);
 }
 
 #[test]

@@ -1,0 +1,163 @@
+//! `index=on`: the kernel's index directory (`<workdir>/index/`), named by the hex of the copy-up
+//! origin's file handle (`ovl_get_index_name`). A lower non-directory whose inode has an index
+//! entry is shown by the kernel as that entry, the copy made through another of its names
+//! (`ovl_lookup` → `ovl_lookup_index`). layerscope does not follow the entry (it lies outside
+//! the layers), so such a name is refused as an anomaly instead of shown with stale content.
+
+use std::collections::HashSet;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// What is known of a mount's index directory.
+#[derive(Debug)]
+pub(super) enum Index {
+    /// The index entries for non-directories: (handle type, file handle bytes) of each origin.
+    Known(HashSet<(i32, Vec<u8>)>),
+    /// `index=on` but the workdir is not known (layers given by hand): any lower hard link may
+    /// have been copied up through another name.
+    Unknown,
+}
+
+/// How every reason given for a name the index covers begins.
+pub(super) const REASON_PREFIX: &str = "index=on";
+
+/// Whether a lookup's refusal is one of this module's: the kernel shows the name (as the
+/// index entry), so readdir neither drops it nor fails on it.
+pub(super) fn is_index_reason(reason: &str) -> bool {
+    reason.starts_with(REASON_PREFIX)
+}
+
+/// `OVL_FH_FLAG_PATH_UPPER`: the handle names an upper inode (directory index, nfs_export).
+const FH_FLAG_PATH_UPPER: u8 = 1 << 2;
+
+impl Index {
+    /// Reads `<workdir>/index`; a missing or unreadable one is [`Index::Unknown`].
+    pub(super) fn read(workdir: Option<&std::path::Path>) -> Index {
+        let Some(dir) = workdir.map(|w| w.join("index")) else {
+            return Index::Unknown;
+        };
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            return Index::Unknown;
+        };
+        let mut out = HashSet::new();
+        for e in read.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if let Some(key) = parse_name(e.file_name().as_encoded_bytes()) {
+                out.insert(key);
+            }
+        }
+        Index::Known(out)
+    }
+
+    /// Why the kernel would show the index entry instead of this lower non-directory
+    /// (`name` in `dir`), if it would.
+    pub(super) fn covers(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Option<String> {
+        match self {
+            Index::Unknown => Some(format!(
+                "{REASON_PREFIX} and the workdir is not known: this hard-linked lower file may have \
+                 been copied up through another name, which the kernel would show instead"
+            )),
+            Index::Known(set) => {
+                let key = handle_of(dir, name)?;
+                set.contains(&key).then(|| {
+                    format!(
+                        "{REASON_PREFIX}: its inode was copied up through another name (an entry \
+                         in the workdir's index), and the kernel shows that copy, which \
+                         layerscope does not follow"
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// Decodes an index entry's name: the hex of an `ovl_fb` (version 0, magic 0xfb, length,
+/// flags, handle type, 16-byte filesystem UUID, then the handle).
+fn parse_name(name: &[u8]) -> Option<(i32, Vec<u8>)> {
+    if !name.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Vec<u8> = name
+        .chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
+        .collect::<Option<_>>()?;
+    if bytes.len() < 21 || bytes[0] != 0 || bytes[1] != 0xfb || usize::from(bytes[2]) != bytes.len()
+    {
+        return None;
+    }
+    if bytes[3] & FH_FLAG_PATH_UPPER != 0 {
+        return None;
+    }
+    Some((i32::from(bytes[4]), bytes[21..].to_vec()))
+}
+
+/// The file handle of `name` in `dir` (not following a symlink), as `name_to_handle_at` gives it.
+fn handle_of(dir: BorrowedFd<'_>, name: &[u8]) -> Option<(i32, Vec<u8>)> {
+    const MAX: usize = 128; // MAX_HANDLE_SZ
+    #[repr(C)]
+    struct Buf {
+        head: libc::file_handle,
+        bytes: [u8; MAX],
+    }
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = Buf {
+        head: libc::file_handle {
+            handle_bytes: MAX as u32,
+            handle_type: 0,
+            f_handle: [],
+        },
+        bytes: [0; MAX],
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `buf` has room for MAX handle bytes after the header, as handle_bytes says;
+    // the name is a NUL-terminated string and both out-pointers live for the call.
+    let r = unsafe {
+        libc::name_to_handle_at(
+            dir.as_raw_fd(),
+            cname.as_ptr(),
+            std::ptr::addr_of_mut!(buf.head),
+            &raw mut mount_id,
+            0,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    let len = (buf.head.handle_bytes as usize).min(MAX);
+    Some((buf.head.handle_type, buf.bytes[..len].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_decode_to_the_origin_handle() {
+        // As 6.18 names the index entry of an ext4 inode (FILEID_INO32_GEN).
+        let key =
+            parse_name(b"00fb1d00010000000000000000000000000000000030899d00d6d193cf").unwrap();
+        assert_eq!(
+            key,
+            (1, vec![0x30, 0x89, 0x9d, 0x00, 0xd6, 0xd1, 0x93, 0xcf])
+        );
+        assert!(
+            parse_name(b"00fb1d05010000000000000000000000000000000030899d00d6d193cf").is_none()
+        );
+        assert!(parse_name(b"#0").is_none());
+        assert!(parse_name(b"00fb").is_none());
+    }
+
+    #[test]
+    fn a_file_handle_matches_its_index_name_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let dir = std::fs::File::open(tmp.path()).unwrap();
+        use std::os::fd::AsFd;
+        // Some filesystems (tmpfs without export) give no handle; then there is nothing to check.
+        if let Some((_, bytes)) = handle_of(dir.as_fd(), b"f") {
+            assert!(!bytes.is_empty());
+        }
+        assert!(handle_of(dir.as_fd(), b"missing").is_none());
+    }
+}
