@@ -172,6 +172,13 @@ pub enum JobResult {
         /// Its counts, or why not.
         summary: Result<LayerSummary, String>,
     },
+    /// Where the bytes of the stack go.
+    Waste {
+        /// The waste generation (bumped by reloads).
+        generation: u64,
+        /// The figures, or why not.
+        report: Result<std::sync::Arc<crate::waste::Report>, String>,
+    },
     /// Details of one path.
     Details {
         /// The view generation.

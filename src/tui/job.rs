@@ -91,6 +91,13 @@ pub enum Effect {
         /// Which layers.
         layers: Vec<usize>,
     },
+    /// Stored, visible and wasted bytes of the whole stack (`waste::analyse`).
+    Waste {
+        /// The waste generation.
+        generation: u64,
+        /// The whole stack's merger.
+        merger: Arc<Merger>,
+    },
     /// Provenance and preview of one path.
     Details {
         /// The view.
@@ -214,6 +221,20 @@ impl Worker {
                 stack,
                 layers,
             } => self.summaries(generation, stack, layers),
+            Effect::Waste { generation, merger } => spawn(
+                &self.tx,
+                "waste",
+                move || JobResult::Waste {
+                    generation,
+                    report: crate::waste::analyse(&merger)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                },
+                move |why| JobResult::Waste {
+                    generation,
+                    report: Err(why),
+                },
+            ),
             Effect::TourStep { index, runner } => spawn(
                 &self.tx,
                 "tour",

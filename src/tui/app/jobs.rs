@@ -65,6 +65,18 @@ impl App {
                 }
                 Vec::new()
             }
+            JobResult::Waste { generation, report } => {
+                if let Some(ex) = &mut self.ex
+                    && ex.waste_gen == generation
+                {
+                    ex.waste = Some(report);
+                    ex.waste_running = false;
+                    if std::mem::take(&mut ex.waste_again) {
+                        return vec![Self::waste_effect(ex)];
+                    }
+                }
+                Vec::new()
+            }
             JobResult::Details { view, details } => {
                 if let Some(ex) = &mut self.ex
                     && ex.view_gen == view

@@ -170,6 +170,9 @@ impl App {
                     stack: Arc::clone(&ex.stack),
                     layers: (0..ex.stack.layers.len()).collect(),
                 }];
+                ex.waste = None;
+                ex.waste_again = false;
+                effects.push(Self::waste_effect(ex));
                 effects.extend(self.new_view(true));
                 return effects;
             }

@@ -157,6 +157,10 @@ impl App {
             stack: Arc::clone(&stack),
             summaries: vec![None; n],
             summary_gen: 1,
+            waste: None,
+            waste_gen: 1,
+            waste_running: true,
+            waste_again: false,
             layer_sel: 0,
             layer_offset: 0,
             mode: Mode::Aggregated,
@@ -184,6 +188,12 @@ impl App {
             stack,
             layers: (0..n).collect(),
         }];
+        if let Some(ex) = &self.ex {
+            effects.push(Effect::Waste {
+                generation: 1,
+                merger: Arc::clone(&ex.merger),
+            });
+        }
         effects.extend(self.new_view(false));
         effects.extend(watch);
         effects
@@ -205,7 +215,7 @@ impl App {
         }
         let Some(ex) = &self.ex else { return true };
         let view_busy = ex.view.is_none() || ex.tree.is_loading() || ex.reveal.is_some();
-        let summaries_busy = ex.summaries.iter().any(Option::is_none);
+        let summaries_busy = ex.summaries.iter().any(Option::is_none) || ex.waste_running;
         let details_busy = ex.details.path.is_some()
             && ex.details.data.as_ref().is_none_or(|d| {
                 d.as_ref()

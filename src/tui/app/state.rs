@@ -223,6 +223,14 @@ pub struct Explorer {
     pub summaries: Vec<Option<Result<LayerSummary, String>>>,
     /// Bumped by reloads; older summaries are dropped.
     pub summary_gen: u64,
+    /// Where the bytes go (stored, visible, wasted per layer and path), once computed.
+    pub waste: Option<Result<Arc<crate::waste::Report>, String>>,
+    /// Bumped by each new waste job; older answers are dropped.
+    pub waste_gen: u64,
+    /// A waste job is running (the figures shown may be the previous ones).
+    pub waste_running: bool,
+    /// The upper layer changed while the job ran: run it again when it ends.
+    pub waste_again: bool,
     /// The selected layer.
     pub layer_sel: usize,
     /// First visible layer row.

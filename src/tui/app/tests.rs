@@ -26,6 +26,8 @@ struct Path {
 /// An in-memory merged view: every path, and what the fake worker answers for it.
 struct Model {
     paths: BTreeMap<String, Path>,
+    /// What the waste job answers.
+    waste: crate::waste::Report,
 }
 
 impl Model {
@@ -43,7 +45,10 @@ impl Model {
                 )
             })
             .collect();
-        Model { paths }
+        Model {
+            paths,
+            waste: crate::waste::Report::default(),
+        }
     }
 
     fn entry(path: &str, p: &Path) -> Entry {
@@ -124,6 +129,10 @@ impl Model {
                     summary: Ok(LayerSummary::default()),
                 })
                 .collect(),
+            Effect::Waste { generation, .. } => vec![JobResult::Waste {
+                generation,
+                report: Ok(Arc::new(self.waste.clone())),
+            }],
             Effect::Details { view, path } => vec![JobResult::Details {
                 view: view.view,
                 details: self.details(&path),
@@ -831,4 +840,122 @@ fn the_picker_says_what_it_cannot_read() {
     assert!(s.contains("permission denied"), "{s}");
     assert!(s.contains("No overlay stack found"), "{s}");
     assert!(s.contains("layerscope demo"), "{s}");
+}
+
+/// A report: L1 stores 3 KiB of which 1 KiB is hidden by L0, which hides it; L2 stores 1 KiB.
+fn waste_report() -> crate::waste::Report {
+    use crate::merge::HiddenReason;
+    use crate::waste::{LayerWaste, Report, WasteReason, WastedCopy, WastedPath};
+    let layer = |stored: u64, hidden: u64, hides: u64| LayerWaste {
+        stored_bytes: stored,
+        visible_bytes: stored - hidden,
+        hidden_bytes: hidden,
+        hides_below_bytes: hides,
+        ..LayerWaste::default()
+    };
+    Report {
+        layers: vec![layer(0, 0, 1024), layer(3072, 1024, 0), layer(1024, 0, 0)],
+        paths: vec![WastedPath {
+            path: b"/etc/hosts".to_vec(),
+            bytes: 1024,
+            copies: vec![WastedCopy {
+                layer: 1,
+                bytes: 1024,
+                reason: WasteReason::Hidden(HiddenReason::WhitedOut { at: 0 }),
+            }],
+        }],
+        noop_copyups: Vec::new(),
+    }
+}
+
+/// Issue 11, the explorer: the layer pane's title gives stored, visible, wasted and efficiency
+/// from the waste job (and says it is still sizing before the answer), and the layer that
+/// hides bytes below it says how many.
+#[test]
+fn layer_pane_shows_where_the_bytes_go() {
+    let mut model = sample();
+    model.waste = waste_report();
+    let mut h = Harness::new(model, 120, 30);
+    let s = screen(&h.app);
+    assert!(
+        s.contains("stored 4 KiB · visible 3 KiB · wasted 1 KiB · 75%"),
+        "the summary in the layer pane's title:\n{s}"
+    );
+    let l0 = s.lines().find(|l| l.contains("▶L0")).expect("L0 row");
+    assert!(l0.contains("hides 1 KiB"), "L0 hides 1 KiB below it:\n{s}");
+    let l1 = s.lines().find(|l| l.contains(" L1 ")).expect("L1 row");
+    assert!(!l1.contains("hides"), "L1 hides nothing:\n{s}");
+    // Before the answer (a reload asks again), the title says the job is running, and an
+    // answer of the older generation is dropped.
+    let effects = h.app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('r'),
+        KeyModifiers::NONE,
+    )));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Waste { generation: 2, .. })),
+        "a reload computes the figures again: {effects:?}"
+    );
+    assert!(!h.app.is_idle(), "waiting for the waste job");
+    assert!(screen(&h.app).contains("sizing…"));
+    h.app.update(AppEvent::Job(JobResult::Waste {
+        generation: 1,
+        report: Ok(Arc::new(waste_report())),
+    }));
+    assert!(
+        screen(&h.app).contains("sizing…"),
+        "a stale answer is dropped"
+    );
+    h.queue.extend(effects);
+    h.settle();
+    assert!(screen(&h.app).contains("wasted 1 KiB · 75%"));
+    assert!(h.app.is_idle());
+}
+
+/// The upper layer changing (a live event, a tour step) computes the waste figures again,
+/// one job at a time: a change while a job runs asks for exactly one more run after it, and
+/// the figures shown stay until the new ones arrive.
+#[test]
+fn waste_figures_follow_the_upper_layer_one_job_at_a_time() {
+    let mut model = sample();
+    model.waste = waste_report();
+    let mut h = Harness::new(model, 120, 30);
+    let first = h.app.recount_upper();
+    let jobs = |e: &[Effect]| {
+        e.iter()
+            .filter(|e| matches!(e, Effect::Waste { .. }))
+            .count()
+    };
+    assert_eq!(jobs(&first), 1, "a change starts a waste job: {first:?}");
+    assert!(!h.app.is_idle());
+    assert!(
+        screen(&h.app).contains("wasted 1 KiB · 75%"),
+        "the previous figures stay while it runs"
+    );
+    let second = h.app.recount_upper();
+    assert_eq!(jobs(&second), 0, "no second job while one runs: {second:?}");
+    let gen_ = h.ex().waste_gen;
+    let mut changed = waste_report();
+    changed.layers[0].hides_below_bytes = 2048;
+    let again = h.app.update(AppEvent::Job(JobResult::Waste {
+        generation: gen_,
+        report: Ok(Arc::new(changed)),
+    }));
+    assert_eq!(
+        jobs(&again),
+        1,
+        "the change during the job runs it once more"
+    );
+    assert!(screen(&h.app).contains("hides 2 KiB"));
+    h.queue.extend(again);
+    h.queue.extend(
+        first
+            .into_iter()
+            .chain(second)
+            .filter(|e| !matches!(e, Effect::Waste { .. })),
+    );
+    h.settle();
+    assert!(h.app.is_idle());
+    assert!(screen(&h.app).contains("hides 1 KiB"));
 }
