@@ -158,3 +158,45 @@ fn key_table_snapshot() {
         "the README's key table is out of date: copy keymap::markdown_table() into it"
     );
 }
+
+#[test]
+fn waste_view_and_a_jump_to_a_whited_out_path() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 110, 30, true);
+    // The wasted paths of the real fixture, as `waste` computes them.
+    run.keys("W");
+    screen!("waste_view", run);
+    let report = layerscope::waste::analyse(&fx.merger()).expect("waste");
+    let (i, target) = report
+        .paths
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.copies.iter().all(|c| c.reason.as_str() == "whited-out"))
+        .expect("the fixture's whiteout wastes a copy");
+    let target = String::from_utf8(target.path.clone()).expect("utf8");
+    run.keys(&format!("{}<enter>", "j".repeat(i)));
+    assert_eq!(
+        run.selected().as_deref(),
+        Some(target.as_str()),
+        "Enter selects the whited-out path in the tree"
+    );
+    let text = run.screen();
+    assert!(
+        text.contains("deleted @L"),
+        "its row, shown deleted:\n{text}"
+    );
+    assert!(
+        text.contains(target.rsplit('/').next().unwrap_or_default()),
+        "{text}"
+    );
+    // A copy an opaque directory cuts off: its row is turned on too.
+    let (i, target) = report
+        .paths
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.copies.iter().all(|c| c.reason.as_str() == "opaque"))
+        .expect("the fixture's opaque directory wastes a copy");
+    let target = String::from_utf8(target.path.clone()).expect("utf8");
+    run.keys(&format!("Wg{}<enter>", "j".repeat(i)));
+    assert_eq!(run.selected().as_deref(), Some(target.as_str()));
+}

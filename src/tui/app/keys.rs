@@ -72,6 +72,7 @@ impl App {
             (Scope::Help, _) => Vec::new(),
             (Scope::Picker, a) => self.picker_action(a),
             (Scope::Search, a) => self.search_action(a),
+            (Scope::Waste, a) => self.waste_action(a),
             (_, Action::Zoom) => {
                 self.zoomed = !self.zoomed;
                 Vec::new()
@@ -160,6 +161,10 @@ impl App {
                     query_gen: ex.search.query_gen + 1,
                     ..SearchState::default()
                 };
+                return Vec::new();
+            }
+            Action::WasteView => {
+                ex.waste_view.active = true;
                 return Vec::new();
             }
             Action::Reload => {

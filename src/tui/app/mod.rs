@@ -23,6 +23,7 @@ mod state;
 mod tests;
 mod tour;
 mod tree_pane;
+mod waste;
 
 pub use state::*;
 
@@ -179,6 +180,7 @@ impl App {
             sort: Sort::Name,
             details: DetailsState::default(),
             search: SearchState::default(),
+            waste_view: WasteView::default(),
             warning,
             lost_note: None,
         });
@@ -268,13 +270,17 @@ impl App {
         effects
     }
 
-    pub(super) fn scope(&self) -> Scope {
+    /// Which part of the key table the keyboard is in: a popup or modal list, else the focused pane.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
         if self.help.is_some() {
             Scope::Help
         } else if self.picker.is_some() {
             Scope::Picker
         } else if self.ex.as_ref().is_some_and(|e| e.search.active) {
             Scope::Search
+        } else if self.ex.as_ref().is_some_and(|e| e.waste_view.active) {
+            Scope::Waste
         } else {
             self.focus.scope()
         }
@@ -297,6 +303,8 @@ impl App {
         ex.layer_offset = offset_showing(ex.layer_sel, ex.layer_offset, layers_h);
         let search_h = tree_h.saturating_sub(1).max(1);
         ex.search.offset = offset_showing(ex.search.selected, ex.search.offset, search_h);
+        ex.waste_view.offset =
+            offset_showing(ex.waste_view.selected, ex.waste_view.offset, tree_h.max(1));
     }
 }
 

@@ -267,6 +267,8 @@ pub struct Explorer {
     pub details: DetailsState,
     /// The search.
     pub search: SearchState,
+    /// The list of wasted paths (`W`).
+    pub waste_view: WasteView,
     /// A lasting warning (markers this process cannot read).
     pub warning: Option<String>,
     /// What happened to the selected path when it went away (shown in the details pane
@@ -281,4 +283,15 @@ pub struct Message {
     pub text: String,
     /// Shown as an error.
     pub error: bool,
+}
+
+/// The list of wasted paths, drawn in the tree's place while open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WasteView {
+    /// It is open.
+    pub active: bool,
+    /// The selected row (an index into the report's paths).
+    pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
 }

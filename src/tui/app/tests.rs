@@ -376,6 +376,7 @@ fn fingerprint(app: &App) -> String {
                 ex.sort,
                 (ex.show_whiteouts, ex.show_opaque),
                 (ex.search.active, &ex.search.query, ex.search.selected),
+                &ex.waste_view,
                 (ex.layer_sel, ex.view_gen, ex.summary_gen),
                 (ex.tree.selected, ex.tree.selected_path(), expanded),
                 ex.details.scroll,
@@ -472,6 +473,19 @@ fn ready_for(scope: Scope, action: Action) -> Harness {
             h.keys("/etc");
             if action == Action::Up {
                 h.keys("<down>");
+            }
+        }
+        (Scope::Waste, _) => {
+            let mut report = waste_report();
+            let mut sh = report.paths[0].clone();
+            sh.path = b"/bin/sh".to_vec();
+            report.paths.push(sh);
+            if let Some(ex) = &mut h.app.ex {
+                ex.waste = Some(Ok(Arc::new(report)));
+            }
+            h.keys("W");
+            if matches!(action, Action::Up | Action::Top | Action::PageUp) {
+                h.keys("j");
             }
         }
         (Scope::Help, _) => {
@@ -958,4 +972,57 @@ fn waste_figures_follow_the_upper_layer_one_job_at_a_time() {
     h.settle();
     assert!(h.app.is_idle());
     assert!(screen(&h.app).contains("hides 1 KiB"));
+}
+
+/// Issue 11, the waste view: `W` lists the wasted paths by bytes, and `Enter` shows the
+/// selected one in the tree of the whole stack (from another layer's view too), with the
+/// whited-out rows turned on for a copy a whiteout hides, and its details asked for.
+#[test]
+fn waste_view_lists_paths_and_enter_jumps_to_one() {
+    let mut model = sample();
+    let mut report = waste_report();
+    report.paths.push(crate::waste::WastedPath {
+        path: b"/bin/sh".to_vec(),
+        bytes: 10,
+        copies: vec![crate::waste::WastedCopy {
+            layer: 2,
+            bytes: 10,
+            reason: crate::waste::WasteReason::Hidden(crate::merge::HiddenReason::Shadowed {
+                by: 1,
+            }),
+        }],
+    });
+    model.waste = report;
+    let mut h = Harness::new(model, 120, 30);
+    // From the view of L1 down.
+    h.keys("<btab>j");
+    assert_eq!(h.ex().view_base, 1);
+    h.keys("W");
+    assert_eq!(h.app.scope(), Scope::Waste);
+    let s = screen(&h.app);
+    let hosts = s.find("/etc/hosts").expect("listed");
+    let sh = s.find("/bin/sh").expect("listed");
+    assert!(hosts < sh, "most bytes first:\n{s}");
+    assert!(s.contains("2 paths · 1 KiB wasted"), "{s}");
+    assert!(
+        s.contains("1 KiB  1 copy    L1  /etc/hosts  whited out at layer 0"),
+        "{s}"
+    );
+    assert!(!h.ex().show_whiteouts);
+    h.keys("<enter>");
+    assert_eq!(h.app.scope(), Scope::Tree);
+    assert_eq!(h.ex().view_base, 0, "the whole stack's view");
+    assert!(
+        h.ex().show_whiteouts,
+        "a whited-out copy turns whiteouts on"
+    );
+    assert!(!h.ex().show_opaque);
+    assert_eq!(h.selected().as_deref(), Some("/etc/hosts"));
+    assert_eq!(h.ex().details.path.as_deref(), Some(&b"/etc/hosts"[..]));
+    // The second path: a shadowed copy needs no hidden rows.
+    h.keys("Wj<enter>");
+    assert_eq!(h.selected().as_deref(), Some("/bin/sh"));
+    h.keys("W<esc>");
+    assert_eq!(h.app.scope(), Scope::Tree);
+    assert!(h.app.is_idle());
 }

@@ -14,15 +14,7 @@ use crate::tui::keymap::{self, Scope};
 /// Draws the status bar.
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = app.theme;
-    let scope = if app.help.is_some() {
-        Scope::Help
-    } else if app.picker.is_some() {
-        Scope::Picker
-    } else if app.ex.as_ref().is_some_and(|e| e.search.active) {
-        Scope::Search
-    } else {
-        app.focus.scope()
-    };
+    let scope = app.scope();
     let (left, left_style) = if let Some(m) = &app.message {
         (
             escape::display(m.text.as_bytes()),

@@ -248,6 +248,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
     if ex.search.active {
         return render_search(frame, area, app, ex);
     }
+    if ex.waste_view.active {
+        return super::waste::render(frame, area, app, ex);
+    }
     let title = if ex.view_base == 0 {
         " Merged view ".to_string()
     } else {
