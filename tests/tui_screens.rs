@@ -200,3 +200,44 @@ fn waste_view_and_a_jump_to_a_whited_out_path() {
     run.keys(&format!("Wg{}<enter>", "j".repeat(i)));
     assert_eq!(run.selected().as_deref(), Some(target.as_str()));
 }
+
+/// Issue 11: `e` on a whited-out file writes the deleted version (read as `cat --layer`
+/// reads it) to the file the user names; an existing file is never overwritten, and a name
+/// inside a layer is refused.
+#[test]
+fn export_writes_a_deleted_version_and_never_overwrites() {
+    let Some(fx) = fixture() else { return };
+    let report = layerscope::waste::analyse(&fx.merger()).expect("waste");
+    let (i, wasted) = report
+        .paths
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.copies.iter().all(|c| c.reason.as_str() == "whited-out"))
+        .expect("the fixture's whiteout wastes a copy");
+    let layer = wasted.copies[0].layer;
+    let rel = String::from_utf8(wasted.path.clone()).expect("utf8");
+    let want = std::fs::read(fx.layer(layer).join(rel.trim_start_matches('/'))).expect("layer");
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = out.path().join("saved");
+    let mut run = Run::explorer(fx.merger(), 110, 30, true);
+    run.keys(&format!("W{}<enter>", "j".repeat(i)));
+    assert_eq!(run.selected().as_deref(), Some(rel.as_str()));
+    run.keys(&format!("e{}<enter>", dest.display()));
+    assert_eq!(std::fs::read(&dest).expect("written"), want);
+    assert!(run.screen().contains("wrote L"), "{}", run.screen());
+    // Again to the same name: refused, the file as it was.
+    std::fs::write(&dest, b"mine").expect("write");
+    run.keys(&format!("e{}<enter>", dest.display()));
+    assert_eq!(std::fs::read(&dest).expect("kept"), b"mine");
+    assert!(run.screen().contains("saved' exists"), "{}", run.screen());
+    // Into a layer: refused, nothing created.
+    let into = fx.layer(0).join("exported");
+    run.keys(&format!("e{}<enter>", into.display()));
+    assert!(!into.exists(), "nothing written into a layer");
+    assert!(
+        run.screen()
+            .contains("not written: the explorer never writes into a layer"),
+        "{}",
+        run.screen()
+    );
+}

@@ -172,6 +172,8 @@ pub enum JobResult {
         /// Its counts, or why not.
         summary: Result<LayerSummary, String>,
     },
+    /// An export ended: what was written where, or why not.
+    Exported(Result<String, String>),
     /// Where the bytes of the stack go.
     Waste {
         /// The waste generation (bumped by reloads).

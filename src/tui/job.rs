@@ -91,6 +91,17 @@ pub enum Effect {
         /// Which layers.
         layers: Vec<usize>,
     },
+    /// Write layer `layer`'s version of `path` to the new file `dest` (never overwritten).
+    Export {
+        /// The whole stack's merger.
+        merger: Arc<Merger>,
+        /// The merged path.
+        path: Vec<u8>,
+        /// The layer whose version is written.
+        layer: usize,
+        /// The file the user named.
+        dest: std::path::PathBuf,
+    },
     /// Stored, visible and wasted bytes of the whole stack (`waste::analyse`).
     Waste {
         /// The waste generation.
@@ -221,6 +232,17 @@ impl Worker {
                 stack,
                 layers,
             } => self.summaries(generation, stack, layers),
+            Effect::Export {
+                merger,
+                path,
+                layer,
+                dest,
+            } => spawn(
+                &self.tx,
+                "export",
+                move || JobResult::Exported(super::export::write(&merger, &path, layer, &dest)),
+                |why| JobResult::Exported(Err(why)),
+            ),
             Effect::Waste { generation, merger } => spawn(
                 &self.tx,
                 "waste",

@@ -24,6 +24,8 @@ pub enum Scope {
     Search,
     /// While the wasted paths are listed (`W`).
     Waste,
+    /// While typing the file name an export writes to (`e`).
+    Prompt,
     /// While the help popup is open.
     Help,
 }
@@ -42,6 +44,7 @@ impl Scope {
             Scope::Picker => "Stack picker",
             Scope::Search => "Search (/)",
             Scope::Waste => "Wasted paths (W)",
+            Scope::Prompt => "Export (e)",
             Scope::Help => "Help",
         }
     }
@@ -96,6 +99,8 @@ pub enum Action {
     Search,
     /// List the wasted paths, most bytes first.
     WasteView,
+    /// Write the selected version of a file to a file the user names.
+    Export,
     /// Reload the view and the layer counts from disk.
     Reload,
     /// Pause or follow the live pane.
@@ -203,6 +208,9 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Waste, PGDN, Action::PageDown, "page down", None),
     b(Scope::Waste, TOP, Action::Top, "first path", None),
     b(Scope::Waste, BOTTOM, Action::Bottom, "last path", None),
+    b(Scope::Prompt, &[k(KeyCode::Enter)], Action::Accept, "write the file (an existing file is never overwritten; typing names it)", Some("write")),
+    b(Scope::Prompt, &[k(KeyCode::Esc)], Action::Cancel, "cancel", Some("cancel")),
+    b(Scope::Prompt, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character", None),
     b(Scope::Picker, &[k(KeyCode::Enter)], Action::Open, "open the selected stack (typing filters the list)", Some("open")),
     b(Scope::Picker, &[k(KeyCode::Up), ctrl('p')], Action::Up, "previous stack", Some("move")),
     b(Scope::Picker, &[k(KeyCode::Down), ctrl('n')], Action::Down, "next stack", None),
@@ -229,6 +237,7 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Global, &[c('4')], Action::FilterUnchanged, "filter: show or hide files the selected layer leaves unchanged", None),
     b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size (a directory by the bytes below it, counted in the background)", Some("sort")),
     b(Scope::Global, &[c('W')], Action::WasteView, "wasted paths: the stored copies no merged path shows, most bytes first", Some("waste")),
+    b(Scope::Global, &[c('e')], Action::Export, "export: write the selected file's version shown in the details (a hidden one too) to a file you name", None),
     b(Scope::Global, &[c('r')], Action::Reload, "reload from disk", None),
     b(Scope::Global, &[c('p')], Action::TogglePause, "pause or follow the live pane", None),
     b(Scope::Global, &[c('z')], Action::Zoom, "zoom: the focused pane takes the whole screen (z again gives it back)", Some("zoom")),
@@ -341,7 +350,7 @@ pub fn lookup(scope: Scope, ev: &KeyEvent) -> Option<Action> {
     }
     match scope {
         // In the picker, characters are its filter: it has no global keys.
-        Scope::Help | Scope::Search | Scope::Picker | Scope::Waste => None,
+        Scope::Help | Scope::Search | Scope::Picker | Scope::Waste | Scope::Prompt => None,
         _ => find(Scope::Global),
     }
 }
@@ -370,7 +379,7 @@ pub fn hints(scope: Scope) -> Vec<(String, &'static str)> {
             b.scope == Scope::Global
                 && !matches!(
                     scope,
-                    Scope::Help | Scope::Search | Scope::Picker | Scope::Waste
+                    Scope::Help | Scope::Search | Scope::Picker | Scope::Waste | Scope::Prompt
                 )
         })
         .filter_map(|b| Some((b.keys[0].label(), b.hint?)));
@@ -397,6 +406,7 @@ pub const HELP_ORDER: &[Scope] = &[
     Scope::Tour,
     Scope::Search,
     Scope::Waste,
+    Scope::Prompt,
     Scope::Picker,
 ];
 

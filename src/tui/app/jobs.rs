@@ -65,6 +65,16 @@ impl App {
                 }
                 Vec::new()
             }
+            JobResult::Exported(result) => {
+                if let Some(ex) = &mut self.ex {
+                    ex.exporting = false;
+                }
+                self.message = Some(match result {
+                    Ok(text) => Message { text, error: false },
+                    Err(text) => Message { text, error: true },
+                });
+                Vec::new()
+            }
             JobResult::Waste { generation, report } => {
                 if let Some(ex) = &mut self.ex
                     && ex.waste_gen == generation

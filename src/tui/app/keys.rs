@@ -25,6 +25,14 @@ impl App {
         {
             return self.search_edit(Some(c));
         }
+        if scope == Scope::Prompt
+            && let KeyCode::Char(c) = k.code
+            && !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return self.prompt_type(c);
+        }
         if scope == Scope::Picker
             && let KeyCode::Char(c) = k.code
             && !k
@@ -73,6 +81,8 @@ impl App {
             (Scope::Picker, a) => self.picker_action(a),
             (Scope::Search, a) => self.search_action(a),
             (Scope::Waste, a) => self.waste_action(a),
+            (Scope::Prompt, a) => self.prompt_action(a),
+            (_, Action::Export) => self.start_export(),
             (_, Action::Zoom) => {
                 self.zoomed = !self.zoomed;
                 Vec::new()

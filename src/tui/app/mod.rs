@@ -10,6 +10,7 @@
 //! The unit tests (`tests`) drive [`App::update`] with synthetic job results, without root.
 
 mod details;
+mod export;
 mod jobs;
 mod keys;
 mod layers;
@@ -181,6 +182,8 @@ impl App {
             details: DetailsState::default(),
             search: SearchState::default(),
             waste_view: WasteView::default(),
+            export: None,
+            exporting: false,
             warning,
             lost_note: None,
         });
@@ -231,7 +234,7 @@ impl App {
             && !ex.search.query.is_empty()
             && matches!(ex.view, Some(Ok(_)))
             && !(ex.search.result_gen == ex.search.query_gen && ex.search.complete);
-        !(view_busy || summaries_busy || details_busy || search_busy || sizes_busy)
+        !(ex.exporting || view_busy || summaries_busy || details_busy || search_busy || sizes_busy)
     }
 
     /// Handles one event; returns the background work it asks for.
@@ -279,6 +282,8 @@ impl App {
             Scope::Picker
         } else if self.ex.as_ref().is_some_and(|e| e.search.active) {
             Scope::Search
+        } else if self.ex.as_ref().is_some_and(|e| e.export.is_some()) {
+            Scope::Prompt
         } else if self.ex.as_ref().is_some_and(|e| e.waste_view.active) {
             Scope::Waste
         } else {

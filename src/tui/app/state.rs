@@ -269,6 +269,10 @@ pub struct Explorer {
     pub search: SearchState,
     /// The list of wasted paths (`W`).
     pub waste_view: WasteView,
+    /// The export prompt, while the user names the file (`e`).
+    pub export: Option<ExportPrompt>,
+    /// An export is being written.
+    pub exporting: bool,
     /// A lasting warning (markers this process cannot read).
     pub warning: Option<String>,
     /// What happened to the selected path when it went away (shown in the details pane
@@ -294,4 +298,15 @@ pub struct WasteView {
     pub selected: usize,
     /// First visible row.
     pub offset: usize,
+}
+
+/// What `e` writes: one layer's version of a path, to the file the user is naming.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportPrompt {
+    /// The merged path.
+    pub path: Vec<u8>,
+    /// The layer whose version is written.
+    pub layer: usize,
+    /// The file name typed so far.
+    pub input: String,
 }

@@ -98,7 +98,12 @@ impl Model {
             resolved: Resolved {
                 path: path.to_vec(),
                 entry: Some(Self::entry(p, v)),
-                versions: Vec::new(),
+                versions: vec![crate::merge::Version {
+                    layer: v.layer,
+                    rel: p.trim_start_matches('/').as_bytes().to_vec(),
+                    kind: v.kind,
+                    role: crate::merge::VersionRole::Supplies,
+                }],
                 error: None,
             },
             which: vec![format!("{p} from L{}", v.layer)],
@@ -157,6 +162,10 @@ impl Model {
                     complete: true,
                 }]
             }
+            Effect::Export { layer, dest, .. } => vec![JobResult::Exported(Ok(format!(
+                "wrote L{layer} to {}",
+                dest.display()
+            )))],
             Effect::Watch(_)
             | Effect::Discover
             | Effect::OpenStack(_)
@@ -377,6 +386,7 @@ fn fingerprint(app: &App) -> String {
                 (ex.show_whiteouts, ex.show_opaque),
                 (ex.search.active, &ex.search.query, ex.search.selected),
                 &ex.waste_view,
+                &ex.export,
                 (ex.layer_sel, ex.view_gen, ex.summary_gen),
                 (ex.tree.selected, ex.tree.selected_path(), expanded),
                 ex.details.scroll,
@@ -487,6 +497,9 @@ fn ready_for(scope: Scope, action: Action) -> Harness {
             if matches!(action, Action::Up | Action::Top | Action::PageUp) {
                 h.keys("j");
             }
+        }
+        (Scope::Prompt, _) => {
+            h.keys("ex");
         }
         (Scope::Help, _) => {
             h.keys("?");
@@ -1025,4 +1038,60 @@ fn waste_view_lists_paths_and_enter_jumps_to_one() {
     h.keys("W<esc>");
     assert_eq!(h.app.scope(), Scope::Tree);
     assert!(h.app.is_idle());
+}
+
+/// Issue 11: `e` writes the selected file's version shown in the details: a prompt takes
+/// the file name (typing, Backspace, Esc cancels), and Enter asks for the write of that
+/// layer's version to that name; the result is said in the status bar.
+#[test]
+fn export_prompts_for_a_name_and_writes_the_version_shown() {
+    let mut h = Harness::new(sample(), 120, 30);
+    h.keys("jjlj");
+    assert_eq!(h.selected().as_deref(), Some("/etc/group"));
+    h.keys("e");
+    assert_eq!(h.app.scope(), Scope::Prompt);
+    assert_eq!(h.ex().export.as_ref().map(|p| p.layer), Some(2));
+    h.keys("/tmp/outq<bs>");
+    let s = screen(&h.app);
+    assert!(
+        s.contains("write L2's /etc/group to file: /tmp/out▏"),
+        "the prompt in the status bar:\n{s}"
+    );
+    h.keys("<esc>");
+    assert_eq!(h.app.scope(), Scope::Tree, "Esc cancels");
+    h.keys("e/tmp/x");
+    let effects = h.app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    match effects.as_slice() {
+        [
+            Effect::Export {
+                path, layer, dest, ..
+            },
+        ] => {
+            assert_eq!(path, b"/etc/group");
+            assert_eq!(*layer, 2);
+            assert_eq!(dest, &std::path::PathBuf::from("/tmp/x"));
+        }
+        other => panic!("one export: {other:?}"),
+    }
+    assert!(!h.app.is_idle(), "waiting for the write");
+    h.queue.extend(effects);
+    h.settle();
+    assert!(h.app.is_idle());
+    assert!(
+        h.app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text == "wrote L2 to /tmp/x"),
+        "{:?}",
+        h.app.message
+    );
+    // A directory has no version to write: said, no prompt.
+    h.keys("k");
+    assert_eq!(h.selected().as_deref(), Some("/etc"));
+    h.keys("e");
+    assert_eq!(h.app.scope(), Scope::Tree);
+    assert!(h.app.message.as_ref().is_some_and(|m| m.error));
 }
