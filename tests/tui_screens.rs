@@ -185,6 +185,18 @@ fn waste_view_and_a_jump_to_a_whited_out_path() {
         text.contains("deleted @L"),
         "its row, shown deleted:\n{text}"
     );
+    // The deleted row weighs its hidden copies' bytes, as `waste` counts them.
+    let bytes = report.paths[i].bytes;
+    let name = target.rsplit('/').next().unwrap_or_default();
+    let row = text
+        .lines()
+        .find(|l| l.contains(&format!("✗ {name}")))
+        .expect("the deleted row");
+    assert!(
+        row.trim_end_matches(['"', '│'])
+            .ends_with(&format!(" {bytes} B")),
+        "{row}"
+    );
     assert!(
         text.contains(target.rsplit('/').next().unwrap_or_default()),
         "{text}"

@@ -79,6 +79,14 @@ impl App {
                 if let Some(ex) = &mut self.ex
                     && ex.waste_gen == generation
                 {
+                    ex.waste_by_path = match &report {
+                        Ok(r) => {
+                            let mut order: Vec<usize> = (0..r.paths.len()).collect();
+                            order.sort_unstable_by(|&a, &b| r.paths[a].path.cmp(&r.paths[b].path));
+                            order
+                        }
+                        Err(_) => Vec::new(),
+                    };
                     ex.waste = Some(report);
                     ex.waste_running = false;
                     if std::mem::take(&mut ex.waste_again) {

@@ -160,6 +160,7 @@ impl App {
             summaries: vec![None; n],
             summary_gen: 1,
             waste: None,
+            waste_by_path: Vec::new(),
             waste_gen: 1,
             waste_running: true,
             waste_again: false,

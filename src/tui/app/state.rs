@@ -225,6 +225,8 @@ pub struct Explorer {
     pub summary_gen: u64,
     /// Where the bytes go (stored, visible, wasted per layer and path), once computed.
     pub waste: Option<Result<Arc<crate::waste::Report>, String>>,
+    /// The indexes of the report's wasted paths, sorted by path, to find a hidden row's bytes.
+    pub waste_by_path: Vec<usize>,
     /// Bumped by each new waste job; older answers are dropped.
     pub waste_gen: u64,
     /// A waste job is running (the figures shown may be the previous ones).
@@ -309,4 +311,20 @@ pub struct ExportPrompt {
     pub layer: usize,
     /// The file name typed so far.
     pub input: String,
+}
+
+impl Explorer {
+    /// The bytes of `path`'s stored copies that no merged path shows, once the waste job
+    /// has answered (what a deleted or hidden row weighs).
+    #[must_use]
+    pub fn wasted_bytes(&self, path: &[u8]) -> Option<u64> {
+        let Some(Ok(r)) = &self.waste else {
+            return None;
+        };
+        let i = self
+            .waste_by_path
+            .binary_search_by(|&i| r.paths[i].path.as_slice().cmp(path))
+            .ok()?;
+        Some(r.paths[self.waste_by_path[i]].bytes)
+    }
 }
