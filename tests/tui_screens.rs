@@ -236,3 +236,98 @@ fn picker_with_host_usage() {
         .join("\n");
     insta::assert_snapshot!("picker_host_usage", text);
 }
+
+#[test]
+fn waste_view_and_a_jump_to_a_whited_out_path() {
+    let Some(fx) = fixture() else { return };
+    let mut run = Run::explorer(fx.merger(), 110, 30, true);
+    // The wasted paths of the real fixture, as `waste` computes them.
+    run.keys("W");
+    screen!("waste_view", run);
+    let report = layerscope::waste::analyse(&fx.merger()).expect("waste");
+    let (i, target) = report
+        .paths
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.copies.iter().all(|c| c.reason.as_str() == "whited-out"))
+        .expect("the fixture's whiteout wastes a copy");
+    let target = String::from_utf8(target.path.clone()).expect("utf8");
+    run.keys(&format!("{}<enter>", "j".repeat(i)));
+    assert_eq!(
+        run.selected().as_deref(),
+        Some(target.as_str()),
+        "Enter selects the whited-out path in the tree"
+    );
+    let text = run.screen();
+    assert!(
+        text.contains("deleted @L"),
+        "its row, shown deleted:\n{text}"
+    );
+    // The deleted row weighs its hidden copies' bytes, as `waste` counts them.
+    let bytes = report.paths[i].bytes;
+    let name = target.rsplit('/').next().unwrap_or_default();
+    let row = text
+        .lines()
+        .find(|l| l.contains(&format!("✗ {name}")))
+        .expect("the deleted row");
+    assert!(
+        row.trim_end_matches(['"', '│'])
+            .ends_with(&format!(" {bytes} B")),
+        "{row}"
+    );
+    assert!(
+        text.contains(target.rsplit('/').next().unwrap_or_default()),
+        "{text}"
+    );
+    // A copy an opaque directory cuts off: its row is turned on too.
+    let (i, target) = report
+        .paths
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.copies.iter().all(|c| c.reason.as_str() == "opaque"))
+        .expect("the fixture's opaque directory wastes a copy");
+    let target = String::from_utf8(target.path.clone()).expect("utf8");
+    run.keys(&format!("Wg{}<enter>", "j".repeat(i)));
+    assert_eq!(run.selected().as_deref(), Some(target.as_str()));
+}
+
+/// Issue 11: `e` on a whited-out file writes the deleted version (read as `cat --layer`
+/// reads it) to the file the user names; an existing file is never overwritten, and a name
+/// inside a layer is refused.
+#[test]
+fn export_writes_a_deleted_version_and_never_overwrites() {
+    let Some(fx) = fixture() else { return };
+    let report = layerscope::waste::analyse(&fx.merger()).expect("waste");
+    let (i, wasted) = report
+        .paths
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.copies.iter().all(|c| c.reason.as_str() == "whited-out"))
+        .expect("the fixture's whiteout wastes a copy");
+    let layer = wasted.copies[0].layer;
+    let rel = String::from_utf8(wasted.path.clone()).expect("utf8");
+    let want = std::fs::read(fx.layer(layer).join(rel.trim_start_matches('/'))).expect("layer");
+    let out = tempfile::tempdir().expect("tempdir");
+    let dest = out.path().join("saved");
+    let mut run = Run::explorer(fx.merger(), 110, 30, true);
+    run.keys(&format!("W{}<enter>", "j".repeat(i)));
+    assert_eq!(run.selected().as_deref(), Some(rel.as_str()));
+    run.keys(&format!("e{}<enter>", dest.display()));
+    assert_eq!(std::fs::read(&dest).expect("written"), want);
+    assert!(run.screen().contains("wrote L"), "{}", run.screen());
+    // Again to the same name: refused, the file as it was.
+    std::fs::write(&dest, b"mine").expect("write");
+    run.keys(&format!("e{}<enter>", dest.display()));
+    assert_eq!(std::fs::read(&dest).expect("kept"), b"mine");
+    assert!(run.screen().contains("saved' exists"), "{}", run.screen());
+    // Into a layer: refused, nothing created.
+    let into = fx.layer(0).join("exported");
+    run.keys(&format!("e{}<enter>", into.display()));
+    assert!(!into.exists(), "nothing written into a layer");
+    assert!(
+        run.screen()
+            .contains("not written: the explorer never writes into a layer"),
+        "{}",
+        run.screen()
+    );
+}

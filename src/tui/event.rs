@@ -174,6 +174,15 @@ pub enum JobResult {
         /// Its counts, or why not.
         summary: Result<LayerSummary, String>,
     },
+    /// An export ended: what was written where, or why not.
+    Exported(Result<String, String>),
+    /// Where the bytes of the stack go.
+    Waste {
+        /// The waste generation (bumped by reloads).
+        generation: u64,
+        /// The figures, or why not.
+        report: Result<std::sync::Arc<crate::waste::Report>, String>,
+    },
     /// Details of one path.
     Details {
         /// The view generation.

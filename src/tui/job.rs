@@ -92,6 +92,24 @@ pub enum Effect {
         /// Which layers.
         layers: Vec<usize>,
     },
+    /// Write layer `layer`'s version of `path` to the new file `dest` (never overwritten).
+    Export {
+        /// The whole stack's merger.
+        merger: Arc<Merger>,
+        /// The merged path.
+        path: Vec<u8>,
+        /// The layer whose version is written.
+        layer: usize,
+        /// The file the user named.
+        dest: std::path::PathBuf,
+    },
+    /// Stored, visible and wasted bytes of the whole stack (`waste::analyse`).
+    Waste {
+        /// The waste generation.
+        generation: u64,
+        /// The whole stack's merger.
+        merger: Arc<Merger>,
+    },
     /// Provenance and preview of one path.
     Details {
         /// The view.
@@ -226,6 +244,31 @@ impl Worker {
                 stack,
                 layers,
             } => self.summaries(generation, stack, layers),
+            Effect::Export {
+                merger,
+                path,
+                layer,
+                dest,
+            } => spawn(
+                &self.tx,
+                "export",
+                move || JobResult::Exported(super::export::write(&merger, &path, layer, &dest)),
+                |why| JobResult::Exported(Err(why)),
+            ),
+            Effect::Waste { generation, merger } => spawn(
+                &self.tx,
+                "waste",
+                move || JobResult::Waste {
+                    generation,
+                    report: crate::waste::analyse(&merger)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                },
+                move |why| JobResult::Waste {
+                    generation,
+                    report: Err(why),
+                },
+            ),
             Effect::TourStep { index, runner } => spawn(
                 &self.tx,
                 "tour",

@@ -22,6 +22,10 @@ pub enum Scope {
     Picker,
     /// While typing a `/` search.
     Search,
+    /// While the wasted paths are listed (`W`).
+    Waste,
+    /// While typing the file name an export writes to (`e`).
+    Prompt,
     /// While the help popup is open.
     Help,
 }
@@ -39,6 +43,8 @@ impl Scope {
             Scope::Tour => "Tour pane (demo)",
             Scope::Picker => "Stack picker",
             Scope::Search => "Search (/)",
+            Scope::Waste => "Wasted paths (W)",
+            Scope::Prompt => "Export (e)",
             Scope::Help => "Help",
         }
     }
@@ -91,6 +97,10 @@ pub enum Action {
     ToggleSort,
     /// Start a search across the whole merged tree.
     Search,
+    /// List the wasted paths, most bytes first.
+    WasteView,
+    /// Write the selected version of a file to a file the user names.
+    Export,
     /// Reload the view and the layer counts from disk.
     Reload,
     /// Pause or follow the live pane.
@@ -190,6 +200,17 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Search, &[k(KeyCode::Up), ctrl('p')], Action::Up, "previous match", Some("match")),
     b(Scope::Search, &[k(KeyCode::Down), ctrl('n')], Action::Down, "next match", None),
     b(Scope::Search, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character (typing filters as you go)", None),
+    b(Scope::Waste, &[k(KeyCode::Enter)], Action::Accept, "jump to the selected path in the tree, its versions in the details pane", Some("jump")),
+    b(Scope::Waste, &[k(KeyCode::Esc), c('W'), c('q')], Action::Cancel, "close the list", Some("close")),
+    b(Scope::Waste, UP, Action::Up, "previous path", Some("move")),
+    b(Scope::Waste, DOWN, Action::Down, "next path", None),
+    b(Scope::Waste, PGUP, Action::PageUp, "page up", None),
+    b(Scope::Waste, PGDN, Action::PageDown, "page down", None),
+    b(Scope::Waste, TOP, Action::Top, "first path", None),
+    b(Scope::Waste, BOTTOM, Action::Bottom, "last path", None),
+    b(Scope::Prompt, &[k(KeyCode::Enter)], Action::Accept, "write the file (an existing file is never overwritten; typing names it)", Some("write")),
+    b(Scope::Prompt, &[k(KeyCode::Esc)], Action::Cancel, "cancel", Some("cancel")),
+    b(Scope::Prompt, &[k(KeyCode::Backspace)], Action::Backspace, "delete a character", None),
     b(Scope::Picker, &[k(KeyCode::Enter)], Action::Open, "open the selected stack (typing filters the list)", Some("open")),
     b(Scope::Picker, &[k(KeyCode::Up), ctrl('p')], Action::Up, "previous stack", Some("move")),
     b(Scope::Picker, &[k(KeyCode::Down), ctrl('n')], Action::Down, "next stack", None),
@@ -215,6 +236,8 @@ pub const BINDINGS: &[Binding] = &[
     b(Scope::Global, &[c('3')], Action::FilterDeleted, "filter: show or hide deleted files", None),
     b(Scope::Global, &[c('4')], Action::FilterUnchanged, "filter: show or hide files the selected layer leaves unchanged", None),
     b(Scope::Global, &[c('s')], Action::ToggleSort, "sort by name or by size (a directory by the bytes below it, counted in the background)", Some("sort")),
+    b(Scope::Global, &[c('W')], Action::WasteView, "wasted paths: the stored copies no merged path shows, most bytes first", Some("waste")),
+    b(Scope::Global, &[c('e')], Action::Export, "export: write the selected file's version shown in the details (a hidden one too) to a file you name", None),
     b(Scope::Global, &[c('r')], Action::Reload, "reload from disk", None),
     b(Scope::Global, &[c('p')], Action::TogglePause, "pause or follow the live pane", None),
     b(Scope::Global, &[c('z')], Action::Zoom, "zoom: the focused pane takes the whole screen (z again gives it back)", Some("zoom")),
@@ -327,7 +350,7 @@ pub fn lookup(scope: Scope, ev: &KeyEvent) -> Option<Action> {
     }
     match scope {
         // In the picker, characters are its filter: it has no global keys.
-        Scope::Help | Scope::Search | Scope::Picker => None,
+        Scope::Help | Scope::Search | Scope::Picker | Scope::Waste | Scope::Prompt => None,
         _ => find(Scope::Global),
     }
 }
@@ -354,7 +377,10 @@ pub fn hints(scope: Scope) -> Vec<(String, &'static str)> {
         .iter()
         .filter(|b| {
             b.scope == Scope::Global
-                && !matches!(scope, Scope::Help | Scope::Search | Scope::Picker)
+                && !matches!(
+                    scope,
+                    Scope::Help | Scope::Search | Scope::Picker | Scope::Waste | Scope::Prompt
+                )
         })
         .filter_map(|b| Some((b.keys[0].label(), b.hint?)));
     own.chain(global).collect()
@@ -379,6 +405,8 @@ pub const HELP_ORDER: &[Scope] = &[
     Scope::Live,
     Scope::Tour,
     Scope::Search,
+    Scope::Waste,
+    Scope::Prompt,
     Scope::Picker,
 ];
 

@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod event;
+mod export;
 pub mod job;
 pub mod keymap;
 pub mod live_feed;

@@ -85,6 +85,36 @@ impl App {
                 }
                 Vec::new()
             }
+            JobResult::Exported(result) => {
+                if let Some(ex) = &mut self.ex {
+                    ex.exporting = false;
+                }
+                self.message = Some(match result {
+                    Ok(text) => Message { text, error: false },
+                    Err(text) => Message { text, error: true },
+                });
+                Vec::new()
+            }
+            JobResult::Waste { generation, report } => {
+                if let Some(ex) = &mut self.ex
+                    && ex.waste_gen == generation
+                {
+                    ex.waste_by_path = match &report {
+                        Ok(r) => {
+                            let mut order: Vec<usize> = (0..r.paths.len()).collect();
+                            order.sort_unstable_by(|&a, &b| r.paths[a].path.cmp(&r.paths[b].path));
+                            order
+                        }
+                        Err(_) => Vec::new(),
+                    };
+                    ex.waste = Some(report);
+                    ex.waste_running = false;
+                    if std::mem::take(&mut ex.waste_again) {
+                        return vec![Self::waste_effect(ex)];
+                    }
+                }
+                Vec::new()
+            }
             JobResult::Details { view, details } => {
                 if let Some(ex) = &mut self.ex
                     && ex.view_gen == view

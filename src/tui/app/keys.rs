@@ -25,6 +25,14 @@ impl App {
         {
             return self.search_edit(Some(c));
         }
+        if scope == Scope::Prompt
+            && let KeyCode::Char(c) = k.code
+            && !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return self.prompt_type(c);
+        }
         if scope == Scope::Picker
             && let KeyCode::Char(c) = k.code
             && !k
@@ -72,6 +80,9 @@ impl App {
             (Scope::Help, _) => Vec::new(),
             (Scope::Picker, a) => self.picker_action(a),
             (Scope::Search, a) => self.search_action(a),
+            (Scope::Waste, a) => self.waste_action(a),
+            (Scope::Prompt, a) => self.prompt_action(a),
+            (_, Action::Export) => self.start_export(),
             (_, Action::Zoom) => {
                 self.zoomed = !self.zoomed;
                 Vec::new()
@@ -162,6 +173,10 @@ impl App {
                 };
                 return Vec::new();
             }
+            Action::WasteView => {
+                ex.waste_view.active = true;
+                return Vec::new();
+            }
             Action::Reload => {
                 ex.summary_gen += 1;
                 ex.summaries = vec![None; ex.stack.layers.len()];
@@ -170,6 +185,9 @@ impl App {
                     stack: Arc::clone(&ex.stack),
                     layers: (0..ex.stack.layers.len()).collect(),
                 }];
+                ex.waste = None;
+                ex.waste_again = false;
+                effects.push(Self::waste_effect(ex));
                 effects.extend(self.new_view(true));
                 return effects;
             }

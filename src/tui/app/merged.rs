@@ -287,10 +287,27 @@ impl App {
             .filter(|&i| i == 0 || ex.summaries[i].is_none())
             .collect();
         ex.summaries[0] = None;
-        vec![Effect::Summaries {
+        let mut effects = vec![Effect::Summaries {
             generation: ex.summary_gen,
             stack: Arc::clone(&ex.stack),
             layers,
-        }]
+        }];
+        // One waste job at a time: a change while it runs asks for one more run after it.
+        if ex.waste_running {
+            ex.waste_again = true;
+        } else {
+            effects.push(Self::waste_effect(ex));
+        }
+        effects
+    }
+
+    /// A new waste job for the whole stack; the figures shown stay until it answers.
+    pub(super) fn waste_effect(ex: &mut Explorer) -> Effect {
+        ex.waste_gen += 1;
+        ex.waste_running = true;
+        Effect::Waste {
+            generation: ex.waste_gen,
+            merger: Arc::clone(&ex.merger),
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! The unit tests (`tests`) drive [`App::update`] with synthetic job results, without root.
 
 mod details;
+mod export;
 mod jobs;
 mod keys;
 mod layers;
@@ -23,6 +24,7 @@ mod state;
 mod tests;
 mod tour;
 mod tree_pane;
+mod waste;
 
 pub use state::*;
 
@@ -157,6 +159,11 @@ impl App {
             stack: Arc::clone(&stack),
             summaries: vec![None; n],
             summary_gen: 1,
+            waste: None,
+            waste_by_path: Vec::new(),
+            waste_gen: 1,
+            waste_running: true,
+            waste_again: false,
             layer_sel: 0,
             layer_offset: 0,
             mode: Mode::Aggregated,
@@ -175,6 +182,9 @@ impl App {
             sort: Sort::Name,
             details: DetailsState::default(),
             search: SearchState::default(),
+            waste_view: WasteView::default(),
+            export: None,
+            exporting: false,
             warning,
             lost_note: None,
         });
@@ -184,6 +194,12 @@ impl App {
             stack,
             layers: (0..n).collect(),
         }];
+        if let Some(ex) = &self.ex {
+            effects.push(Effect::Waste {
+                generation: 1,
+                merger: Arc::clone(&ex.merger),
+            });
+        }
         effects.extend(self.new_view(false));
         effects.extend(watch);
         effects
@@ -205,7 +221,7 @@ impl App {
         }
         let Some(ex) = &self.ex else { return true };
         let view_busy = ex.view.is_none() || ex.tree.is_loading() || ex.reveal.is_some();
-        let summaries_busy = ex.summaries.iter().any(Option::is_none);
+        let summaries_busy = ex.summaries.iter().any(Option::is_none) || ex.waste_running;
         let details_busy = ex.details.path.is_some()
             && ex.details.data.as_ref().is_none_or(|d| {
                 d.as_ref()
@@ -219,7 +235,7 @@ impl App {
             && !ex.search.query.is_empty()
             && matches!(ex.view, Some(Ok(_)))
             && !(ex.search.result_gen == ex.search.query_gen && ex.search.complete);
-        !(view_busy || summaries_busy || details_busy || search_busy || sizes_busy)
+        !(ex.exporting || view_busy || summaries_busy || details_busy || search_busy || sizes_busy)
     }
 
     /// Handles one event; returns the background work it asks for.
@@ -258,13 +274,19 @@ impl App {
         effects
     }
 
-    pub(super) fn scope(&self) -> Scope {
+    /// Which part of the key table the keyboard is in: a popup or modal list, else the focused pane.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
         if self.help.is_some() {
             Scope::Help
         } else if self.picker.is_some() {
             Scope::Picker
         } else if self.ex.as_ref().is_some_and(|e| e.search.active) {
             Scope::Search
+        } else if self.ex.as_ref().is_some_and(|e| e.export.is_some()) {
+            Scope::Prompt
+        } else if self.ex.as_ref().is_some_and(|e| e.waste_view.active) {
+            Scope::Waste
         } else {
             self.focus.scope()
         }
@@ -287,6 +309,8 @@ impl App {
         ex.layer_offset = offset_showing(ex.layer_sel, ex.layer_offset, layers_h);
         let search_h = tree_h.saturating_sub(1).max(1);
         ex.search.offset = offset_showing(ex.search.selected, ex.search.offset, search_h);
+        ex.waste_view.offset =
+            offset_showing(ex.waste_view.selected, ex.waste_view.offset, tree_h.max(1));
     }
 }
 

@@ -227,6 +227,16 @@ pub struct Explorer {
     pub summaries: Vec<Option<Result<LayerSummary, String>>>,
     /// Bumped by reloads; older summaries are dropped.
     pub summary_gen: u64,
+    /// Where the bytes go (stored, visible, wasted per layer and path), once computed.
+    pub waste: Option<Result<Arc<crate::waste::Report>, String>>,
+    /// The indexes of the report's wasted paths, sorted by path, to find a hidden row's bytes.
+    pub waste_by_path: Vec<usize>,
+    /// Bumped by each new waste job; older answers are dropped.
+    pub waste_gen: u64,
+    /// A waste job is running (the figures shown may be the previous ones).
+    pub waste_running: bool,
+    /// The upper layer changed while the job ran: run it again when it ends.
+    pub waste_again: bool,
     /// The selected layer.
     pub layer_sel: usize,
     /// First visible layer row.
@@ -263,6 +273,12 @@ pub struct Explorer {
     pub details: DetailsState,
     /// The search.
     pub search: SearchState,
+    /// The list of wasted paths (`W`).
+    pub waste_view: WasteView,
+    /// The export prompt, while the user names the file (`e`).
+    pub export: Option<ExportPrompt>,
+    /// An export is being written.
+    pub exporting: bool,
     /// A lasting warning (markers this process cannot read).
     pub warning: Option<String>,
     /// What happened to the selected path when it went away (shown in the details pane
@@ -277,4 +293,42 @@ pub struct Message {
     pub text: String,
     /// Shown as an error.
     pub error: bool,
+}
+
+/// The list of wasted paths, drawn in the tree's place while open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WasteView {
+    /// It is open.
+    pub active: bool,
+    /// The selected row (an index into the report's paths).
+    pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
+}
+
+/// What `e` writes: one layer's version of a path, to the file the user is naming.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportPrompt {
+    /// The merged path.
+    pub path: Vec<u8>,
+    /// The layer whose version is written.
+    pub layer: usize,
+    /// The file name typed so far.
+    pub input: String,
+}
+
+impl Explorer {
+    /// The bytes of `path`'s stored copies that no merged path shows, once the waste job
+    /// has answered (what a deleted or hidden row weighs).
+    #[must_use]
+    pub fn wasted_bytes(&self, path: &[u8]) -> Option<u64> {
+        let Some(Ok(r)) = &self.waste else {
+            return None;
+        };
+        let i = self
+            .waste_by_path
+            .binary_search_by(|&i| r.paths[i].path.as_slice().cmp(path))
+            .ok()?;
+        Some(r.paths[self.waste_by_path[i]].bytes)
+    }
 }

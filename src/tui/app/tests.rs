@@ -26,6 +26,8 @@ struct Path {
 /// An in-memory merged view: every path, and what the fake worker answers for it.
 struct Model {
     paths: BTreeMap<String, Path>,
+    /// What the waste job answers.
+    waste: crate::waste::Report,
 }
 
 impl Model {
@@ -43,7 +45,10 @@ impl Model {
                 )
             })
             .collect();
-        Model { paths }
+        Model {
+            paths,
+            waste: crate::waste::Report::default(),
+        }
     }
 
     fn entry(path: &str, p: &Path) -> Entry {
@@ -93,7 +98,12 @@ impl Model {
             resolved: Resolved {
                 path: path.to_vec(),
                 entry: Some(Self::entry(p, v)),
-                versions: Vec::new(),
+                versions: vec![crate::merge::Version {
+                    layer: v.layer,
+                    rel: p.trim_start_matches('/').as_bytes().to_vec(),
+                    kind: v.kind,
+                    role: crate::merge::VersionRole::Supplies,
+                }],
                 error: None,
             },
             which: vec![format!("{p} from L{}", v.layer)],
@@ -124,6 +134,10 @@ impl Model {
                     summary: Ok(LayerSummary::default()),
                 })
                 .collect(),
+            Effect::Waste { generation, .. } => vec![JobResult::Waste {
+                generation,
+                report: Ok(Arc::new(self.waste.clone())),
+            }],
             Effect::Details { view, path } => vec![JobResult::Details {
                 view: view.view,
                 details: self.details(&path),
@@ -148,6 +162,10 @@ impl Model {
                     complete: true,
                 }]
             }
+            Effect::Export { layer, dest, .. } => vec![JobResult::Exported(Ok(format!(
+                "wrote L{layer} to {}",
+                dest.display()
+            )))],
             Effect::Watch(_)
             | Effect::Discover
             | Effect::HostUsage
@@ -368,6 +386,8 @@ fn fingerprint(app: &App) -> String {
                 ex.sort,
                 (ex.show_whiteouts, ex.show_opaque),
                 (ex.search.active, &ex.search.query, ex.search.selected),
+                &ex.waste_view,
+                &ex.export,
                 (ex.layer_sel, ex.view_gen, ex.summary_gen),
                 (ex.tree.selected, ex.tree.selected_path(), expanded),
                 ex.details.scroll,
@@ -465,6 +485,22 @@ fn ready_for(scope: Scope, action: Action) -> Harness {
             if action == Action::Up {
                 h.keys("<down>");
             }
+        }
+        (Scope::Waste, _) => {
+            let mut report = waste_report();
+            let mut sh = report.paths[0].clone();
+            sh.path = b"/bin/sh".to_vec();
+            report.paths.push(sh);
+            if let Some(ex) = &mut h.app.ex {
+                ex.waste = Some(Ok(Arc::new(report)));
+            }
+            h.keys("W");
+            if matches!(action, Action::Up | Action::Top | Action::PageUp) {
+                h.keys("j");
+            }
+        }
+        (Scope::Prompt, _) => {
+            h.keys("ex");
         }
         (Scope::Help, _) => {
             h.keys("?");
@@ -1005,4 +1041,231 @@ fn the_picker_says_when_measuring_failed() {
         s.contains("measuring the layer stores failed: the du job panicked: boom"),
         "{s}"
     );
+}
+
+/// A report: L1 stores 3 KiB of which 1 KiB is hidden by L0, which hides it; L2 stores 1 KiB.
+fn waste_report() -> crate::waste::Report {
+    use crate::merge::HiddenReason;
+    use crate::waste::{LayerWaste, Report, WasteReason, WastedCopy, WastedPath};
+    let layer = |stored: u64, hidden: u64, hides: u64| LayerWaste {
+        stored_bytes: stored,
+        visible_bytes: stored - hidden,
+        hidden_bytes: hidden,
+        hides_below_bytes: hides,
+        ..LayerWaste::default()
+    };
+    Report {
+        layers: vec![layer(0, 0, 1024), layer(3072, 1024, 0), layer(1024, 0, 0)],
+        paths: vec![WastedPath {
+            path: b"/etc/hosts".to_vec(),
+            bytes: 1024,
+            copies: vec![WastedCopy {
+                layer: 1,
+                bytes: 1024,
+                reason: WasteReason::Hidden(HiddenReason::WhitedOut { at: 0 }),
+            }],
+        }],
+        noop_copyups: Vec::new(),
+    }
+}
+
+/// Issue 11, the explorer: the layer pane's title gives stored, visible, wasted and efficiency
+/// from the waste job (and says it is still sizing before the answer), and the layer that
+/// hides bytes below it says how many.
+#[test]
+fn layer_pane_shows_where_the_bytes_go() {
+    let mut model = sample();
+    model.waste = waste_report();
+    let mut h = Harness::new(model, 120, 30);
+    let s = screen(&h.app);
+    assert!(
+        s.contains("stored 4 KiB · visible 3 KiB · wasted 1 KiB · 75%"),
+        "the summary in the layer pane's title:\n{s}"
+    );
+    let l0 = s.lines().find(|l| l.contains("▶L0")).expect("L0 row");
+    assert!(l0.contains("hides 1 KiB"), "L0 hides 1 KiB below it:\n{s}");
+    let l1 = s.lines().find(|l| l.contains(" L1 ")).expect("L1 row");
+    assert!(!l1.contains("hides"), "L1 hides nothing:\n{s}");
+    // Before the answer (a reload asks again), the title says the job is running, and an
+    // answer of the older generation is dropped.
+    let effects = h.app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Char('r'),
+        KeyModifiers::NONE,
+    )));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Waste { generation: 2, .. })),
+        "a reload computes the figures again: {effects:?}"
+    );
+    assert!(!h.app.is_idle(), "waiting for the waste job");
+    assert!(screen(&h.app).contains("sizing…"));
+    h.app.update(AppEvent::Job(JobResult::Waste {
+        generation: 1,
+        report: Ok(Arc::new(waste_report())),
+    }));
+    assert!(
+        screen(&h.app).contains("sizing…"),
+        "a stale answer is dropped"
+    );
+    h.queue.extend(effects);
+    h.settle();
+    assert!(screen(&h.app).contains("wasted 1 KiB · 75%"));
+    assert!(h.app.is_idle());
+}
+
+/// The upper layer changing (a live event, a tour step) computes the waste figures again,
+/// one job at a time: a change while a job runs asks for exactly one more run after it, and
+/// the figures shown stay until the new ones arrive.
+#[test]
+fn waste_figures_follow_the_upper_layer_one_job_at_a_time() {
+    let mut model = sample();
+    model.waste = waste_report();
+    let mut h = Harness::new(model, 120, 30);
+    let first = h.app.recount_upper();
+    let jobs = |e: &[Effect]| {
+        e.iter()
+            .filter(|e| matches!(e, Effect::Waste { .. }))
+            .count()
+    };
+    assert_eq!(jobs(&first), 1, "a change starts a waste job: {first:?}");
+    assert!(!h.app.is_idle());
+    assert!(
+        screen(&h.app).contains("wasted 1 KiB · 75%"),
+        "the previous figures stay while it runs"
+    );
+    let second = h.app.recount_upper();
+    assert_eq!(jobs(&second), 0, "no second job while one runs: {second:?}");
+    let gen_ = h.ex().waste_gen;
+    let mut changed = waste_report();
+    changed.layers[0].hides_below_bytes = 2048;
+    let again = h.app.update(AppEvent::Job(JobResult::Waste {
+        generation: gen_,
+        report: Ok(Arc::new(changed)),
+    }));
+    assert_eq!(
+        jobs(&again),
+        1,
+        "the change during the job runs it once more"
+    );
+    assert!(screen(&h.app).contains("hides 2 KiB"));
+    h.queue.extend(again);
+    h.queue.extend(
+        first
+            .into_iter()
+            .chain(second)
+            .filter(|e| !matches!(e, Effect::Waste { .. })),
+    );
+    h.settle();
+    assert!(h.app.is_idle());
+    assert!(screen(&h.app).contains("hides 1 KiB"));
+}
+
+/// Issue 11, the waste view: `W` lists the wasted paths by bytes, and `Enter` shows the
+/// selected one in the tree of the whole stack (from another layer's view too), with the
+/// whited-out rows turned on for a copy a whiteout hides, and its details asked for.
+#[test]
+fn waste_view_lists_paths_and_enter_jumps_to_one() {
+    let mut model = sample();
+    let mut report = waste_report();
+    report.paths.push(crate::waste::WastedPath {
+        path: b"/bin/sh".to_vec(),
+        bytes: 10,
+        copies: vec![crate::waste::WastedCopy {
+            layer: 2,
+            bytes: 10,
+            reason: crate::waste::WasteReason::Hidden(crate::merge::HiddenReason::Shadowed {
+                by: 1,
+            }),
+        }],
+    });
+    model.waste = report;
+    let mut h = Harness::new(model, 120, 30);
+    // From the view of L1 down.
+    h.keys("<btab>j");
+    assert_eq!(h.ex().view_base, 1);
+    h.keys("W");
+    assert_eq!(h.app.scope(), Scope::Waste);
+    let s = screen(&h.app);
+    let hosts = s.find("/etc/hosts").expect("listed");
+    let sh = s.find("/bin/sh").expect("listed");
+    assert!(hosts < sh, "most bytes first:\n{s}");
+    assert!(s.contains("2 paths · 1 KiB wasted"), "{s}");
+    assert!(
+        s.contains("1 KiB  1 copy    L1  /etc/hosts  whited out at layer 0"),
+        "{s}"
+    );
+    assert!(!h.ex().show_whiteouts);
+    h.keys("<enter>");
+    assert_eq!(h.app.scope(), Scope::Tree);
+    assert_eq!(h.ex().view_base, 0, "the whole stack's view");
+    assert!(
+        h.ex().show_whiteouts,
+        "a whited-out copy turns whiteouts on"
+    );
+    assert!(!h.ex().show_opaque);
+    assert_eq!(h.selected().as_deref(), Some("/etc/hosts"));
+    assert_eq!(h.ex().details.path.as_deref(), Some(&b"/etc/hosts"[..]));
+    // The second path: a shadowed copy needs no hidden rows.
+    h.keys("Wj<enter>");
+    assert_eq!(h.selected().as_deref(), Some("/bin/sh"));
+    h.keys("W<esc>");
+    assert_eq!(h.app.scope(), Scope::Tree);
+    assert!(h.app.is_idle());
+}
+
+/// Issue 11: `e` writes the selected file's version shown in the details: a prompt takes
+/// the file name (typing, Backspace, Esc cancels), and Enter asks for the write of that
+/// layer's version to that name; the result is said in the status bar.
+#[test]
+fn export_prompts_for_a_name_and_writes_the_version_shown() {
+    let mut h = Harness::new(sample(), 120, 30);
+    h.keys("jjlj");
+    assert_eq!(h.selected().as_deref(), Some("/etc/group"));
+    h.keys("e");
+    assert_eq!(h.app.scope(), Scope::Prompt);
+    assert_eq!(h.ex().export.as_ref().map(|p| p.layer), Some(2));
+    h.keys("/tmp/outq<bs>");
+    let s = screen(&h.app);
+    assert!(
+        s.contains("write L2's /etc/group to file: /tmp/out▏"),
+        "the prompt in the status bar:\n{s}"
+    );
+    h.keys("<esc>");
+    assert_eq!(h.app.scope(), Scope::Tree, "Esc cancels");
+    h.keys("e/tmp/x");
+    let effects = h.app.update(AppEvent::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    match effects.as_slice() {
+        [
+            Effect::Export {
+                path, layer, dest, ..
+            },
+        ] => {
+            assert_eq!(path, b"/etc/group");
+            assert_eq!(*layer, 2);
+            assert_eq!(dest, &std::path::PathBuf::from("/tmp/x"));
+        }
+        other => panic!("one export: {other:?}"),
+    }
+    assert!(!h.app.is_idle(), "waiting for the write");
+    h.queue.extend(effects);
+    h.settle();
+    assert!(h.app.is_idle());
+    assert!(
+        h.app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.text == "wrote L2 to /tmp/x"),
+        "{:?}",
+        h.app.message
+    );
+    // A directory has no version to write: said, no prompt.
+    h.keys("k");
+    assert_eq!(h.selected().as_deref(), Some("/etc"));
+    h.keys("e");
+    assert_eq!(h.app.scope(), Scope::Tree);
+    assert!(h.app.message.as_ref().is_some_and(|m| m.error));
 }

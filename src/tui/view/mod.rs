@@ -9,6 +9,7 @@ mod picker;
 mod status;
 mod tour;
 mod tree;
+mod waste;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

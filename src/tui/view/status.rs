@@ -14,16 +14,19 @@ use crate::tui::keymap::{self, Scope};
 /// Draws the status bar.
 pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let t = app.theme;
-    let scope = if app.help.is_some() {
-        Scope::Help
-    } else if app.picker.is_some() {
-        Scope::Picker
-    } else if app.ex.as_ref().is_some_and(|e| e.search.active) {
-        Scope::Search
-    } else {
-        app.focus.scope()
-    };
-    let (left, left_style) = if let Some(m) = &app.message {
+    let scope = app.scope();
+    let prompt = app.ex.as_ref().and_then(|e| e.export.as_ref());
+    let (left, left_style) = if let Some(p) = prompt {
+        (
+            format!(
+                "write L{}'s {} to file: {}▏",
+                p.layer,
+                escape::display(&p.path),
+                escape::display(p.input.as_bytes())
+            ),
+            t.title(),
+        )
+    } else if let Some(m) = &app.message {
         (
             escape::display(m.text.as_bytes()),
             if m.error { t.error() } else { t.title() },

@@ -248,6 +248,9 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
     if ex.search.active {
         return render_search(frame, area, app, ex);
     }
+    if ex.waste_view.active {
+        return super::waste::render(frame, area, app, ex);
+    }
     let title = if ex.view_base == 0 {
         " Merged view ".to_string()
     } else {
@@ -300,7 +303,11 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App, ex: &Explorer) {
         .take(usize::from(inner.height))
         .filter_map(|(i, &id)| {
             let node = ex.tree.node(id)?;
-            let dir_size = ex.tree.dir_size(node);
+            // A hidden name weighs the bytes of its copies no merged path shows.
+            let dir_size = match &node.item {
+                Item::Ghost(_) => ex.wasted_bytes(&node.path),
+                _ => ex.tree.dir_size(node),
+            };
             let mut line = row(t, node, dir_size, width, i == ex.tree.selected, focused);
             if node.is_dir() && node.expanded && node.children == Children::Loading {
                 line.spans.push(Span::styled(" …", t.dim()));
