@@ -30,6 +30,7 @@ use crate::stack::spec::StackRequest;
 use crate::stack::{LayerRole, LayerStack};
 use crate::tui::event::{AppEvent, DetailsData, DirContents, Ghost, JobResult, Preview};
 use crate::tui::picker;
+use crate::tui::tree::FileEntry;
 
 /// How many matches a search sends back (the total is counted in full).
 pub const SEARCH_LIMIT: usize = 1000;
@@ -428,19 +429,27 @@ pub fn list(view: &ViewRef, path: &[u8], ghosts: bool) -> Result<DirContents, Er
     let m = &view.merger;
     let r = m.resolve(path)?;
     let dir = dir_stack(&r)?;
-    let listing = m.list_dir(&r.path, &dir)?;
-    let mut out = DirContents {
-        entries: listing.entries,
-        anomalies: listing.anomalies,
-        ..DirContents::default()
-    };
+    let mut out = DirContents::default();
+    // A chunk at a time, each non-directory turned into the tree's compact form at once: a
+    // directory of 200,000 files never holds 200,000 whole entries.
+    let mut chunks = m.list_dir_chunks(&r.path, &dir)?;
+    while let Some(chunk) = chunks.next_chunk() {
+        out.anomalies.extend(chunk.anomalies);
+        for mut e in chunk.entries {
+            shift_entry(&mut e, view.base);
+            if e.kind == FileKind::Dir {
+                out.entries.push(e);
+            } else {
+                let f = Box::new(FileEntry::of(&e));
+                out.files.push((e.path, f));
+            }
+        }
+    }
+    out.files.shrink_to_fit();
     if ghosts {
         let (found, omitted) = hidden_names(m, &r.path, &dir, &out)?;
         out.ghosts = found;
         out.ghosts_omitted = omitted;
-    }
-    for e in &mut out.entries {
-        shift_entry(e, view.base);
     }
     for a in &mut out.anomalies {
         a.layer += view.base;
@@ -477,6 +486,7 @@ fn hidden_names(
         .entries
         .iter()
         .map(|e| e.path.as_slice())
+        .chain(shown.files.iter().map(|(p, _)| p.as_slice()))
         .chain(shown.anomalies.iter().map(|a| a.path.as_slice()))
         .collect();
     let mut ghosts = Vec::new();
