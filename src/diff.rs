@@ -89,19 +89,26 @@ pub fn changes(stack: &LayerStack, layer: usize) -> Result<Vec<Change>> {
         }
         Some(_) => {}
     }
+    Ok(layer_compare(stack, layer, true)?.out.unwrap_or_default())
+}
+
+/// Walks layer `layer`'s changes (see [`changes`], which checks `layer`), keeping the paths
+/// only when `keep` says so: the counts come either way.
+fn layer_compare(stack: &LayerStack, layer: usize, keep: bool) -> Result<Compare> {
     let with = Merger::open(&stack_from(stack, layer).expect("a normal layer was checked above"))?;
     let without = stack_from(stack, layer + 1)
         .map(|s| Merger::open(&s))
         .transpose()?;
     let old_root = without.as_ref().map(Merger::root).transpose()?;
-    let mut cmp = Compare {
-        with: &with,
-        without: without.as_ref(),
-        out: Vec::new(),
-        sizes: None,
-    };
-    cmp.dir(&with.root()?, old_root.as_ref(), true)?;
-    Ok(cmp.out)
+    let mut cmp = Compare::new(keep.then(Vec::new), None);
+    cmp.dir(
+        &with,
+        without.as_ref(),
+        &with.root()?,
+        old_root.as_ref(),
+        true,
+    )?;
+    Ok(cmp)
 }
 
 /// One changed path between two stacks, with its size change.
@@ -127,16 +134,12 @@ pub fn compare(new: &LayerStack, old: &LayerStack) -> Result<Vec<SizedChange>> {
     let with = Merger::open(new)?;
     let without = Merger::open(old)?;
     let old_root = without.root()?;
-    let mut cmp = Compare {
-        with: &with,
-        without: Some(&without),
-        out: Vec::new(),
-        sizes: Some(Vec::new()),
-    };
-    cmp.dir(&with.root()?, Some(&old_root), true)?;
+    let mut cmp = Compare::new(Some(Vec::new()), Some(Vec::new()));
+    cmp.dir(&with, Some(&without), &with.root()?, Some(&old_root), true)?;
     let sizes = cmp.sizes.unwrap_or_default();
     Ok(cmp
         .out
+        .unwrap_or_default()
         .into_iter()
         .zip(sizes)
         .map(|(c, size_change)| SizedChange {
@@ -158,13 +161,9 @@ pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
     }
     count_entries(stack, layer, &mut s)?;
     if stack.layers[layer].role != LayerRole::DataOnly {
-        for c in changes(stack, layer)? {
-            match c.kind {
-                ChangeKind::A => s.added += 1,
-                ChangeKind::C => s.modified += 1,
-                ChangeKind::D => s.deleted += 1,
-            }
-        }
+        // Counted as they are found: a layer adding a huge directory keeps no path.
+        let [added, modified, deleted] = layer_compare(stack, layer, false)?.counts;
+        (s.added, s.modified, s.deleted) = (added, modified, deleted);
     }
     Ok(s)
 }
@@ -192,114 +191,176 @@ fn count_entries(stack: &LayerStack, layer: usize, s: &mut LayerSummary) -> Resu
 }
 
 /// A lockstep walk of the merged views with and without the layer.
-struct Compare<'a> {
-    with: &'a Merger,
-    without: Option<&'a Merger>,
-    out: Vec<Change>,
+struct Compare {
+    /// The changes in order, when they are kept.
+    out: Option<Vec<Change>>,
     /// When sizes are wanted: the size change of each change in `out`.
     sizes: Option<Vec<i64>>,
+    /// How many A, C and D changes so far.
+    counts: [u64; 3],
 }
 
-impl Compare<'_> {
-    /// Compares the children of directory `new` (with the layer) and `old` (without it).
-    /// `reported` says whether `new` itself is already `A` or `C`.
-    fn dir(&mut self, new: &Entry, old: Option<&Entry>, reported: bool) -> Result<()> {
-        let at = self.out.len();
-        let new_list = self.with.list(new)?.entries;
-        let old_list = match (self.without, old) {
-            (Some(m), Some(o)) if o.kind == FileKind::Dir => m.list(o)?.entries,
-            _ => Vec::new(),
+/// One side of the lockstep walk: a merged directory read a chunk at a time, so that a huge
+/// directory holds one chunk of entries, not all of them (as `ls -R` reads it).
+struct Cursor<'m> {
+    chunks: Option<crate::merge::Chunks<'m>>,
+    chunk: Vec<Entry>,
+    at: usize,
+}
+
+impl<'m> Cursor<'m> {
+    fn open(m: Option<&'m Merger>, dir: Option<&Entry>) -> Result<Self> {
+        let chunks = match (m, dir) {
+            (Some(m), Some(d)) if d.kind == FileKind::Dir => Some(m.list_chunks(d)?),
+            _ => None,
         };
-        let (mut i, mut j) = (0, 0);
-        while i < new_list.len() || j < old_list.len() {
-            let order = match (new_list.get(i), old_list.get(j)) {
+        Ok(Cursor {
+            chunks,
+            chunk: Vec::new(),
+            at: 0,
+        })
+    }
+
+    /// The current entry, loading the next chunk when this one is used up.
+    fn peek(&mut self) -> Option<&Entry> {
+        while self.at >= self.chunk.len() {
+            let next = self.chunks.as_mut()?.next_chunk();
+            let Some(listing) = next else {
+                self.chunks = None;
+                return None;
+            };
+            self.chunk = listing.entries;
+            self.at = 0;
+        }
+        self.chunk.get(self.at)
+    }
+}
+
+impl Compare {
+    fn new(out: Option<Vec<Change>>, sizes: Option<Vec<i64>>) -> Self {
+        Compare {
+            out,
+            sizes,
+            counts: [0; 3],
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Compares the children of directory `new` (in `with`, with the layer) and `old` (in
+    /// `without`, without it). `reported` says whether `new` itself is already `A` or `C`.
+    fn dir(
+        &mut self,
+        with: &Merger,
+        without: Option<&Merger>,
+        new: &Entry,
+        old: Option<&Entry>,
+        reported: bool,
+    ) -> Result<()> {
+        let (at, out_at) = (self.total(), self.out.as_ref().map_or(0, Vec::len));
+        let mut new_list = Cursor::open(Some(with), Some(new))?;
+        let mut old_list = Cursor::open(without, old)?;
+        loop {
+            let order = match (new_list.peek(), old_list.peek()) {
                 (Some(n), Some(o)) => n.path.cmp(&o.path),
                 (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => break,
             };
             match order {
                 std::cmp::Ordering::Less => {
-                    let n = &new_list[i];
+                    let n = new_list.peek().expect("peeked above");
                     self.push(ChangeKind::A, n, file_size(n));
                     if n.kind == FileKind::Dir {
-                        self.dir(n, None, true)?;
+                        self.dir(with, without, n, None, true)?;
                     }
-                    i += 1;
+                    new_list.at += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    let o = &old_list[j];
+                    let o = old_list.peek().expect("peeked above");
                     let size = if self.sizes.is_some() {
-                        -self.bytes_under(o)?
+                        -bytes_under(without, o)?
                     } else {
                         0
                     };
                     self.push(ChangeKind::D, o, size);
-                    j += 1;
+                    old_list.at += 1;
                 }
                 std::cmp::Ordering::Equal => {
-                    let (n, o) = (&new_list[i], &old_list[j]);
+                    let n = new_list.peek().expect("peeked above");
+                    let o = old_list.peek().expect("peeked above");
                     let changed = stat_different(n, o);
                     if changed {
                         self.push(ChangeKind::C, n, file_size(n) - file_size(o));
                     }
-                    if n.kind == FileKind::Dir && !self.same_real_dirs(n, o) {
-                        self.dir(n, Some(o), changed)?;
+                    if n.kind == FileKind::Dir && !same_real_dirs(with, without, n, o) {
+                        self.dir(with, without, n, Some(o), changed)?;
                     }
-                    i += 1;
-                    j += 1;
+                    new_list.at += 1;
+                    old_list.at += 1;
                 }
             }
         }
-        if self.out.len() > at && !reported && new.path != b"/" {
-            self.out.insert(
-                at,
-                Change {
-                    kind: ChangeKind::C,
-                    path: new.path.clone(),
-                },
-            );
+        if self.total() > at && !reported && new.path != b"/" {
+            self.counts[1] += 1;
+            if let Some(out) = &mut self.out {
+                out.insert(
+                    out_at,
+                    Change {
+                        kind: ChangeKind::C,
+                        path: new.path.clone(),
+                    },
+                );
+            }
             if let Some(sizes) = &mut self.sizes {
-                sizes.insert(at, 0);
+                sizes.insert(out_at, 0);
             }
         }
         Ok(())
     }
 
     fn push(&mut self, kind: ChangeKind, e: &Entry, size: i64) {
-        self.out.push(Change {
-            kind,
-            path: e.path.clone(),
-        });
+        self.counts[kind as usize] += 1;
+        if let Some(out) = &mut self.out {
+            out.push(Change {
+                kind,
+                path: e.path.clone(),
+            });
+        }
         if let Some(sizes) = &mut self.sizes {
             sizes.push(size);
         }
     }
+}
 
-    /// The regular-file bytes the old view shows at and under `o`.
-    fn bytes_under(&self, o: &Entry) -> Result<i64> {
-        let mut total = file_size(o);
-        if let (Some(m), FileKind::Dir) = (self.without, o.kind) {
-            m.walk(o, true, &mut |v| -> Result<()> {
-                if let crate::merge::walk::Visit::Entry(e) = v {
-                    total += file_size(e);
-                }
-                Ok(())
-            })?;
-        }
-        Ok(total)
+/// The regular-file bytes the old view shows at and under `o`.
+fn bytes_under(without: Option<&Merger>, o: &Entry) -> Result<i64> {
+    let mut total = file_size(o);
+    if let (Some(m), FileKind::Dir) = (without, o.kind) {
+        m.walk(o, true, &mut |v| -> Result<()> {
+            if let crate::merge::walk::Visit::Entry(e) = v {
+                total += file_size(e);
+            }
+            Ok(())
+        })?;
     }
+    Ok(total)
+}
 
-    /// Whether two directories merge the very same real directories (the same directories on
-    /// disk, top-down), so that their subtrees are equal and need not be read.
-    fn same_real_dirs(&self, n: &Entry, o: &Entry) -> bool {
-        let (Some(nd), Some(od), Some(without)) = (&n.dir, &o.dir, self.without) else {
-            return false;
-        };
-        nd.layers.len() == od.layers.len()
-            && nd.layers.iter().zip(&od.layers).all(|(a, b)| {
-                self.with.source_path(a.layer, &a.rel) == without.source_path(b.layer, &b.rel)
-            })
-    }
+/// Whether two directories merge the very same real directories (the same directories on
+/// disk, top-down), so that their subtrees are equal and need not be read.
+fn same_real_dirs(with: &Merger, without: Option<&Merger>, n: &Entry, o: &Entry) -> bool {
+    let (Some(nd), Some(od), Some(without)) = (&n.dir, &o.dir, without) else {
+        return false;
+    };
+    nd.layers.len() == od.layers.len()
+        && nd
+            .layers
+            .iter()
+            .zip(&od.layers)
+            .all(|(a, b)| with.source_path(a.layer, &a.rel) == without.source_path(b.layer, &b.rel))
 }
 
 /// A regular file's size (a metacopy file's is its data's), 0 for anything else.
@@ -323,4 +384,79 @@ fn stat_different(n: &Entry, o: &Entry) -> bool {
             && (a.size != b.size
                 || a.mtime != b.mtime
                 || !(a.mtime_nsec == b.mtime_nsec || a.mtime_nsec == 0 || b.mtime_nsec == 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::merge::walk::CHUNK;
+    use crate::stack::{MountOptions, RedirectMode, XattrNamespace};
+
+    /// A directory of more than three chunks of names in both layers: the lockstep walk reads
+    /// it a chunk at a time on each side, and must pair the names across chunk boundaries.
+    #[test]
+    fn a_huge_directory_is_compared_in_chunks_with_the_same_changes() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let n = 3 * CHUNK + 700;
+        let (up, low) = (tmp.path().join("up"), tmp.path().join("low"));
+        for (l, dir) in [(0usize, &up), (1, &low)] {
+            let many = dir.join("many");
+            fs::create_dir_all(&many).expect("mkdir");
+            for i in 0..n {
+                // The upper layer holds every third name, one byte long; the lower every
+                // second, empty: names in both are C, names only above are A.
+                if i % (3 - l) == 0 {
+                    fs::write(many.join(format!("f{i:05}")), vec![b'x'; 1 - l]).expect("write");
+                }
+            }
+            if l == 0 {
+                fs::create_dir_all(many.join("f00001x/sub")).expect("mkdir");
+            }
+        }
+        let stack = LayerStack::from_dirs(
+            "t".into(),
+            None,
+            vec![up, low],
+            Vec::new(),
+            MountOptions {
+                xattr: XattrNamespace::User,
+                redirect: RedirectMode::On,
+                metacopy: false,
+            },
+        );
+        let mut want = vec![(ChangeKind::C, "/many".to_string())];
+        for i in 0..n {
+            let p = format!("/many/f{i:05}");
+            match (i % 3 == 0, i % 2 == 0) {
+                (true, true) => want.push((ChangeKind::C, p)),
+                (true, false) => want.push((ChangeKind::A, p)),
+                _ => {}
+            }
+            if i == 1 {
+                want.push((ChangeKind::A, "/many/f00001x".into()));
+                want.push((ChangeKind::A, "/many/f00001x/sub".into()));
+            }
+        }
+        let got: Vec<(ChangeKind, String)> = changes(&stack, 0)
+            .expect("changes")
+            .into_iter()
+            .map(|c| (c.kind, String::from_utf8(c.path).expect("utf-8")))
+            .collect();
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got, want);
+        let s = summary(&stack, 0).expect("summary");
+        let count = |k| want.iter().filter(|(w, _)| *w == k).count() as u64;
+        assert_eq!(
+            (s.added, s.modified, s.deleted),
+            (count(ChangeKind::A), count(ChangeKind::C), 0)
+        );
+        // The lower layer on its own: every path it holds is added, counted without a list.
+        let s = summary(&stack, 1).expect("summary");
+        assert_eq!(
+            (s.added, s.modified, s.entries),
+            (1 + n as u64 / 2, 0, s.added)
+        );
+    }
 }

@@ -85,6 +85,43 @@ impl Merger {
         Ok(out)
     }
 
+    /// Lists the merged directory `entry` as [`Merger::list`] does, but a directory of more
+    /// than [`CHUNK`](super::walk::CHUNK) names comes that many names at a time, as the walk
+    /// reads it: a huge directory then holds one chunk of [`Entry`]s at once, not one per name.
+    ///
+    /// # Errors
+    /// As [`Merger::list`].
+    pub fn list_chunks(&self, entry: &Entry) -> Result<Chunks<'_>> {
+        let Some(dir) = &entry.dir else {
+            return Err(Error::BadInput(format!(
+                "'{}' is not a directory",
+                crate::escape::display(&entry.path)
+            )));
+        };
+        self.list_dir_chunks(&entry.path, dir)
+    }
+
+    /// [`Merger::list_chunks`] for the merged directory at `path` with stack `dir`.
+    ///
+    /// # Errors
+    /// As [`Merger::list`].
+    pub fn list_dir_chunks(&self, path: &[u8], dir: &DirStack) -> Result<Chunks<'_>> {
+        let open = self.open_listing(path, dir)?;
+        let max = if open.len() > super::walk::CHUNK {
+            super::walk::CHUNK
+        } else {
+            usize::MAX
+        };
+        Ok(Chunks {
+            merger: self,
+            path: path.to_vec(),
+            dir: dir.clone(),
+            open,
+            max,
+            started: false,
+        })
+    }
+
     /// Reads the names of every real directory behind `dir` into a compact table, ready to be
     /// looked up a chunk at a time with [`Merger::next_chunk`]: a huge directory then costs a
     /// few dozen bytes per name, not a whole [`Entry`] per name.
@@ -349,6 +386,34 @@ impl Merger {
             dtype == Some(FileKind::File) && dir.xwhiteouts && self.layer_has_xwhiteouts(layer);
         let impure_check = dir.impure && self.same_fs && self.is_upper(layer);
         xwhiteout_check || impure_check
+    }
+}
+
+/// A merged directory being listed a chunk at a time, from [`Merger::list_chunks`].
+#[derive(Debug)]
+pub struct Chunks<'m> {
+    merger: &'m Merger,
+    path: Vec<u8>,
+    dir: DirStack,
+    open: OpenListing,
+    max: usize,
+    started: bool,
+}
+
+impl Chunks<'_> {
+    /// The next chunk, in name order (the directory's own anomalies come with the first);
+    /// `None` after the last. A directory listed in chunks is checked for shared lower
+    /// directories one chunk at a time, as the walk does.
+    pub fn next_chunk(&mut self) -> Option<Listing> {
+        if self.started && self.open.finished() {
+            return None;
+        }
+        self.started = true;
+        let mut out = self
+            .merger
+            .next_chunk(&self.path, &self.dir, &mut self.open, self.max);
+        self.merger.refuse_shared_lower_dirs(&mut out);
+        Some(out)
     }
 }
 

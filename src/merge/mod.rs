@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fsio::LayerRoot;
 use crate::stack::{LayerRole, LayerStack};
 
-pub use listing::Listing;
+pub use listing::{Chunks, Listing};
 // Defined with the layer reader, below the merge; named here too, where the merged view uses them.
 pub use crate::fsio::{FileKind, join_rel};
 

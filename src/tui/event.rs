@@ -82,6 +82,9 @@ pub struct Ghost {
 pub struct DirContents {
     /// Entries of the merged view.
     pub entries: Vec<Entry>,
+    /// Entries of the merged view already in the tree's compact form (the listing job puts
+    /// every non-directory here, so a huge directory never travels as whole [`Entry`]s).
+    pub files: Vec<(Vec<u8>, Box<crate::tui::tree::FileEntry>)>,
     /// Names readdir shows that lookup refuses.
     pub anomalies: Vec<Anomaly>,
     /// Names some layer holds that the merged view hides (when asked for).

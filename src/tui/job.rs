@@ -29,6 +29,7 @@ use crate::stack::spec::StackRequest;
 use crate::stack::{LayerRole, LayerStack};
 use crate::tui::event::{AppEvent, DetailsData, DirContents, Ghost, JobResult, Preview};
 use crate::tui::picker;
+use crate::tui::tree::FileEntry;
 
 /// How many matches a search sends back (the total is counted in full).
 pub const SEARCH_LIMIT: usize = 1000;
@@ -515,19 +516,27 @@ pub fn list(view: &ViewRef, path: &[u8], ghosts: bool) -> Result<DirContents, Er
     let m = &view.merger;
     let r = m.resolve(path)?;
     let dir = dir_stack(&r)?;
-    let listing = m.list_dir(&r.path, &dir)?;
-    let mut out = DirContents {
-        entries: listing.entries,
-        anomalies: listing.anomalies,
-        ..DirContents::default()
-    };
+    let mut out = DirContents::default();
+    // A chunk at a time, each non-directory turned into the tree's compact form at once: a
+    // directory of 200,000 files never holds 200,000 whole entries.
+    let mut chunks = m.list_dir_chunks(&r.path, &dir)?;
+    while let Some(chunk) = chunks.next_chunk() {
+        out.anomalies.extend(chunk.anomalies);
+        for mut e in chunk.entries {
+            shift_entry(&mut e, view.base);
+            if e.kind == FileKind::Dir {
+                out.entries.push(e);
+            } else {
+                let f = Box::new(FileEntry::of(&e));
+                out.files.push((e.path, f));
+            }
+        }
+    }
+    out.files.shrink_to_fit();
     if ghosts {
         let (found, omitted) = hidden_names(m, &r.path, &dir, &out)?;
         out.ghosts = found;
         out.ghosts_omitted = omitted;
-    }
-    for e in &mut out.entries {
-        shift_entry(e, view.base);
     }
     for a in &mut out.anomalies {
         a.layer += view.base;
@@ -564,6 +573,7 @@ fn hidden_names(
         .entries
         .iter()
         .map(|e| e.path.as_slice())
+        .chain(shown.files.iter().map(|(p, _)| p.as_slice()))
         .chain(shown.anomalies.iter().map(|a| a.path.as_slice()))
         .collect();
     let mut ghosts = Vec::new();
@@ -1022,5 +1032,73 @@ mod tests {
     fn search_is_ascii_case_insensitive() {
         assert!(contains_ci(b"/etc/Passwd", b"passwd"));
         assert!(!contains_ci(b"/etc/group", b"passwd"));
+    }
+
+    /// A directory of more than a chunk of names (read a chunk at a time): every name comes,
+    /// files in the compact form with the real stack's layer numbers, directories whole, and
+    /// the tree shows them all in name order.
+    #[test]
+    fn a_huge_directory_is_listed_in_chunks_into_the_compact_form() {
+        use crate::merge::walk::CHUNK;
+        use crate::stack::{MountOptions, RedirectMode, XattrNamespace};
+        use crate::tui::tree::{Item, ROOT, Sort, Tree};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let n = 2 * CHUNK + 300;
+        let mut layers = Vec::new();
+        for l in 0..3usize {
+            let many = tmp.path().join(format!("l{l}/many"));
+            std::fs::create_dir_all(&many).expect("mkdir");
+            for i in (l..n).step_by(3) {
+                std::fs::write(many.join(format!("f{i:05}")), vec![b'x'; l]).expect("write");
+            }
+            std::fs::create_dir_all(many.join(format!("d{l}"))).expect("mkdir");
+            layers.push(tmp.path().join(format!("l{l}")));
+        }
+        let stack = LayerStack::from_dirs(
+            "t".into(),
+            None,
+            layers,
+            Vec::new(),
+            MountOptions {
+                xattr: XattrNamespace::User,
+                redirect: RedirectMode::On,
+                metacopy: false,
+            },
+        );
+        let full = Arc::new(Merger::open(&stack).expect("open"));
+        // The view from layer 1 down: its layers are numbered from 1 in the real stack.
+        let view = ViewRef {
+            view: 1,
+            base: 1,
+            merger: open_view(&full, 1).expect("view"),
+        };
+        let c = list(&view, b"/many", false).expect("list");
+        let dirs: Vec<&[u8]> = c.entries.iter().map(|e| e.path.as_slice()).collect();
+        assert_eq!(dirs, [&b"/many/d1"[..], b"/many/d2"]);
+        let want: Vec<Vec<u8>> = (0..n)
+            .filter(|i| i % 3 != 0)
+            .map(|i| format!("/many/f{i:05}").into_bytes())
+            .collect();
+        let got: Vec<Vec<u8>> = c.files.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(got, want);
+        for (p, f) in &c.files {
+            let i: usize = std::str::from_utf8(&p[7..])
+                .expect("utf-8")
+                .parse()
+                .expect("n");
+            assert_eq!((f.layer, f.size), (i % 3, (i % 3) as u64), "{p:?}");
+        }
+        let mut t = Tree::new();
+        t.set_children(ROOT, c, false, Sort::Name);
+        t.rebuild(&|_| true);
+        assert_eq!(t.rows.len(), want.len() + 2);
+        let names: Vec<&[u8]> = t
+            .rows
+            .iter()
+            .map(|&r| t.node(r).expect("row").name())
+            .collect();
+        assert_eq!(&names[..3], [&b"d1"[..], b"d2", b"f00001"]);
+        let last = t.node(*t.rows.last().expect("rows")).expect("last");
+        assert!(matches!(last.item, Item::File(_)), "{:?}", last.item);
     }
 }

@@ -375,18 +375,27 @@ impl Tree {
         for c in old {
             self.remove_subtree(c);
         }
-        // The listing is taken apart as it goes into the tree, and its buffer shrinks as it
-        // empties, so a huge directory is not held twice. What the tree never reads of an
-        // entry (its path, kept once in the node, and the paths inside the layers) is dropped.
-        let mut items: Vec<(Vec<u8>, Item)> = Vec::new();
+        // The listing is taken apart as it goes into the tree, and its buffers shrink as they
+        // empty, so a huge directory is not held twice; the tree's own tables grow once, to
+        // their final size, instead of doubling (a doubling holds the old table and the new).
+        // What the tree never reads of an entry (its path, kept once in the node, and the paths
+        // inside the layers) is dropped; files come compact from the listing job already.
         let DirContents {
             mut entries,
+            files,
             ghosts,
             anomalies,
             ghosts_omitted,
         } = contents;
-        items.reserve_exact(entries.len() + ghosts.len() + anomalies.len());
-        while let Some(mut e) = entries.pop() {
+        let count = entries.len() + files.len() + ghosts.len() + anomalies.len();
+        let more = count.saturating_sub(self.free.len());
+        self.nodes.reserve_exact(more);
+        self.by_path.reserve(more);
+        let dirs = std::iter::from_fn(|| {
+            let mut e = entries.pop()?;
+            if entries.capacity() > 64 && entries.len() < entries.capacity() / 2 {
+                entries.shrink_to_fit();
+            }
             let path = std::mem::take(&mut e.path);
             let item = if e.kind == FileKind::Dir {
                 e.rel = Vec::new();
@@ -397,22 +406,21 @@ impl Tree {
             } else {
                 Item::File(Box::new(FileEntry::of(&e)))
             };
-            items.push((path, item));
-            if entries.capacity() > 64 && entries.len() < entries.capacity() / 2 {
-                entries.shrink_to_fit();
-            }
-        }
-        items.extend(
-            ghosts
-                .into_iter()
-                .map(|g| (g.path.clone(), Item::Ghost(Box::new(g)))),
-        );
-        items.extend(
-            anomalies
-                .into_iter()
-                .map(|a| (a.path.clone(), Item::Anomaly(Box::new(a)))),
-        );
-        let mut ids = Vec::with_capacity(items.len());
+            Some((path, item))
+        });
+        let items = dirs
+            .chain(files.into_iter().map(|(path, f)| (path, Item::File(f))))
+            .chain(
+                ghosts
+                    .into_iter()
+                    .map(|g| (g.path.clone(), Item::Ghost(Box::new(g)))),
+            )
+            .chain(
+                anomalies
+                    .into_iter()
+                    .map(|a| (a.path.clone(), Item::Anomaly(Box::new(a)))),
+            );
+        let mut ids = Vec::with_capacity(count);
         let mut relist = Vec::new();
         for (path, item) in items {
             let expanded = self.reexpand.remove(&path);
