@@ -424,6 +424,9 @@ mod tests {
                 xattr: XattrNamespace::User,
                 redirect: RedirectMode::On,
                 metacopy: false,
+                index: false,
+                nfs_export: false,
+                xino: crate::stack::options::Xino::Off,
             },
         );
         let mut want = vec![(ChangeKind::C, "/many".to_string())];

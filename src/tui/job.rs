@@ -1063,6 +1063,9 @@ mod tests {
                 xattr: XattrNamespace::User,
                 redirect: RedirectMode::On,
                 metacopy: false,
+                index: false,
+                nfs_export: false,
+                xino: crate::stack::options::Xino::Off,
             },
         );
         let full = Arc::new(Merger::open(&stack).expect("open"));
