@@ -200,6 +200,17 @@ struct Compare {
     counts: [u64; 3],
 }
 
+/// A directory being compared: both sides' listings, how far they got, and where its own `C`
+/// goes when something under it changed.
+struct DirFrame<'m> {
+    new_list: Cursor<'m>,
+    old_list: Cursor<'m>,
+    path: Vec<u8>,
+    reported: bool,
+    at: u64,
+    out_at: usize,
+}
+
 /// One side of the lockstep walk: a merged directory read a chunk at a time, so that a huge
 /// directory holds one chunk of entries, not all of them (as `ls -R` reads it).
 struct Cursor<'m> {
@@ -251,74 +262,124 @@ impl Compare {
 
     /// Compares the children of directory `new` (in `with`, with the layer) and `old` (in
     /// `without`, without it). `reported` says whether `new` itself is already `A` or `C`.
-    fn dir(
+    ///
+    /// Depth-first with an explicit stack, not recursion: a hostile layer can nest directories
+    /// deeper than any thread's stack.
+    fn dir<'m>(
         &mut self,
-        with: &Merger,
-        without: Option<&Merger>,
+        with: &'m Merger,
+        without: Option<&'m Merger>,
         new: &Entry,
         old: Option<&Entry>,
         reported: bool,
     ) -> Result<()> {
-        let (at, out_at) = (self.total(), self.out.as_ref().map_or(0, Vec::len));
-        let mut new_list = Cursor::open(Some(with), Some(new))?;
-        let mut old_list = Cursor::open(without, old)?;
+        let mut stack = vec![self.frame(with, without, new, old, reported)?];
+        while let Some(top) = stack.last_mut() {
+            match self.advance(with, without, top)? {
+                Some((n, o, reported)) => {
+                    let frame = self.frame(with, without, &n, o.as_ref(), reported)?;
+                    stack.push(frame);
+                }
+                None => {
+                    let done = stack.pop().expect("the loop saw it");
+                    self.finish(&done);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts comparing directory `new` with `old`.
+    fn frame<'m>(
+        &self,
+        with: &'m Merger,
+        without: Option<&'m Merger>,
+        new: &Entry,
+        old: Option<&Entry>,
+        reported: bool,
+    ) -> Result<DirFrame<'m>> {
+        Ok(DirFrame {
+            new_list: Cursor::open(Some(with), Some(new))?,
+            old_list: Cursor::open(without, old)?,
+            path: new.path.clone(),
+            reported,
+            at: self.total(),
+            out_at: self.out.as_ref().map_or(0, Vec::len),
+        })
+    }
+
+    /// Compares `f`'s children up to the next pair of directories to compare (returned: the new
+    /// one, the old one, and whether the new one is already reported) or the end.
+    fn advance(
+        &mut self,
+        with: &Merger,
+        without: Option<&Merger>,
+        f: &mut DirFrame<'_>,
+    ) -> Result<Option<(Entry, Option<Entry>, bool)>> {
         loop {
-            let order = match (new_list.peek(), old_list.peek()) {
+            let order = match (f.new_list.peek(), f.old_list.peek()) {
                 (Some(n), Some(o)) => n.path.cmp(&o.path),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => break,
+                (None, None) => return Ok(None),
             };
             match order {
                 std::cmp::Ordering::Less => {
-                    let n = new_list.peek().expect("peeked above");
+                    let n = f.new_list.peek().expect("peeked above");
                     self.push(ChangeKind::A, n, file_size(n));
-                    if n.kind == FileKind::Dir {
-                        self.dir(with, without, n, None, true)?;
+                    let descend = (n.kind == FileKind::Dir).then(|| n.clone());
+                    f.new_list.at += 1;
+                    if let Some(n) = descend {
+                        return Ok(Some((n, None, true)));
                     }
-                    new_list.at += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    let o = old_list.peek().expect("peeked above");
+                    let o = f.old_list.peek().expect("peeked above");
                     let size = if self.sizes.is_some() {
                         -bytes_under(without, o)?
                     } else {
                         0
                     };
                     self.push(ChangeKind::D, o, size);
-                    old_list.at += 1;
+                    f.old_list.at += 1;
                 }
                 std::cmp::Ordering::Equal => {
-                    let n = new_list.peek().expect("peeked above");
-                    let o = old_list.peek().expect("peeked above");
-                    let changed = stat_different(n, o);
+                    let n = f.new_list.peek().expect("peeked above").clone();
+                    let o = f.old_list.peek().expect("peeked above");
+                    let changed = stat_different(&n, o);
                     if changed {
-                        self.push(ChangeKind::C, n, file_size(n) - file_size(o));
+                        self.push(ChangeKind::C, &n, file_size(&n) - file_size(o));
                     }
-                    if n.kind == FileKind::Dir && !same_real_dirs(with, without, n, o) {
-                        self.dir(with, without, n, Some(o), changed)?;
+                    let descend = n.kind == FileKind::Dir && !same_real_dirs(with, without, &n, o);
+                    let o = descend.then(|| o.clone());
+                    f.new_list.at += 1;
+                    f.old_list.at += 1;
+                    if descend {
+                        return Ok(Some((n, o, changed)));
                     }
-                    new_list.at += 1;
-                    old_list.at += 1;
                 }
             }
         }
-        if self.total() > at && !reported && new.path != b"/" {
+    }
+
+    /// A directory compared: it is `C` when anything under it changed and it is not reported
+    /// yet (the root never is), placed before its children's changes.
+    fn finish(&mut self, f: &DirFrame<'_>) {
+        if self.total() > f.at && !f.reported && f.path != b"/" {
             self.counts[1] += 1;
             if let Some(out) = &mut self.out {
                 out.insert(
-                    out_at,
+                    f.out_at,
                     Change {
                         kind: ChangeKind::C,
-                        path: new.path.clone(),
+                        path: f.path.clone(),
                     },
                 );
             }
             if let Some(sizes) = &mut self.sizes {
-                sizes.insert(out_at, 0);
+                sizes.insert(f.out_at, 0);
             }
         }
-        Ok(())
     }
 
     fn push(&mut self, kind: ChangeKind, e: &Entry, size: i64) {
