@@ -453,7 +453,7 @@ mod tests {
 
     use super::*;
     use crate::merge::walk::CHUNK;
-    use crate::stack::{MountOptions, RedirectMode, XattrNamespace};
+    use crate::stack::MountOptions;
 
     /// A directory of more than three chunks of names in both layers: the lockstep walk reads
     /// it a chunk at a time on each side, and must pair the names across chunk boundaries.
@@ -481,14 +481,7 @@ mod tests {
             None,
             vec![up, low],
             Vec::new(),
-            MountOptions {
-                xattr: XattrNamespace::User,
-                redirect: RedirectMode::On,
-                metacopy: false,
-                index: false,
-                nfs_export: false,
-                xino: crate::stack::options::Xino::Off,
-            },
+            MountOptions::user_redirect_on(),
         );
         let mut want = vec![(ChangeKind::C, "/many".to_string())];
         for i in 0..n {

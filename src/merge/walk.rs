@@ -868,7 +868,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::stack::{LayerStack, MountOptions, RedirectMode, XattrNamespace, Xino};
+    use crate::stack::{LayerStack, MountOptions};
 
     /// A three-layer stack of plain files, directories and symlinks (no markers: no root
     /// needed), with type changes between the layers.
@@ -899,14 +899,7 @@ mod tests {
             None,
             layers,
             Vec::new(),
-            MountOptions {
-                xattr: XattrNamespace::User,
-                redirect: RedirectMode::On,
-                metacopy: false,
-                index: false,
-                nfs_export: false,
-                xino: Xino::Off,
-            },
+            MountOptions::user_redirect_on(),
         )
     }
 
@@ -969,14 +962,7 @@ mod tests {
             None,
             layers,
             Vec::new(),
-            MountOptions {
-                xattr: XattrNamespace::User,
-                redirect: RedirectMode::On,
-                metacopy: false,
-                index: false,
-                nfs_export: false,
-                xino: Xino::Off,
-            },
+            MountOptions::user_redirect_on(),
         );
         let m = Merger::open(&stack).expect("open");
         let many = m.entry(b"/many").expect("/many");
@@ -1027,14 +1013,7 @@ mod tests {
             None,
             vec![lower, other],
             Vec::new(),
-            MountOptions {
-                xattr: XattrNamespace::User,
-                redirect: RedirectMode::On,
-                metacopy: false,
-                index: false,
-                nfs_export: false,
-                xino: Xino::Off,
-            },
+            MountOptions::user_redirect_on(),
         );
         let m = Merger::open(&stack).expect("open");
         for threads in [1, 3] {

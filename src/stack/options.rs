@@ -141,6 +141,20 @@ pub struct MountOptions {
 }
 
 impl MountOptions {
+    /// `userxattr,redirect_dir=on`, nothing else: the options the unit tests' layer stacks use
+    /// (plain directories an unprivileged test can mark with `user.overlay.*`).
+    #[cfg(test)]
+    pub(crate) fn user_redirect_on() -> Self {
+        MountOptions {
+            xattr: XattrNamespace::User,
+            redirect: RedirectMode::On,
+            metacopy: false,
+            index: false,
+            nfs_export: false,
+            xino: Xino::Off,
+        }
+    }
+
     /// The options of a mount that names none: the kernel's defaults.
     #[must_use]
     pub fn defaults(kernel: &KernelDefaults) -> Self {

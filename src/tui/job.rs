@@ -1040,7 +1040,7 @@ mod tests {
     #[test]
     fn a_huge_directory_is_listed_in_chunks_into_the_compact_form() {
         use crate::merge::walk::CHUNK;
-        use crate::stack::{MountOptions, RedirectMode, XattrNamespace};
+        use crate::stack::MountOptions;
         use crate::tui::tree::{Item, ROOT, Sort, Tree};
         let tmp = tempfile::tempdir().expect("tempdir");
         let n = 2 * CHUNK + 300;
@@ -1059,14 +1059,7 @@ mod tests {
             None,
             layers,
             Vec::new(),
-            MountOptions {
-                xattr: XattrNamespace::User,
-                redirect: RedirectMode::On,
-                metacopy: false,
-                index: false,
-                nfs_export: false,
-                xino: crate::stack::options::Xino::Off,
-            },
+            MountOptions::user_redirect_on(),
         );
         let full = Arc::new(Merger::open(&stack).expect("open"));
         // The view from layer 1 down: its layers are numbered from 1 in the real stack.
