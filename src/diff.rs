@@ -14,7 +14,6 @@
 //! Docker also compares `security.capability` xattrs; we do not.
 
 use crate::error::{Error, Result};
-use crate::fsio::LayerRoot;
 use crate::merge::{Entry, FileKind, Merger};
 use crate::stack::{LayerRole, LayerStack};
 
@@ -171,7 +170,7 @@ pub fn summary(stack: &LayerStack, layer: usize) -> Result<LayerSummary> {
 /// Counts a layer directory's entries, and the bytes of its regular files: each inode once
 /// (hard links are one file), metacopy files 0 (their data is in a lower layer).
 fn count_entries(stack: &LayerStack, layer: usize, s: &mut LayerSummary) -> Result<()> {
-    let root = LayerRoot::open(&stack.layers[layer].path)?;
+    let root = stack.layers[layer].open()?;
     let mut seen: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
     crate::waste::scan::scan(
         &root,

@@ -44,8 +44,36 @@ pub struct StackArgs {
     /// Mount options that change the view: userxattr, redirect_dir=, metacopy=.
     #[arg(short = 'o', long = "options", value_name = "OPTIONS")]
     pub options: Option<OsString>,
+    /// How the --lowerdir/--upperdir layers mark deletions: `kernel` (0/0 character devices
+    /// and overlay xattrs, as overlayfs stores them) or `oci` (`.wh.NAME` files and
+    /// `.wh..wh..opq` markers: fuse-overlayfs layers, unpacked image layers).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LayerFormatArg::Kernel, requires = "lowerdir")]
+    pub layer_format: LayerFormatArg,
+    /// The image to open from a multi-platform archive or OCI layout, as OS/ARCH[/VARIANT]
+    /// [default: this machine's].
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
     #[command(flatten)]
     pub roots: EngineRoots,
+}
+
+/// The values of `--layer-format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayerFormatArg {
+    /// Whiteouts are 0/0 character devices; opaque directories and redirects are xattrs.
+    #[default]
+    Kernel,
+    /// Whiteouts are `.wh.NAME` files; opaque directories hold `.wh..wh..opq`.
+    Oci,
+}
+
+impl From<LayerFormatArg> for crate::stack::LayerFormat {
+    fn from(a: LayerFormatArg) -> Self {
+        match a {
+            LayerFormatArg::Kernel => crate::stack::LayerFormat::Kernel,
+            LayerFormatArg::Oci => crate::stack::LayerFormat::WhiteoutFiles,
+        }
+    }
 }
 
 /// Where the container engines keep their data (for `docker:`, `podman:`, `containerd:` names

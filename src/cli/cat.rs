@@ -58,7 +58,7 @@ pub fn run_layer(
         ))
         .into());
     };
-    let root = crate::fsio::LayerRoot::open(&stack.layers[layer].path)?;
+    let root = stack.layers[layer].open()?;
     if v.role == VersionRole::Whiteout {
         return Err(Error::BadInput(format!(
             "layer {layer} holds a whiteout for '{shown}': it deletes the path, and has no content"
@@ -80,11 +80,10 @@ pub fn run_layer(
         None => (&[][..], &v.rel[..]),
     };
     let is_metacopy = {
-        use std::os::fd::AsFd;
         root.open_dir(dir_rel.0)
             .ok()
             .and_then(|fd| {
-                crate::merge::markers::read_markers(fd.as_fd(), dir_rel.1, stack.options.xattr).ok()
+                crate::merge::markers::read_markers(&fd, dir_rel.1, stack.options.xattr).ok()
             })
             .is_some_and(|m| m.metacopy.is_some())
     };

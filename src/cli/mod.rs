@@ -38,6 +38,8 @@ pub fn split_positionals(
         upperdir: stack.upperdir.clone(),
         options: stack.options.clone(),
         roots: stack.roots.roots(),
+        layer_format: stack.layer_format.into(),
+        platform: stack.platform.clone(),
     };
     let mut rest = positionals.iter();
     if !req.is_explicit() {

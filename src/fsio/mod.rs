@@ -28,12 +28,30 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 use crate::error::{Error, Result};
 
+mod handle;
+mod whiteout_files;
+
+pub use handle::{DirHandle, LayerFile};
+
+/// How a layer records whiteouts and opaque directories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LayerFormat {
+    /// The kernel's: whiteouts are 0/0 character devices, opaque directories and redirects are
+    /// `overlay.*` xattrs.
+    #[default]
+    Kernel,
+    /// The OCI image format, on disk: `.wh.NAME` files and `.wh..wh..opq` markers
+    /// (fuse-overlayfs layers, unpacked image layers).
+    WhiteoutFiles,
+}
+
 /// An open layer root directory.
 #[derive(Debug)]
 pub struct LayerRoot {
     fd: Arc<OwnedFd>,
     path: PathBuf,
     cloned: bool,
+    format: LayerFormat,
 }
 
 /// The clones made so far, by layer path: closing a detached mount costs the kernel a few
@@ -251,6 +269,14 @@ impl LayerRoot {
     /// # Errors
     /// The directory is missing or unreadable; the message names it.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_as(path, LayerFormat::Kernel)
+    }
+
+    /// Opens a layer directory that records whiteouts in `format`.
+    ///
+    /// # Errors
+    /// As [`LayerRoot::open`].
+    pub fn open_as(path: &Path, format: LayerFormat) -> Result<Self> {
         let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         // Opened first as today, for the errors people know (missing, not a directory).
         let plain = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
@@ -279,6 +305,7 @@ impl LayerRoot {
             fd,
             path: path.to_path_buf(),
             cloned,
+            format,
         })
     }
 
@@ -347,7 +374,20 @@ impl LayerRoot {
     ///
     /// # Errors
     /// Missing, not a directory, a symlink on the way (ELOOP), or a mount point (EXDEV).
-    pub fn open_dir(&self, rel: &[u8]) -> io::Result<OwnedFd> {
+    pub fn open_dir(&self, rel: &[u8]) -> io::Result<DirHandle> {
+        let fd = self.open_dir_fd(rel)?;
+        Ok(match self.format {
+            LayerFormat::Kernel => DirHandle::kernel(fd),
+            LayerFormat::WhiteoutFiles => DirHandle::whiteout_files(fd),
+        })
+    }
+
+    /// Opens directory `rel` of this layer as a descriptor (for readers of kernel-format
+    /// layers on disk: the live watcher, the demo).
+    ///
+    /// # Errors
+    /// As [`LayerRoot::open_dir`].
+    pub fn open_dir_fd(&self, rel: &[u8]) -> io::Result<OwnedFd> {
         let rel = if rel.is_empty() { &b"."[..] } else { rel };
         self.open_beneath(
             rel,
@@ -359,12 +399,12 @@ impl LayerRoot {
     ///
     /// # Errors
     /// As for [`LayerRoot::open_dir`].
-    pub fn open_file(&self, rel: &[u8]) -> io::Result<std::fs::File> {
+    pub fn open_file(&self, rel: &[u8]) -> io::Result<LayerFile> {
         self.open_beneath(
             rel,
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
         )
-        .map(std::fs::File::from)
+        .map(|fd| LayerFile::disk(std::fs::File::from(fd)))
     }
 }
 
@@ -706,7 +746,7 @@ mod tests {
         set("user.long", &[7u8; 3000]).expect("setxattr");
         std::os::unix::fs::symlink("f", tmp.path().join("link")).expect("symlink");
         let dir = LayerRoot::open(tmp.path()).expect("open");
-        let fd = dir.open_dir(b"").expect("open dir");
+        let fd = dir.open_dir_fd(b"").expect("open dir");
         let mut names = list_xattrs(fd.as_fd(), b"f").expect("list");
         names.sort();
         let mut via_proc = Vec::new();
@@ -754,7 +794,7 @@ mod tests {
         std::fs::create_dir(tmp.path().join("sub")).expect("mkdir");
         want.push(b"sub".to_vec());
         let dir = LayerRoot::open(tmp.path()).expect("open");
-        let fd = dir.open_dir(b"").expect("open dir");
+        let fd = dir.open_dir_fd(b"").expect("open dir");
         let mut got = read_dir(fd.as_fd()).expect("read_dir");
         got.sort_by(|a, b| a.0.cmp(&b.0));
         want.sort();

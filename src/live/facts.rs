@@ -183,7 +183,7 @@ pub fn read_upper(
 ) -> io::Result<Option<UpperFacts>> {
     let (parent, name) = split_rel(rel);
     let parent = if rel.is_empty() { rel } else { parent };
-    let fd = match root.open_dir(parent) {
+    let fd = match root.open_dir_fd(parent) {
         Ok(fd) => fd,
         Err(e) if vanished(&e) => return Ok(None),
         Err(e) => return Err(e),
@@ -217,7 +217,7 @@ pub fn walk_upper(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let fd = match root.open_dir(&dir) {
+        let fd = match root.open_dir_fd(&dir) {
             Ok(fd) => fd,
             Err(e) if vanished(&e) => continue,
             Err(e) => return Err(e),

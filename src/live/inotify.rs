@@ -197,11 +197,11 @@ impl std::fmt::Debug for Watches {
 impl Watches {
     /// Opens directory `rel` of layer `pos`, raising the descriptor limit once if it is reached.
     fn open_dir(&mut self, pos: usize, rel: &[u8]) -> io::Result<OwnedFd> {
-        match self.layers[pos].root.open_dir(rel) {
+        match self.layers[pos].root.open_dir_fd(rel) {
             Err(e) if e.raw_os_error() == Some(libc::EMFILE) && !self.raised => {
                 self.raised = true;
                 if raise_nofile() {
-                    self.layers[pos].root.open_dir(rel)
+                    self.layers[pos].root.open_dir_fd(rel)
                 } else {
                     Err(e)
                 }
@@ -341,7 +341,7 @@ impl Watches {
         let Some(d) = self.dirs.get(&fd) else {
             return false;
         };
-        match self.layers[d.pos].root.open_dir(&d.rel) {
+        match self.layers[d.pos].root.open_dir_fd(&d.rel) {
             Ok(now) => rustix::fs::fstat(&now).map_or(true, |st| {
                 #[allow(clippy::useless_conversion)]
                 let inode = (u64::from(st.st_dev), u64::from(st.st_ino));

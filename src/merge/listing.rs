@@ -1,12 +1,11 @@
 //! Listing a merged directory as readdir and lookup see it together: the names readdir gives,
 //! each resolved by lookup; names lookup refuses become anomalies, never files.
 
-use std::os::fd::{AsFd, OwnedFd};
+use crate::fsio::DirHandle;
 
 use super::lookup::Outcome;
 use super::{Anomaly, DirStack, Entry, FileKind, Merger, VersionRole, join_merged};
 use crate::error::{Error, Result};
-use crate::fsio;
 
 /// The merged content of one directory.
 #[derive(Debug, Default)]
@@ -27,7 +26,7 @@ impl Merger {
         path: &[u8],
         dir: &DirStack,
         anomalies: &mut Vec<Anomaly>,
-    ) -> Result<Vec<Option<OwnedFd>>> {
+    ) -> Result<Vec<Option<DirHandle>>> {
         let all = dir
             .layers
             .iter()
@@ -136,7 +135,7 @@ impl Merger {
             } else {
                 &dir.cut[pos - dir.layers.len()].0
             };
-            let list = fsio::read_dir(fd.as_fd()).map_err(|e| {
+            let list = fd.read_dir().map_err(|e| {
                 Error::io("reading directory", self.source_path(d.layer, &d.rel), e)
             })?;
             names.extend(pos, list).map_err(|e| {
@@ -421,7 +420,7 @@ impl Chunks<'_> {
 /// far the lookups have got.
 #[derive(Debug)]
 pub(super) struct OpenListing {
-    fds: Vec<Option<OwnedFd>>,
+    fds: Vec<Option<DirHandle>>,
     names: Names,
     /// The next item of `names` to look up.
     next: usize,

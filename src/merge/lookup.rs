@@ -1,7 +1,7 @@
 //! Looking up one name in a merged directory's stack, as `ovl_lookup` does, and recording
 //! every version of it on the way.
 
-use std::os::fd::{AsFd, OwnedFd};
+use crate::fsio::DirHandle;
 
 use super::markers::{
     OnDisk, Redirect, check_metacopy, check_redirect_component, parse_redirect, probe,
@@ -10,7 +10,6 @@ use super::{
     DataSource, DirStack, Entry, FileKind, HiddenReason, LayerDir, Merger, Meta, Version,
     VersionRole, join_merged, join_rel,
 };
-use crate::fsio;
 
 /// What a lookup found.
 #[derive(Debug)]
@@ -62,7 +61,7 @@ struct State {
 }
 
 /// Open directories of a parent stack: one per `layers` position, then one per `cut` position.
-pub(super) type ParentFds = [Option<OwnedFd>];
+pub(super) type ParentFds = [Option<DirHandle>];
 
 /// Readdir's view of one name: its type in each parent position (layers then cut), if present.
 pub(super) type Presence = [Option<Option<FileKind>>];
@@ -212,7 +211,7 @@ impl Merger {
         {
             let (dir, name) = split_parent(&object.rel);
             let covered = match self.root_of(object.layer).open_dir(dir) {
-                Ok(fd) => index.covers(fd.as_fd(), name),
+                Ok(fd) => fd.fd().and_then(|fd| index.covers(fd, name)),
                 Err(_) => Some(format!(
                     "{}: its inode's index entry cannot be checked",
                     super::index::REASON_PREFIX
@@ -339,8 +338,7 @@ impl Merger {
                     return Ok(None);
                 }
                 let Some(fd) = &fds[p] else { return Ok(None) };
-                let e =
-                    probe(fd.as_fd(), &n, dir.layer, join_rel(&dir.rel, &n), ns).map_err(io_err)?;
+                let e = probe(fd, &n, dir.layer, join_rel(&dir.rel, &n), ns).map_err(io_err)?;
                 self.single(st, e, true, last, is_upper, &[], &[])
             }
             (_, Target::Abs(parts)) => {
@@ -356,8 +354,7 @@ impl Merger {
                         return Ok(None);
                     };
                     let child_rel = join_rel(&rel, comp);
-                    let e =
-                        probe(fd.as_fd(), comp, layer, child_rel.clone(), ns).map_err(io_err)?;
+                    let e = probe(&fd, comp, layer, child_rel.clone(), ns).map_err(io_err)?;
                     let end = k + 1 == parts.len();
                     let found =
                         self.single(st, e, end, last, is_upper, &parts[..k], &parts[k + 1..])?;
@@ -515,13 +512,12 @@ impl Merger {
             let kind = match presence.map(|pr| pr[pos]) {
                 Some(None) => continue,
                 Some(Some(Some(k))) => k,
-                Some(Some(None)) | None => match fds[pos]
-                    .as_ref()
-                    .and_then(|fd| fsio::lstat_at(fd.as_fd(), name).ok())
-                {
-                    Some(s) => FileKind::from_mode(s.st_mode),
-                    None => continue,
-                },
+                Some(Some(None)) | None => {
+                    match fds[pos].as_ref().and_then(|fd| fd.lstat(name).ok()) {
+                        Some(s) => FileKind::from_mode(s.st_mode),
+                        None => continue,
+                    }
+                }
             };
             let reason = match cut_reason {
                 Some(r) => r,
@@ -558,7 +554,7 @@ impl Merger {
             let Ok(fd) = self.root_of(layer).open_dir(dir) else {
                 continue;
             };
-            if let Ok(s) = fsio::lstat_at(fd.as_fd(), base)
+            if let Ok(s) = fd.lstat(base)
                 && FileKind::from_mode(s.st_mode) == FileKind::File
             {
                 return DataSource::Found { layer, rel };
@@ -583,7 +579,7 @@ impl Merger {
             .find(|(d, _)| d.layer == e.layer && d.rel == dir)
             .and_then(|(_, fd)| fd.as_ref());
         match open {
-            Some(fd) => fsio::read_link_at(fd.as_fd(), base),
+            Some(fd) => fd.read_link(base),
             None => self.read_link(e),
         }
     }
@@ -592,7 +588,7 @@ impl Merger {
     pub(super) fn read_link(&self, e: &OnDisk) -> std::io::Result<Vec<u8>> {
         let (dir, base) = split_parent(&e.rel);
         let fd = self.root_of(e.layer).open_dir(dir)?;
-        fsio::read_link_at(fd.as_fd(), base)
+        fd.read_link(base)
     }
 }
 

@@ -1,11 +1,10 @@
 //! Reading one on-disk entry and the overlay markers on it: whiteouts (char 0/0 and xattr),
 //! opaque, redirect, metacopy and origin, in the stack's xattr namespace only.
 
+use crate::fsio::DirHandle;
 use std::io;
-use std::os::fd::BorrowedFd;
 
 use super::FileKind;
-use crate::fsio;
 use crate::stack::XattrNamespace;
 
 /// The overlay xattrs of one entry that change the merged view.
@@ -74,13 +73,13 @@ impl OnDisk {
 /// # Errors
 /// Any failure other than the name being absent.
 pub fn probe(
-    dir: BorrowedFd<'_>,
+    dir: &DirHandle,
     name: &[u8],
     layer: usize,
     rel: Vec<u8>,
     ns: XattrNamespace,
 ) -> io::Result<Option<OnDisk>> {
-    let stat = match fsio::lstat_at(dir, name) {
+    let stat = match dir.lstat(name) {
         Ok(st) => st,
         Err(e)
             if matches!(
@@ -110,10 +109,10 @@ pub fn probe(
 ///
 /// # Errors
 /// The xattrs cannot be listed or read.
-pub fn read_markers(dir: BorrowedFd<'_>, name: &[u8], ns: XattrNamespace) -> io::Result<Markers> {
+pub fn read_markers(dir: &DirHandle, name: &[u8], ns: XattrNamespace) -> io::Result<Markers> {
     let prefix = ns.prefix().as_bytes();
     let mut m = Markers::default();
-    for attr in fsio::list_xattrs(dir, name)? {
+    for attr in dir.list_xattrs(name)? {
         let Some(short) = attr.strip_prefix(prefix) else {
             continue;
         };
@@ -121,10 +120,10 @@ pub fn read_markers(dir: BorrowedFd<'_>, name: &[u8], ns: XattrNamespace) -> io:
         match short {
             b"whiteout" => m.whiteout_xattr = true,
             b"origin" => m.origin = true,
-            b"impure" => m.impure = fsio::get_xattr(dir, name, &full())?.as_deref() == Some(b"y"),
-            b"opaque" => m.opaque = fsio::get_xattr(dir, name, &full())?,
-            b"redirect" => m.redirect = fsio::get_xattr(dir, name, &full())?,
-            b"metacopy" => m.metacopy = fsio::get_xattr(dir, name, &full())?,
+            b"impure" => m.impure = dir.get_xattr(name, &full())?.as_deref() == Some(b"y"),
+            b"opaque" => m.opaque = dir.get_xattr(name, &full())?,
+            b"redirect" => m.redirect = dir.get_xattr(name, &full())?,
+            b"metacopy" => m.metacopy = dir.get_xattr(name, &full())?,
             _ => {}
         }
     }

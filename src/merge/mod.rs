@@ -12,7 +12,6 @@ mod lookup;
 pub mod markers;
 pub mod walk;
 
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -277,7 +276,7 @@ impl Merger {
         let roots = stack
             .layers
             .iter()
-            .map(|l| LayerRoot::open(&l.path))
+            .map(|l| l.open())
             .collect::<Result<Vec<_>>>()?;
         let has_xwhiteouts = stack
             .layers
@@ -288,7 +287,7 @@ impl Merger {
             .iter()
             .map(|r| {
                 r.open_dir(b"")
-                    .and_then(|fd| crate::fsio::lstat_at(fd.as_fd(), b"."))
+                    .and_then(|fd| fd.lstat(b"."))
                     .ok()
                     .map(|s| s.st_dev)
             })
@@ -337,7 +336,7 @@ impl Merger {
     ///
     /// # Errors
     /// The entry is not a regular file, its data is missing, or the file cannot be opened.
-    pub fn open_content(&self, entry: &Entry) -> Result<std::fs::File> {
+    pub fn open_content(&self, entry: &Entry) -> Result<crate::fsio::LayerFile> {
         let path = crate::escape::display(&entry.path);
         if entry.kind != FileKind::File {
             return Err(Error::BadInput(format!(

@@ -1,7 +1,5 @@
 //! Resolving merged paths from the root, and walking the merged tree parents-first.
 
-use std::os::fd::AsFd;
-
 use super::listing::OpenListing;
 use super::lookup::Outcome;
 use super::markers::read_markers;
@@ -59,10 +57,11 @@ impl Merger {
         let fd = root
             .open_dir(b"")
             .map_err(|e| Error::io("reading directory", root.path(), e))?;
-        let stat = crate::fsio::lstat_at(fd.as_fd(), b".")
+        let stat = fd
+            .lstat(b".")
             .map_err(|e| Error::io("reading", root.path(), e))?;
         let ns = self.stack.options.xattr;
-        let top_markers = read_markers(fd.as_fd(), b"", ns).unwrap_or_default();
+        let top_markers = read_markers(&fd, b"", ns).unwrap_or_default();
         // At mount time the kernel checks every lower root but the last for opaque=x.
         let mut xwhiteouts = false;
         for d in &layers {
@@ -72,7 +71,7 @@ impl Merger {
             let marked = self
                 .root_of(d.layer)
                 .open_dir(b"")
-                .and_then(|fd| read_markers(fd.as_fd(), b"", ns))
+                .and_then(|fd| read_markers(&fd, b"", ns))
                 .is_ok_and(|m| m.opaque_byte() == Some(b'x'));
             if marked {
                 xwhiteouts = true;

@@ -6,6 +6,7 @@
 //! This also covers Docker's containerd image store (namespace `moby`, snapshotter
 //! `overlayfs`), Kubernetes CRI (`k8s.io`) and nerdctl (`default`).
 
+use crate::stack::LayerFormat;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -603,6 +604,7 @@ impl Store {
                     cache_id: Some(snap.id.to_string()),
                     ..LayerIds::default()
                 },
+                format: LayerFormat::Kernel,
             });
         }
         Ok(LayerStack {

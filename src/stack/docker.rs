@@ -7,6 +7,7 @@
 //! layer, then its image's layers. Containers made by Docker's containerd image store
 //! (`Driver` is a snapshotter name) are found through containerd's `moby` namespace.
 
+use crate::stack::LayerFormat;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -363,6 +364,7 @@ impl Store {
                     created,
                     ..self.chain_ids(chain, &from)
                 },
+                format: LayerFormat::Kernel,
             });
         }
         layers.reverse();
@@ -430,6 +432,7 @@ impl Store {
                 created: c.created.clone(),
                 ..LayerIds::default()
             },
+            format: LayerFormat::Kernel,
         }];
         if let Some(init) = init_id {
             let path = engine::join_component(&self.layer_dir(), &init, "init-id", &init_file)?
@@ -444,6 +447,7 @@ impl Store {
                     created: c.created.clone(),
                     ..LayerIds::default()
                 },
+                format: LayerFormat::Kernel,
             });
         }
         // The image's layers, from the mount's parent chain (which is what was mounted), with
@@ -488,6 +492,7 @@ impl Store {
                     created,
                     ..self.chain_ids(&ch, &parent_file)
                 },
+                format: LayerFormat::Kernel,
             });
             parent_file = self.chain_path(&ch, &parent_file)?.join("parent");
             chain = read_text(&parent_file).ok().filter(|p| !p.is_empty());
@@ -522,6 +527,7 @@ impl Store {
                         path: p,
                         label,
                         ids,
+                        format: LayerFormat::Kernel,
                     });
                 }
             }

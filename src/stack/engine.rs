@@ -783,11 +783,11 @@ pub fn tree_usage(path: &Path, skip: &[&[u8]]) -> Option<TreeUsage> {
 /// opened.
 fn walk_inodes(path: &Path, skip: &[&[u8]], mut each: impl FnMut(&rustix::fs::Stat)) -> Option<()> {
     let root = LayerRoot::open(path).ok()?;
-    let top = rustix::fs::fstat(root.open_dir(b"").ok()?).ok()?;
+    let top = rustix::fs::fstat(root.open_dir_fd(b"").ok()?).ok()?;
     each(&top);
     let mut todo = vec![Vec::new()];
     while let Some(rel) = todo.pop() {
-        let Ok(fd) = root.open_dir(&rel) else {
+        let Ok(fd) = root.open_dir_fd(&rel) else {
             continue;
         };
         let Ok(names) = fsio::read_dir(fd.as_fd()) else {

@@ -18,6 +18,8 @@ pub mod spec;
 
 use std::path::PathBuf;
 
+pub use crate::fsio::LayerFormat;
+
 pub use options::{MountOptions, RedirectMode, XattrNamespace, Xino};
 
 /// What a layer is to the stack.
@@ -55,6 +57,18 @@ pub struct Layer {
     pub label: Option<String>,
     /// The engine's IDs and creation time for it, where the engine records them.
     pub ids: LayerIds,
+    /// How it records whiteouts: the kernel's way, or `.wh.` files.
+    pub format: LayerFormat,
+}
+
+impl Layer {
+    /// Opens the layer for reading, in its format.
+    ///
+    /// # Errors
+    /// The layer cannot be opened; the message names it.
+    pub fn open(&self) -> crate::error::Result<crate::fsio::LayerRoot> {
+        crate::fsio::LayerRoot::open_as(&self.path, self.format)
+    }
 }
 
 /// What an engine records about one layer (each field only where that engine has it).
@@ -114,6 +128,7 @@ impl LayerStack {
             path,
             label: None,
             ids: LayerIds::default(),
+            format: LayerFormat::Kernel,
         };
         let options = if upper.is_some() {
             options

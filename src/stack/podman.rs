@@ -7,6 +7,7 @@
 //! ownership was re-mapped keeps its older content in `diff1`, `diff2`, …, which the driver
 //! mounts right below `diff` although the `lower` files do not list them.
 
+use crate::stack::LayerFormat;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -526,6 +527,7 @@ impl Store {
                         format!("{label} (diff{n}: content before an ID re-mapping)")
                     }),
                     ids: self.layer_ids(id),
+                    format: LayerFormat::Kernel,
                 });
             }
         }
@@ -595,6 +597,7 @@ impl Store {
                     path: upper.clone(),
                     label: Some(labels[0].clone()),
                     ids: self.layer_ids(&c.layer),
+                    format: LayerFormat::Kernel,
                 }];
                 layers.extend(self.chain_layers(&chain, &labels, true, &mut notes)?);
                 let mut stack = LayerStack {

@@ -26,6 +26,10 @@ pub struct StackRequest {
     pub options: Option<std::ffi::OsString>,
     /// Container engines' storage roots (`--docker-root`, ...), for `docker:NAME` and friends.
     pub roots: super::engine::Roots,
+    /// `--layer-format`: how the `--lowerdir`/`--upperdir` layers record whiteouts.
+    pub layer_format: super::LayerFormat,
+    /// `--platform OS/ARCH[/VARIANT]`: which image of a multi-platform archive or layout.
+    pub platform: Option<String>,
 }
 
 impl StackRequest {
@@ -177,5 +181,9 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
         .collect();
     check_layers(&given)?;
     let name = format!("lowerdir={}", lowerdir.to_string_lossy());
-    Ok(LayerStack::from_dirs(name, upper, lowers, data, options))
+    let mut stack = LayerStack::from_dirs(name, upper, lowers, data, options);
+    for layer in &mut stack.layers {
+        layer.format = req.layer_format;
+    }
+    Ok(stack)
 }

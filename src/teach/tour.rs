@@ -821,7 +821,7 @@ impl Fact {
 fn lstat(demo: &Demo, layer: usize, rel: &str) -> io::Result<Option<rustix::fs::Stat>> {
     let root = LayerRoot::open(&demo.stack.layers[layer].path).map_err(io::Error::other)?;
     let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let dir = match root.open_dir(parent.as_bytes()) {
+    let dir = match root.open_dir_fd(parent.as_bytes()) {
         Ok(d) => d,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
         Err(e) => return Err(e),
@@ -836,7 +836,7 @@ fn lstat(demo: &Demo, layer: usize, rel: &str) -> io::Result<Option<rustix::fs::
 fn xattr(demo: &Demo, layer: usize, rel: &str, name: &str) -> io::Result<Option<Vec<u8>>> {
     let root = LayerRoot::open(&demo.stack.layers[layer].path).map_err(io::Error::other)?;
     let (parent, file) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let dir = root.open_dir(parent.as_bytes())?;
+    let dir = root.open_dir_fd(parent.as_bytes())?;
     let full = format!("{}{name}", demo.xattr_namespace().prefix());
     fsio::get_xattr(dir.as_fd(), file.as_bytes(), &full)
 }
@@ -923,7 +923,7 @@ fn check_fact(
         Fact::DirHolds { layer, rel, names } => {
             let root =
                 LayerRoot::open(&demo.stack.layers[*layer].path).map_err(io::Error::other)?;
-            match root.open_dir(rel.as_bytes()) {
+            match root.open_dir_fd(rel.as_bytes()) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => absent(),
                 Err(e) => return Err(e),
                 Ok(dir) => {

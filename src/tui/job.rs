@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::fd::AsFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -18,7 +17,6 @@ use std::time::{Duration, Instant};
 use crate::diff;
 use crate::error::Error;
 use crate::escape;
-use crate::fsio::{self, LayerRoot};
 use crate::merge::walk::Visit;
 use crate::merge::{
     DataSource, DirStack, Entry, FileKind, LayerDir, Merger, Resolved, Version, VersionRole,
@@ -559,11 +557,12 @@ fn hidden_names(
     let copies = dir.layers.iter().chain(dir.cut.iter().map(|(d, _)| d));
     for d in copies {
         let layer = &m.stack().layers[d.layer];
-        let root = LayerRoot::open(&layer.path)?;
+        let root = layer.open()?;
         let Ok(fd) = root.open_dir(&d.rel) else {
             continue;
         };
-        let list = fsio::read_dir(fd.as_fd())
+        let list = fd
+            .read_dir()
             .map_err(|e| Error::io("reading directory", root.join(&d.rel), e))?;
         names.extend(list.into_iter().map(|(n, _)| n));
     }

@@ -293,7 +293,7 @@ pub fn analyse(merger: &Merger) -> Result<Report> {
         .layers
         .par_iter()
         .enumerate()
-        .map(|(layer, l)| scan_layer(merger, &shown, layer, &l.path, probe))
+        .map(|(layer, l)| scan_layer(merger, &shown, layer, l, probe))
         .collect::<Result<Vec<_>>>()?;
     let mut whiteouts: HashMap<Vec<u8>, usize> = HashMap::new();
     for (layer, s) in scans.iter_mut().enumerate() {
@@ -454,10 +454,10 @@ fn scan_layer(
     merger: &Merger,
     shown: &Shown,
     layer: usize,
-    path: &std::path::Path,
+    layer_on_disk: &crate::stack::Layer,
     probe: Option<crate::stack::XattrNamespace>,
 ) -> Result<LayerScan> {
-    let root = LayerRoot::open(path)?;
+    let root = layer_on_disk.open()?;
     let keys = &shown.keys;
     let mut out = LayerScan::default();
     let data_only = merger.stack().layers[layer].role == LayerRole::DataOnly;
@@ -605,7 +605,7 @@ fn noop_copyups(merger: &Merger, candidates: &[CopyUpCandidate]) -> Result<Vec<N
     let roots = stack
         .layers
         .iter()
-        .map(|l| LayerRoot::open(&l.path))
+        .map(|l| l.open())
         .collect::<Result<Vec<_>>>()?;
     let mut out: Vec<NoopCopyUp> = candidates
         .par_iter()
@@ -633,8 +633,10 @@ fn same_content(
 ) -> std::io::Result<Option<u64>> {
     let mut fa = a_root.open_file(a)?;
     let mut fb = b_root.open_file(b)?;
-    let (ma, mb) = (fa.metadata()?, fb.metadata()?);
-    if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
+    let (Some(len), Some(len_b)) = (fa.regular_len()?, fb.regular_len()?) else {
+        return Ok(None);
+    };
+    if len != len_b {
         return Ok(None);
     }
     let mut ba = vec![0u8; 64 * 1024];
@@ -646,12 +648,12 @@ fn same_content(
             return Ok(None);
         }
         if n == 0 {
-            return Ok(Some(ma.len()));
+            return Ok(Some(len));
         }
     }
 }
 
-fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {

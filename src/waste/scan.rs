@@ -4,10 +4,8 @@
 //! Each directory gets a state from its parent's (`child_state`), so a caller can carry "this
 //! subtree is hidden because ..." down the tree without looking anything up twice.
 
-use std::os::fd::AsFd;
-
 use crate::error::{Error, Result};
-use crate::fsio::{self, LayerRoot};
+use crate::fsio::LayerRoot;
 use crate::merge::markers::read_markers;
 use crate::merge::{FileKind, join_rel};
 use crate::stack::XattrNamespace;
@@ -64,7 +62,8 @@ pub fn scan<S>(
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => continue,
             Err(e) => return Err(Error::io("reading directory", root.join(&rel), e)),
         };
-        let names = fsio::read_dir(fd.as_fd())
+        let names = fd
+            .read_dir()
             .map_err(|e| Error::io("reading directory", root.join(&rel), e))?;
         for (name, dtype) in names {
             let child = join_rel(&rel, &name);
@@ -75,7 +74,7 @@ pub fn scan<S>(
                 continue;
             }
             let stat = match dtype {
-                Some(FileKind::File) | None => match fsio::lstat_at(fd.as_fd(), &name) {
+                Some(FileKind::File) | None => match fd.lstat(&name) {
                     Ok(s) => Some(s),
                     // Removed since readdir: it is not stored any more.
                     Err(_) => continue,
@@ -88,7 +87,7 @@ pub fn scan<S>(
             match (kind, stat) {
                 (FileKind::File, Some(s)) => {
                     let is_metacopy = metacopy.is_some_and(|ns| {
-                        read_markers(fd.as_fd(), &name, ns).is_ok_and(|m| m.metacopy.is_some())
+                        read_markers(&fd, &name, ns).is_ok_and(|m| m.metacopy.is_some())
                     });
                     let stored = Stored {
                         dev: s.st_dev,
