@@ -376,14 +376,26 @@ pub fn role_text(r: &Resolved, v: &Version, base: usize) -> String {
 #[must_use]
 pub fn which_line(m: &Merger, r: &Resolved, v: &Version, base: usize) -> String {
     let source = m.source_path(v.layer, &v.rel);
-    format!(
+    let layer = &m.stack().layers[v.layer];
+    let mut line = format!(
         "L{:<2} {:<8} {:<7} {}  {}",
         v.layer + base,
-        m.stack().layers[v.layer].role.as_str(),
+        layer.role.as_str(),
         v.kind.as_str(),
         crate::escape::path(&source),
         role_text(r, v, base)
-    )
+    );
+    // A layer read from an archive has no store directory to recognise it by: name it by
+    // the instruction that made it and its digest.
+    if let Some(digest) = &layer.ids.digest {
+        let label = layer.label.as_deref().unwrap_or("layer");
+        line.push_str(&format!(
+            "  [{}, digest {}]",
+            crate::escape::display(label.as_bytes()),
+            crate::escape::display(crate::stack::engine::short(digest).as_bytes())
+        ));
+    }
+    line
 }
 
 /// A short word for what a version does, as `which` prints it.

@@ -37,6 +37,8 @@ pub fn run(stack: &LayerStack, json: bool, out: &mut dyn Write) -> anyhow::Resul
             o.insert("cache_id".into(), json!(ids.cache_id));
             o.insert("diff_id".into(), json!(ids.diff_id));
             o.insert("created".into(), json!(ids.created));
+            o.insert("digest".into(), json!(ids.digest));
+            o.insert("blob_bytes".into(), json!(ids.blob_bytes));
             o.insert("entries".into(), json!(s.entries));
             o.insert("bytes".into(), json!(s.bytes));
             o.insert("added".into(), json!(s.added));
@@ -87,6 +89,12 @@ pub fn id_words(ids: &crate::stack::LayerIds) -> String {
     }
     if let Some(id) = &ids.diff_id {
         words.push(format!("diff {}", escape::display(short(id).as_bytes())));
+    }
+    if let Some(d) = &ids.digest {
+        words.push(format!("digest {}", escape::display(short(d).as_bytes())));
+    }
+    if let Some(n) = ids.blob_bytes {
+        words.push(format!("blob {}", format_size(n, BINARY)));
     }
     if let Some(t) = &ids.created {
         words.push(format!("created {}", escape::display(t.as_bytes())));

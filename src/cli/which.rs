@@ -31,6 +31,7 @@ pub fn run(merger: &Merger, path: &[u8], json: bool, out: &mut dyn Write) -> any
             o.insert("type".into(), json!(v.kind.as_str()));
             put_bytes(&mut o, "source", source.as_os_str().as_bytes());
             o.insert("label".into(), json!(stack.layers[v.layer].label));
+            o.insert("digest".into(), json!(stack.layers[v.layer].ids.digest));
             crate::report::write_json(&mut *out, &o)?;
             out.write_all(b"\n")?;
         } else {

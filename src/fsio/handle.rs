@@ -10,7 +10,10 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use std::sync::Arc;
+
 use super::FileKind;
+use super::tar::{TarFile, TarLayer};
 use super::whiteout_files as wh;
 
 /// An open directory inside a layer.
@@ -25,6 +28,8 @@ enum Inner {
     Kernel(OwnedFd),
     /// A directory of a layer on disk that marks whiteouts with `.wh.` files.
     WhiteoutFiles(OwnedFd),
+    /// A directory node of an indexed layer tar.
+    Tar(Arc<TarLayer>, u32),
 }
 
 impl DirHandle {
@@ -40,11 +45,18 @@ impl DirHandle {
         }
     }
 
+    pub(super) fn tar(layer: Arc<TarLayer>, node: u32) -> Self {
+        DirHandle {
+            inner: Inner::Tar(layer, node),
+        }
+    }
+
     /// The descriptor of a directory on disk (`None` for a directory inside an archive).
     #[must_use]
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Kernel(fd) | Inner::WhiteoutFiles(fd) => Some(fd.as_fd()),
+            Inner::Tar(..) => None,
         }
     }
 
@@ -57,6 +69,7 @@ impl DirHandle {
         match &self.inner {
             Inner::Kernel(fd) => super::read_dir(fd.as_fd()),
             Inner::WhiteoutFiles(fd) => wh::read_dir(fd.as_fd()),
+            Inner::Tar(t, n) => Ok(t.read_dir(*n)),
         }
     }
 
@@ -68,6 +81,7 @@ impl DirHandle {
         match &self.inner {
             Inner::Kernel(fd) => super::lstat_at(fd.as_fd(), or_dot(name)),
             Inner::WhiteoutFiles(fd) => wh::lstat(fd.as_fd(), or_dot(name)),
+            Inner::Tar(t, n) => t.lstat(*n, name),
         }
     }
 
@@ -79,6 +93,7 @@ impl DirHandle {
         match &self.inner {
             Inner::Kernel(fd) => super::read_link_at(fd.as_fd(), name),
             Inner::WhiteoutFiles(fd) => wh::read_link(fd.as_fd(), name),
+            Inner::Tar(t, n) => t.read_link(*n, name),
         }
     }
 
@@ -90,6 +105,7 @@ impl DirHandle {
         match &self.inner {
             Inner::Kernel(fd) => super::list_xattrs(fd.as_fd(), name),
             Inner::WhiteoutFiles(fd) => wh::list_xattrs(fd.as_fd(), name),
+            Inner::Tar(t, n) => t.list_xattrs(*n, name),
         }
     }
 
@@ -101,6 +117,7 @@ impl DirHandle {
         match &self.inner {
             Inner::Kernel(fd) => super::get_xattr(fd.as_fd(), name, attr),
             Inner::WhiteoutFiles(fd) => wh::get_xattr(fd.as_fd(), name, attr),
+            Inner::Tar(t, n) => t.get_xattr(*n, name, attr),
         }
     }
 }
@@ -119,12 +136,20 @@ pub struct LayerFile {
 enum FileInner {
     /// A file on disk.
     Disk(std::fs::File),
+    /// A file inside an indexed layer tar.
+    Tar(TarFile),
 }
 
 impl LayerFile {
     pub(super) fn disk(file: std::fs::File) -> Self {
         LayerFile {
             inner: FileInner::Disk(file),
+        }
+    }
+
+    pub(super) fn tar(file: TarFile) -> Self {
+        LayerFile {
+            inner: FileInner::Tar(file),
         }
     }
 
@@ -138,6 +163,7 @@ impl LayerFile {
                 let m = f.metadata()?;
                 Ok(m.is_file().then_some(m.len()))
             }
+            FileInner::Tar(f) => Ok(Some(f.len())),
         }
     }
 }
@@ -146,6 +172,7 @@ impl io::Read for LayerFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             FileInner::Disk(f) => f.read(buf),
+            FileInner::Tar(f) => f.read(buf),
         }
     }
 }

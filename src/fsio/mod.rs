@@ -29,12 +29,13 @@ use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 use crate::error::{Error, Result};
 
 mod handle;
+pub mod tar;
 mod whiteout_files;
 
 pub use handle::{DirHandle, LayerFile};
 
 /// How a layer records whiteouts and opaque directories.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub enum LayerFormat {
     /// The kernel's: whiteouts are 0/0 character devices, opaque directories and redirects are
     /// `overlay.*` xattrs.
@@ -43,12 +44,28 @@ pub enum LayerFormat {
     /// The OCI image format, on disk: `.wh.NAME` files and `.wh..wh..opq` markers
     /// (fuse-overlayfs layers, unpacked image layers).
     WhiteoutFiles,
+    /// An OCI layer tar, indexed in place (an image archive's or layout's layer).
+    Tar(Arc<tar::TarLayer>),
 }
+
+impl PartialEq for LayerFormat {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (LayerFormat::Kernel, LayerFormat::Kernel)
+            | (LayerFormat::WhiteoutFiles, LayerFormat::WhiteoutFiles) => true,
+            (LayerFormat::Tar(a), LayerFormat::Tar(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for LayerFormat {}
 
 /// An open layer root directory.
 #[derive(Debug)]
 pub struct LayerRoot {
-    fd: Arc<OwnedFd>,
+    /// The directory on disk; `None` for a layer inside an archive.
+    fd: Option<Arc<OwnedFd>>,
     path: PathBuf,
     cloned: bool,
     format: LayerFormat,
@@ -277,6 +294,9 @@ impl LayerRoot {
     /// # Errors
     /// As [`LayerRoot::open`].
     pub fn open_as(path: &Path, format: LayerFormat) -> Result<Self> {
+        if let LayerFormat::Tar(layer) = format {
+            return Ok(Self::open_tar(layer, path.to_path_buf()));
+        }
         let base = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         // Opened first as today, for the errors people know (missing, not a directory).
         let plain = open_noatime(|f| rustix::fs::open(path, f, Mode::empty()), base)
@@ -302,11 +322,24 @@ impl LayerRoot {
             UNCLONED.store(true, Ordering::Relaxed);
         }
         Ok(LayerRoot {
-            fd,
+            fd: Some(fd),
             path: path.to_path_buf(),
             cloned,
             format,
         })
+    }
+
+    /// An indexed layer tar, shown as `display` (nothing on disk is opened: the index reads
+    /// its blob).
+    #[must_use]
+    pub fn open_tar(layer: Arc<tar::TarLayer>, display: PathBuf) -> Self {
+        LayerRoot {
+            fd: None,
+            path: display,
+            // Nothing to jail: no directory tree on disk is walked.
+            cloned: true,
+            format: LayerFormat::Tar(layer),
+        }
     }
 
     /// Whether this layer is read through a private read-only clone of its mount (no
@@ -336,6 +369,12 @@ impl LayerRoot {
     /// mount. A path too long for one call is walked a chunk of components at a time, each
     /// chunk opened beneath the directory the previous one reached.
     fn open_beneath(&self, rel: &[u8], base: OFlags) -> io::Result<OwnedFd> {
+        let Some(root) = self.fd.as_deref() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a layer inside an image archive has no directory on disk",
+            ));
+        };
         let mut dir: Option<OwnedFd> = None;
         let mut rest = rel;
         while rest.len() > PATH_CHUNK {
@@ -344,7 +383,7 @@ impl LayerRoot {
                 break;
             };
             let (head, tail) = (&rest[..cut], &rest[cut + 1..]);
-            let at = dir.as_ref().unwrap_or(&*self.fd);
+            let at = dir.as_ref().unwrap_or(root);
             let next = rustix::fs::openat2(
                 at,
                 OsStr::from_bytes(head),
@@ -355,7 +394,7 @@ impl LayerRoot {
             dir = Some(next);
             rest = tail;
         }
-        let at = dir.as_ref().unwrap_or(&*self.fd);
+        let at = dir.as_ref().unwrap_or(root);
         open_noatime(
             |f| {
                 rustix::fs::openat2(
@@ -375,10 +414,14 @@ impl LayerRoot {
     /// # Errors
     /// Missing, not a directory, a symlink on the way (ELOOP), or a mount point (EXDEV).
     pub fn open_dir(&self, rel: &[u8]) -> io::Result<DirHandle> {
+        if let LayerFormat::Tar(layer) = &self.format {
+            let node = layer.dir_node(rel)?;
+            return Ok(DirHandle::tar(Arc::clone(layer), node));
+        }
         let fd = self.open_dir_fd(rel)?;
         Ok(match self.format {
-            LayerFormat::Kernel => DirHandle::kernel(fd),
             LayerFormat::WhiteoutFiles => DirHandle::whiteout_files(fd),
+            _ => DirHandle::kernel(fd),
         })
     }
 
@@ -400,6 +443,9 @@ impl LayerRoot {
     /// # Errors
     /// As for [`LayerRoot::open_dir`].
     pub fn open_file(&self, rel: &[u8]) -> io::Result<LayerFile> {
+        if let LayerFormat::Tar(layer) = &self.format {
+            return layer.open_file(rel).map(LayerFile::tar);
+        }
         self.open_beneath(
             rel,
             OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,

@@ -323,7 +323,7 @@ impl Store {
             layer_id: Some(chain.to_string()),
             cache_id: read("cache-id"),
             diff_id: read("diff"),
-            created: None,
+            ..LayerIds::default()
         }
     }
 

@@ -4,6 +4,7 @@
 //! Layers are numbered top-down: 0 is the upperdir when there is one, then each lowerdir in
 //! lookup order (the leftmost `lowerdir=` entry first), then the data-only layers.
 
+pub mod archive;
 pub mod bolt;
 pub mod containerd;
 pub mod discover;
@@ -67,7 +68,7 @@ impl Layer {
     /// # Errors
     /// The layer cannot be opened; the message names it.
     pub fn open(&self) -> crate::error::Result<crate::fsio::LayerRoot> {
-        crate::fsio::LayerRoot::open_as(&self.path, self.format)
+        crate::fsio::LayerRoot::open_as(&self.path, self.format.clone())
     }
 }
 
@@ -88,6 +89,13 @@ pub struct LayerIds {
     /// When it was made, as the engine recorded it (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// The digest of the layer as it travels (`sha256:...` of the blob, compressed or not): an
+    /// image manifest's layer digest. Only for layers read from an archive or layout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The size of that blob in bytes (compressed, when it is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob_bytes: Option<u64>,
 }
 
 impl LayerIds {

@@ -115,6 +115,11 @@ struct LayerRec {
     /// The uncompressed digest (the image's diff ID).
     #[serde(default, rename = "diff-digest")]
     diff_digest: Option<String>,
+    /// The digest and size of the blob it was pulled as (a pulled image's layers only).
+    #[serde(default, rename = "compressed-diff-digest")]
+    compressed_digest: Option<String>,
+    #[serde(default, rename = "compressed-size")]
+    compressed_size: Option<u64>,
     #[serde(default)]
     created: Option<String>,
 }
@@ -484,6 +489,8 @@ impl Store {
             cache_id: None,
             diff_id: rec.and_then(|r| r.diff_digest.clone()),
             created: rec.and_then(|r| r.created.clone()),
+            digest: rec.and_then(|r| r.compressed_digest.clone()),
+            blob_bytes: rec.and_then(|r| r.compressed_size),
         }
     }
 

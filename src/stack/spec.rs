@@ -83,6 +83,19 @@ pub fn resolve(req: &StackRequest) -> Result<LayerStack> {
 /// As [`resolve`].
 pub fn resolve_noted(req: &StackRequest) -> Result<(LayerStack, Vec<String>)> {
     if req.lowerdir.is_none()
+        && let Some(name) = &req.stack
+        && let Some(found) = super::archive::resolve(name.as_bytes(), req.platform.as_deref())
+    {
+        return found;
+    }
+    if req.platform.is_some() {
+        return Err(Error::BadInput(
+            "--platform chooses an image in an archive or OCI layout (docker-archive:, oci:, \
+             oci-archive:): drop it for this stack"
+                .into(),
+        ));
+    }
+    if req.lowerdir.is_none()
         && let Some(name) = req.stack.as_ref().and_then(|s| s.to_str())
         && let Some(found) = super::discover::resolve(name, &req.roots)
     {
@@ -183,7 +196,7 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
     let name = format!("lowerdir={}", lowerdir.to_string_lossy());
     let mut stack = LayerStack::from_dirs(name, upper, lowers, data, options);
     for layer in &mut stack.layers {
-        layer.format = req.layer_format;
+        layer.format = req.layer_format.clone();
     }
     Ok(stack)
 }

@@ -774,6 +774,8 @@ fn details_show_the_selected_layer_and_a_live_event_whole() {
             cache_id: Some("d".repeat(64)),
             diff_id: Some(format!("sha256:{}", "e".repeat(64))),
             created: Some("2026-11-30T10:00:00.123456789Z".into()),
+            digest: Some(format!("sha256:{}", "f".repeat(64))),
+            blob_bytes: Some(1536),
         };
         ex.stack = Arc::new(stack);
         ex.summaries[1] = Some(Ok(LayerSummary {
@@ -806,6 +808,8 @@ fn details_show_the_selected_layer_and_a_live_event_whole() {
         format!("layerID:sha256:{}", "c".repeat(64)),
         format!("cacheID:{}", "d".repeat(64)),
         format!("diffID:sha256:{}", "e".repeat(64)),
+        format!("digest:sha256:{}", "f".repeat(64)),
+        "blob:1.50KiBasittravels".to_string(),
         "created:2026-11-30T10:00:00.123456789Z".to_string(),
     ] {
         assert!(unwrapped.contains(&id), "{id}:\n{s}");

@@ -240,6 +240,7 @@ fn layer_lines(t: Theme, ex: &Explorer, i: usize) -> Vec<Line<'static>> {
         ("layer ID", &ids.layer_id),
         ("cache ID", &ids.cache_id),
         ("diff ID", &ids.diff_id),
+        ("digest", &ids.digest),
         ("created", &ids.created),
     ] {
         if let Some(v) = value {
@@ -248,6 +249,12 @@ fn layer_lines(t: Theme, ex: &Explorer, i: usize) -> Vec<Line<'static>> {
                 Span::raw(escape::display(v.as_bytes())),
             ]));
         }
+    }
+    if let Some(n) = ids.blob_bytes {
+        lines.push(Line::from(vec![
+            Span::styled("blob: ", t.title()),
+            Span::raw(format!("{} as it travels", format_size(n, BINARY))),
+        ]));
     }
     match ex.summaries.get(i).and_then(Option::as_ref) {
         None => lines.push(Line::styled("counting…", t.dim())),
