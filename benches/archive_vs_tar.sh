@@ -38,7 +38,7 @@ if [ ! -f "$img/done" ]; then
   echo "== generate $img"
   rm -rf "$img" && mkdir -p "$img/save" "$img/oci/blobs/sha256"
   python3 - "$img/layer.tar" "$paths" "$mib" <<'EOF'
-import io, sys, tarfile
+import io, os, sys, tarfile
 out, paths, mib = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 per = mib * 1024 * 1024 // paths
 chunk = bytes(range(256)) * (per // 256 + 1)
@@ -50,9 +50,10 @@ with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as t:
         t.addfile(info)
     for i in range(paths):
         info = tarfile.TarInfo(f"usr/share/d{i // 1000:04}/file-{i:07}.dat")
-        # Varied sizes around the mean; the bytes differ by file so gzip has work to do.
+        # Varied sizes around the mean; half random bytes, so gzip halves the layer as it
+        # does real binaries.
         size = per // 2 + (i * 7919) % per
-        data = (str(i).encode() + chunk)[:size]
+        data = os.urandom(size // 2) + (str(i).encode() + chunk)[: size - size // 2]
         info.size = len(data)
         info.mode = 0o644
         t.addfile(info, io.BytesIO(data))

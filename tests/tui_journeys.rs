@@ -1160,3 +1160,55 @@ fn the_demo_at_80x24_shows_every_layer() {
     t.keys(&["q"]);
     std::thread::sleep(Duration::from_millis(500));
 }
+
+/// An OCI layout opens in the explorer like a live store: the layers with their history
+/// labels, the merged view with the whiteout and the opaque directory applied, and the
+/// details naming the supplying layer by label and digest.
+#[test]
+fn an_oci_layout_opens_in_the_explorer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    for (layer, files) in [
+        ("base", &["etc/motd", "opt/old", "keep"][..]),
+        ("top", &["etc/.wh.motd", "opt/.wh..wh..opq", "opt/new"][..]),
+    ] {
+        for f in files {
+            let p = d.join(layer).join(f);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, format!("{layer}\n")).expect("write");
+        }
+    }
+    let tars = [
+        common::oci::tar(&d.join("base"), &["."]),
+        common::oci::tar(&d.join("top"), &["."]),
+    ];
+    let dir = common::oci::layout(&d.join("oci"), &tars, &[]);
+    let name = format!("oci:{}", dir.display());
+    let (stack, notes) = layerscope::stack::archive::resolve(name.as_bytes(), None)
+        .expect("an archive name")
+        .expect("opens");
+    assert!(notes.is_empty(), "{notes:?}");
+    let merger = std::sync::Arc::new(Merger::open(&stack).expect("merger"));
+    let mut run = tui_fixture::Run::explorer(merger, 120, 30, false);
+    run.keys("");
+    let rows = run.rows();
+    assert!(rows.contains(&"/keep".to_string()) && rows.contains(&"/opt".to_string()));
+    let screen = run.screen();
+    assert!(
+        screen.contains("step 1") && screen.contains("step 0"),
+        "{screen}"
+    );
+    // /opt is opaque in the top layer: only its new file shows.
+    run.keys("jjj");
+    assert_eq!(run.selected().as_deref(), Some("/opt"), "{:?}", run.rows());
+    run.keys("l");
+    let rows = run.rows();
+    assert!(rows.contains(&"/opt/new".to_string()) && !rows.contains(&"/opt/old".to_string()));
+    let digest = &stack.layers[0].ids.digest.clone().expect("digest")[7..19];
+    run.keys("j");
+    let flat: String = run.screen().split_whitespace().collect();
+    assert!(
+        flat.contains(digest),
+        "the details name the layer's digest {digest}:\n{flat}"
+    );
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod oci;
 pub mod stores;
 
 use std::path::{Path, PathBuf};

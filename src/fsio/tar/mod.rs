@@ -135,7 +135,9 @@ impl TarLayer {
                  archive is damaged or mislabelled"
             )));
         }
-        let raw = Hashing::new(source.reader_at(0));
+        // The blob's own digest is hashed from the raw bytes, beside the uncompressed one; a
+        // plain tar is its own uncompressed stream, hashed once.
+        let raw = || Hashing::new(source.reader_at(0));
         let limit = match found {
             Compression::None => u64::MAX,
             _ => source
@@ -144,14 +146,16 @@ impl TarLayer {
                 .saturating_add(BOMB_SLACK),
         };
         let built = match found {
-            Compression::None => run(raw, limit, |r| (r.into_parts(), Vec::new())),
-            Compression::Gzip => run(gzip::GzipReader::new(raw, true), limit, |mut g| {
+            Compression::None => run(source.reader_at(0), limit, |_| {
+                ((String::new(), 0), Vec::new())
+            }),
+            Compression::Gzip => run(gzip::GzipReader::new(raw(), true), limit, |mut g| {
                 let points = g.take_points();
                 let (raw, _) = g.into_raw();
                 (raw.into_parts(), points)
             }),
             Compression::Zstd => {
-                let z = ruzstd::decoding::StreamingDecoder::new(raw)
+                let z = ruzstd::decoding::StreamingDecoder::new(raw())
                     .map_err(|e| fail(format!("not zstd data: {e}")))?;
                 run(z, limit, |z| (z.into_inner().into_parts(), Vec::new()))
             }
