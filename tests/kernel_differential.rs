@@ -105,6 +105,7 @@ fn plan_for(rng: &mut Rng) -> (Plan, Option<usize>) {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect(),
+        adversarial: false,
     };
     let mutate = (upper && rng.chance(75)).then(|| rng.range(3, 12));
     let mut plan = plan;
@@ -313,6 +314,56 @@ fn random_stacks_with_index_on_agree_with_the_kernel() {
         return common::skip(&why);
     }
     run_seeds_with(|s| s % 10 == 5, "index=on, seeds 5 mod 10", index_plan_for);
+}
+
+/// Adversarial stacks (issue 14): the random stacks again, with hand-set redirects the kernel
+/// never writes (an origin left visible or shared by two redirects, `..` and `.` in a
+/// redirect, a redirect to the directory's own parent), under every `redirect_dir=` mode,
+/// with and without `index=on` and `metacopy=on`. What the kernel refuses, layerscope must
+/// report as an anomaly; what it shows, layerscope must show from the same layer.
+fn adversarial_plan_for(rng: &mut Rng) -> (Plan, Option<usize>) {
+    let (mut plan, mutate) = plan_for(rng);
+    plan.adversarial = true;
+    plan.redirect_dirs = rng.chance(85);
+    plan.metacopy_files = rng.chance(50);
+    let redirect: &str = rng.weighted(&[
+        ("", 1),
+        ("redirect_dir=on", 2),
+        ("redirect_dir=follow", 2),
+        ("redirect_dir=off", 2),
+        ("redirect_dir=nofollow", 1),
+    ]);
+    let mut options: Vec<String> = Vec::new();
+    if !redirect.is_empty() {
+        options.push(redirect.to_string());
+    }
+    // metacopy=on needs redirects followed, and made where there is an upper (the kernel
+    // refuses it with off or nofollow, and with follow on a writable mount).
+    let follows = match redirect {
+        "" | "redirect_dir=on" => true,
+        "redirect_dir=follow" => !plan.upper,
+        _ => false,
+    };
+    if follows && rng.chance(50) {
+        options.push("metacopy=on".to_string());
+    }
+    if plan.upper && rng.chance(50) {
+        options.push("index=on".to_string());
+    }
+    plan.options = options;
+    (plan, mutate)
+}
+
+#[test]
+fn adversarial_stacks_agree_with_the_kernel() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    run_seeds_with(
+        |s| s % 3 == 1,
+        "adversarial, seeds 1 mod 3",
+        adversarial_plan_for,
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -82,6 +82,12 @@ fn parse_name(name: &[u8]) -> Option<(i32, Vec<u8>)> {
         .chunks(2)
         .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
         .collect::<Option<_>>()?;
+    parse_fb(&bytes)
+}
+
+/// Decodes an `ovl_fb` (as `overlay.origin` holds it, and an index name in hex) into the
+/// (handle type, handle bytes) of a lower inode; `None` for anything else.
+pub(super) fn parse_fb(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
     if bytes.len() < 21 || bytes[0] != 0 || bytes[1] != 0xfb || usize::from(bytes[2]) != bytes.len()
     {
         return None;
@@ -93,7 +99,7 @@ fn parse_name(name: &[u8]) -> Option<(i32, Vec<u8>)> {
 }
 
 /// The file handle of `name` in `dir` (not following a symlink), as `name_to_handle_at` gives it.
-fn handle_of(dir: BorrowedFd<'_>, name: &[u8]) -> Option<(i32, Vec<u8>)> {
+pub(super) fn handle_of(dir: BorrowedFd<'_>, name: &[u8]) -> Option<(i32, Vec<u8>)> {
     const MAX: usize = 128; // MAX_HANDLE_SZ
     #[repr(C)]
     struct Buf {

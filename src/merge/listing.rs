@@ -79,9 +79,7 @@ impl Merger {
     /// As [`Merger::list`].
     pub fn list_dir(&self, path: &[u8], dir: &DirStack) -> Result<Listing> {
         let mut open = self.open_listing(path, dir)?;
-        let mut out = self.next_chunk(path, dir, &mut open, usize::MAX);
-        self.refuse_shared_lower_dirs(&mut out);
-        Ok(out)
+        Ok(self.next_chunk(path, dir, &mut open, usize::MAX))
     }
 
     /// Lists the merged directory `entry` as [`Merger::list`] does, but a directory of more
@@ -250,6 +248,8 @@ impl Merger {
                 },
             );
         }
+        self.refuse_shared_lower_dirs(&mut out);
+        self.check_aliases(path, dir, &mut out);
         out
     }
 
@@ -260,7 +260,7 @@ impl Merger {
     /// order of lookups on the mount, so none of them is shown: each is an anomaly. Without an
     /// upper layer no copy can differ and the kernel shows them all. (A directory listed in
     /// chunks is checked one chunk at a time.)
-    pub(super) fn refuse_shared_lower_dirs(&self, out: &mut Listing) {
+    fn refuse_shared_lower_dirs(&self, out: &mut Listing) {
         if !self.stack.tree_layers().any(|l| self.is_upper(l)) {
             return;
         }
@@ -408,11 +408,10 @@ impl Chunks<'_> {
             return None;
         }
         self.started = true;
-        let mut out = self
-            .merger
-            .next_chunk(&self.path, &self.dir, &mut self.open, self.max);
-        self.merger.refuse_shared_lower_dirs(&mut out);
-        Some(out)
+        Some(
+            self.merger
+                .next_chunk(&self.path, &self.dir, &mut self.open, self.max),
+        )
     }
 }
 

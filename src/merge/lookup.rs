@@ -283,6 +283,7 @@ impl Merger {
                 cut: hidden_dirs(&versions),
                 xwhiteouts: st.xwhiteouts,
                 impure: self.is_upper(object.layer) && object.markers.impure,
+                aliases: Vec::new(),
             }
         });
         let s = &object.stat;

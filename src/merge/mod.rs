@@ -6,6 +6,7 @@
 //! describes them. A directory of the merged view carries its *stack*: the real
 //! directories, top-down, that merge into it. Children are looked up in that stack only.
 
+mod alias;
 mod index;
 mod listing;
 mod lookup;
@@ -134,6 +135,10 @@ pub struct DirStack {
     /// then looks up every name whose top copy is in the upper, and drops the ones lookup does
     /// not find (`ovl_calc_d_ino`, `ovl_cache_update` in readdir.c).
     pub impure: bool,
+    /// Lower copies in this stack that another merged directory also reaches (a crafted
+    /// redirect whose origin is still visible), each with that directory's path: the files
+    /// such a copy holds are one kernel inode under two paths (see `alias.rs`).
+    pub aliases: Vec<(LayerDir, Vec<u8>)>,
 }
 
 /// File metadata, from the entry that supplies it.

@@ -122,6 +122,7 @@ impl Merger {
                 cut: Vec::new(),
                 xwhiteouts,
                 impure: self.is_upper(top) && top_markers.impure,
+                aliases: Vec::new(),
             }),
         })
     }
@@ -314,7 +315,6 @@ impl SeqFrame {
             if self.load {
                 self.load = false;
                 self.listing = m.next_chunk(&self.path, &self.dir, &mut self.open, self.chunk);
-                m.refuse_shared_lower_dirs(&mut self.listing);
                 self.next = 0;
                 for a in &self.listing.anomalies {
                     visit(Visit::Anomaly(a))?;
@@ -408,7 +408,7 @@ mod parallel {
         },
         Chunked {
             open: OpenListing,
-            task: Task,
+            task: Box<Task>,
         },
     }
 
@@ -541,8 +541,7 @@ mod parallel {
                 if open.len() > CHUNK {
                     return Ok(Err(open));
                 }
-                let mut listing = m.next_chunk(&task.path, &task.dir, &mut open, usize::MAX);
-                m.refuse_shared_lower_dirs(&mut listing);
+                let listing = m.next_chunk(&task.path, &task.dir, &mut open, usize::MAX);
                 Ok(Ok(listing))
             }))
             .unwrap_or_else(|_| {
@@ -559,7 +558,10 @@ mod parallel {
                     tasks = t;
                     Done::Listed { listing, children }
                 }
-                Err(open) => Done::Chunked { open, task },
+                Err(open) => Done::Chunked {
+                    open,
+                    task: Box::new(task),
+                },
             });
             self.file(id, result, tasks);
         }
@@ -700,7 +702,7 @@ mod parallel {
                     children: Vec::new(),
                     next: 0,
                     fresh: false,
-                    chunked: Some((open, task, 0)),
+                    chunked: Some((open, *task, 0)),
                 },
             })
         }
@@ -709,8 +711,7 @@ mod parallel {
         /// workers list them while the chunk is printed.
         fn next_chunk(&self, open: &mut OpenListing, task: &Task, base: &mut usize) -> Frame {
             let m = self.merger;
-            let mut listing = m.next_chunk(&task.path, &task.dir, open, CHUNK);
-            m.refuse_shared_lower_dirs(&mut listing);
+            let listing = m.next_chunk(&task.path, &task.dir, open, CHUNK);
             let (children, tasks) = self.child_tasks(task, &listing, *base);
             *base += listing.entries.len();
             let mut st = self.lock();

@@ -237,7 +237,7 @@ pub fn mount(point: &Path, options: &str) -> Result<Mounted, String> {
     // mount of the same layers; a child another test thread is spawning can hold that one for
     // a moment after our umount (see [`Mounted::unmount`]). Try again shortly.
     let mut result = attempt();
-    for _ in 0..1000 {
+    for _ in 0..5000 {
         if result != Err(rustix::io::Errno::BUSY) {
             break;
         }

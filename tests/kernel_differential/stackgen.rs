@@ -58,6 +58,10 @@ pub struct Plan {
     pub chown: bool,
     /// Mount options that are not layers (`redirect_dir=on`, ...).
     pub options: Vec<String>,
+    /// Hand-made redirects the kernel itself never writes: origins left visible or shared by
+    /// two redirects, `..` and `.` components, redirects into the redirecting directory's own
+    /// subtree (see [`Builder::claim`]).
+    pub adversarial: bool,
 }
 
 /// A stack on disk.
@@ -625,6 +629,30 @@ impl Builder<'_> {
 
     /// A redirect value for a directory at `path`: relative, absolute, or (rarely) invalid.
     fn redirect_value(&mut self, path: &[u8]) -> Vec<u8> {
+        if self.plan.adversarial && self.rng.chance(30) {
+            let dirs = self.existing_below(|k| matches!(k, Kind::Dir | Kind::RedirectDir));
+            let some_dir = if dirs.is_empty() {
+                path.to_vec()
+            } else {
+                dirs[self.rng.below(dirs.len())].clone()
+            };
+            let mut v = b"/".to_vec();
+            match self.rng.below(5) {
+                0 => return b"..".to_vec(),
+                1 => return b".".to_vec(),
+                2 => {
+                    v.extend_from_slice(&some_dir);
+                    v.extend_from_slice(b"/../");
+                    v.extend_from_slice(&some_dir);
+                }
+                3 => {
+                    v.extend_from_slice(&some_dir);
+                    v.extend_from_slice(b"/.");
+                }
+                _ => v.extend_from_slice(&parent(path)),
+            }
+            return v;
+        }
         match self.rng.below(10) {
             0..=3 => name(self.rng),
             4..=8 => {
@@ -653,7 +681,14 @@ impl Builder<'_> {
     /// looks up *second* (`ovl_verify_inode`: "lookup of an uncovered redirect origin"), so the
     /// answer depends on the order of lookups and the inode cache. layerscope shows both paths
     /// and does not model this; the generator keeps origins covered and unshared.
+    ///
+    /// In an adversarial plan half the redirects skip all of this: the origin stays visible
+    /// or is shared, and the engine has to say what the kernel refuses.
     fn claim(&mut self, path: &[u8], value: &[u8]) -> io::Result<bool> {
+        let dotted = value.split(|&b| b == b'/').any(|c| c == b"." || c == b"..");
+        if dotted || (self.plan.adversarial && self.rng.chance(50)) {
+            return Ok(true);
+        }
         let target: Vec<u8> = match value.strip_prefix(b"/") {
             Some(abs) if !abs.split(|&b| b == b'/').any(<[u8]>::is_empty) => abs.to_vec(),
             Some(_) => return Ok(true), // invalid: the kernel refuses it (EINVAL)

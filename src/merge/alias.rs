@@ -1,0 +1,202 @@
+//! One lower file under two merged paths. A crafted redirect whose origin is still visible (the
+//! kernel never writes one: a rename whites the origin out) lets two merged directories reach
+//! the same lower directory, and so every file in it. The kernel hashes a non-directory's
+//! overlay inode by its lower inode (`ovl_hash_bylower`): a copy-up's by its origin, a lower
+//! file's by itself. When only one of the two paths has been copied up, whichever path is
+//! looked up first wins: the other then gives ESTALE (`ovl_verify_inode`: the cached inode's
+//! upper is not this one) or shows the first one's copy (a lower alias of a copied-up inode).
+//! layerscope cannot know the order of lookups on a mount, so it shows neither path: both are
+//! anomalies.
+//!
+//! Found from the listing of the parent: sibling directories that share a lower copy (a
+//! relative redirect, or an absolute one between siblings), and a directory that reaches a
+//! copy through a redirect while that copy is visible at its own path. The pair is recorded on
+//! both directories' stacks ([`DirStack::aliases`]) when both are siblings, else on the
+//! redirecting one only, and passed down to subdirectories of the shared copy.
+
+use super::index::{handle_of, parse_fb};
+use super::{Anomaly, DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
+use super::{join_merged, join_rel};
+
+/// Every reason of this module contains this phrase, which says the answer depends on lookup
+/// order.
+const ORDER_DEPENDENT: &str = "whichever of them is looked up first";
+
+fn name_of(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+fn parent_rel(rel: &[u8]) -> &[u8] {
+    rel.iter()
+        .rposition(|&b| b == b'/')
+        .map_or(&[][..], |i| &rel[..i])
+}
+
+fn parent_merged(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(0) | None => b"/",
+        Some(i) => &path[..i],
+    }
+}
+
+impl Merger {
+    /// After a listing of `dir` (at `path`): refuses the non-directories that are one lower
+    /// file with a path elsewhere, and records on the listed subdirectories which of their lower
+    /// copies another directory also reaches.
+    pub(super) fn check_aliases(&self, path: &[u8], dir: &DirStack, out: &mut Listing) {
+        if !self.stack.tree_layers().any(|l| self.is_upper(l)) {
+            return; // no copy-up anywhere: one lower file is one inode, wherever it shows
+        }
+        if !dir.aliases.is_empty() {
+            let mut refused = Vec::new();
+            for (i, e) in out.entries.iter().enumerate() {
+                if e.kind == FileKind::Dir {
+                    continue;
+                }
+                if let Some(reason) = self.aliased_file(dir, e) {
+                    refused.push((i, reason));
+                }
+            }
+            for (i, reason) in refused.into_iter().rev() {
+                let e = out.entries.remove(i);
+                out.anomalies.push(Anomaly {
+                    path: e.path,
+                    layer: e.layer,
+                    reason,
+                });
+            }
+            out.anomalies.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        self.note_aliased_dirs(path, dir, out);
+    }
+
+    fn note_aliased_dirs(&self, path: &[u8], parent: &DirStack, out: &mut Listing) {
+        let lowers = |e: &Entry| -> Vec<LayerDir> {
+            e.dir.as_ref().map_or_else(Vec::new, |d| {
+                d.layers
+                    .iter()
+                    .filter(|l| !self.is_upper(l.layer))
+                    .cloned()
+                    .collect()
+            })
+        };
+        let mut found: Vec<(usize, LayerDir, Vec<u8>)> = Vec::new();
+        // Passed down: a subdirectory of a shared copy is shared too.
+        for (i, e) in out.entries.iter().enumerate() {
+            let Some(d) = &e.dir else { continue };
+            let name = name_of(&e.path);
+            for (shared, other) in &parent.aliases {
+                let child = LayerDir {
+                    layer: shared.layer,
+                    rel: join_rel(&shared.rel, name),
+                };
+                if d.layers.contains(&child) {
+                    found.push((i, child, join_merged(other, name)));
+                }
+            }
+        }
+        // Siblings that share a lower copy.
+        let mut keys: Vec<(LayerDir, usize)> = out
+            .entries
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| lowers(e).into_iter().map(move |l| (l, i)))
+            .collect();
+        keys.sort_unstable_by(|a, b| (a.0.layer, &a.0.rel, a.1).cmp(&(b.0.layer, &b.0.rel, b.1)));
+        for group in keys.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            for (d, i) in group {
+                for (_, j) in group.iter().filter(|(_, j)| j != i) {
+                    found.push((*i, d.clone(), out.entries[*j].path.clone()));
+                }
+            }
+        }
+        // A copy reached through a redirect from another directory, and visible at its own path.
+        for (i, e) in out.entries.iter().enumerate() {
+            for d in lowers(e) {
+                let mut natural = Vec::with_capacity(d.rel.len() + 1);
+                natural.push(b'/');
+                natural.extend_from_slice(&d.rel);
+                if natural == e.path
+                    || parent_merged(&natural) == path
+                    || found.iter().any(|(j, s, _)| *j == i && *s == d)
+                {
+                    continue;
+                }
+                let reaches = self
+                    .resolve(&natural)
+                    .ok()
+                    .and_then(|r| r.entry)
+                    .and_then(|o| o.dir)
+                    .is_some_and(|o| o.layers.contains(&d));
+                if reaches {
+                    found.push((i, d, natural));
+                }
+            }
+        }
+        for (i, d, other) in found {
+            if let Some(stack) = out.entries[i].dir.as_mut()
+                && !stack.aliases.iter().any(|(s, o)| *s == d && *o == other)
+            {
+                stack.aliases.push((d, other));
+            }
+        }
+    }
+
+    /// Why the non-directory `e`, found in `dir`, is refused: it is one kernel inode with the
+    /// same name under a directory that shares a lower copy with `dir`, and only one of the two
+    /// is a copy-up.
+    fn aliased_file(&self, dir: &DirStack, e: &Entry) -> Option<String> {
+        let name = name_of(&e.path);
+        for (shared, other) in &dir.aliases {
+            let rel = join_rel(&shared.rel, name);
+            if !self.hashed_by(e, shared.layer, &rel) {
+                continue;
+            }
+            let other_path = join_merged(other, name);
+            let Some(c) = self.resolve(&other_path).ok().and_then(|r| r.entry) else {
+                continue;
+            };
+            let same = (c.layer, &c.rel) == (e.layer, &e.rel);
+            if c.kind == FileKind::Dir || same || !self.hashed_by(&c, shared.layer, &rel) {
+                continue;
+            }
+            return Some(format!(
+                "{} and {} are one lower file ({} of layer {}) and only one of them is a copy-up \
+                 of it: the kernel shows {ORDER_DEPENDENT}, and for the other gives ESTALE or \
+                 that one's copy",
+                crate::escape::display(&e.path),
+                crate::escape::display(&other_path),
+                crate::escape::display(&rel),
+                shared.layer
+            ));
+        }
+        None
+    }
+
+    /// Whether the kernel hashes `e`'s inode by the lower file `rel` of `layer`: `e` is that
+    /// file (and not a hard link whose link a copy-up would break), or an upper copy whose
+    /// origin or data it is.
+    fn hashed_by(&self, e: &Entry, layer: usize, rel: &[u8]) -> bool {
+        if !self.is_upper(e.layer) {
+            let index = self.stack.options.index;
+            return e.layer == layer && e.rel == rel && (e.meta.nlink <= 1 || index);
+        }
+        if matches!(&e.data, Some(DataSource::Found { layer: l, rel: r }) if *l == layer && r == rel)
+        {
+            return true;
+        }
+        let upper_dir = self.root_of(e.layer).open_dir(parent_rel(&e.rel));
+        let lower_dir = self.root_of(layer).open_dir(parent_rel(rel));
+        let (Ok(upper_dir), Ok(lower_dir)) = (upper_dir, lower_dir) else {
+            return false;
+        };
+        let attr = format!("{}origin", self.stack.options.xattr.prefix());
+        let origin = upper_dir
+            .get_xattr(name_of(&e.rel), &attr)
+            .ok()
+            .flatten()
+            .and_then(|v| parse_fb(&v));
+        let lower = lower_dir.fd().and_then(|fd| handle_of(fd, name_of(rel)));
+        origin.is_some() && origin == lower
+    }
+}
