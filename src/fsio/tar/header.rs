@@ -111,6 +111,11 @@ impl<S: Stream> Entries<S> {
         }
     }
 
+    /// Bytes of the stream parsed so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// Gives back the stream, once the end is reached (bytes read ahead are not in it).
     pub fn into_stream(self) -> S {
         self.stream

@@ -17,7 +17,7 @@ mod read;
 mod source;
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -202,7 +202,8 @@ impl TarLayer {
                 )));
             }
         }
-        static NEXT_DEV: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        DONE_LAYERS.fetch_add(1, Ordering::Relaxed);
+        static NEXT_DEV: AtomicU64 = AtomicU64::new(1);
         Ok(TarLayer {
             source,
             compression: found,
@@ -213,7 +214,7 @@ impl TarLayer {
             anomalies,
             points,
             parked: Mutex::new(None),
-            dev: 0x7a72_0000 + NEXT_DEV.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            dev: 0x7a72_0000 + NEXT_DEV.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -276,13 +277,64 @@ struct Built {
     points: Vec<gzip::SeekPoint>,
 }
 
+/// What the layer indexing of this process has done so far, for a progress display (the
+/// explorer's "indexing…" screen): counts only grow, across every layer indexed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexProgress {
+    /// Layer tars indexed (and verified).
+    pub layers: u64,
+    /// Tar entries read.
+    pub entries: u64,
+    /// Bytes of tar (uncompressed) parsed.
+    pub bytes: u64,
+}
+
+impl IndexProgress {
+    /// What was done since `before`.
+    #[must_use]
+    pub fn since(self, before: IndexProgress) -> IndexProgress {
+        IndexProgress {
+            layers: self.layers.saturating_sub(before.layers),
+            entries: self.entries.saturating_sub(before.entries),
+            bytes: self.bytes.saturating_sub(before.bytes),
+        }
+    }
+}
+
+static DONE_LAYERS: AtomicU64 = AtomicU64::new(0);
+static DONE_ENTRIES: AtomicU64 = AtomicU64::new(0);
+static DONE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// The counts so far (see [`IndexProgress`]).
+#[must_use]
+pub fn progress() -> IndexProgress {
+    IndexProgress {
+        layers: DONE_LAYERS.load(Ordering::Relaxed),
+        entries: DONE_ENTRIES.load(Ordering::Relaxed),
+        bytes: DONE_BYTES.load(Ordering::Relaxed),
+    }
+}
+
+/// Entries between two updates of the progress counts.
+const PROGRESS_EVERY: u64 = 256;
+
 /// Indexes the tar `stream` up to its end-of-archive blocks.
 fn parse<S: header::Stream>(stream: S) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
     let mut entries = header::Entries::new(stream);
     let mut builder = build::Builder::new();
+    let (mut count, mut told) = (0u64, 0u64);
     while let Some(e) = entries.next_entry()? {
         builder.add(e);
+        count += 1;
+        if count % PROGRESS_EVERY == 0 {
+            DONE_ENTRIES.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
+            let at = entries.position();
+            DONE_BYTES.fetch_add(at - told, Ordering::Relaxed);
+            told = at;
+        }
     }
+    DONE_ENTRIES.fetch_add(count % PROGRESS_EVERY, Ordering::Relaxed);
+    DONE_BYTES.fetch_add(entries.position().saturating_sub(told), Ordering::Relaxed);
     let (tree, anomalies) = builder.finish();
     Ok((tree, anomalies, entries.into_stream()))
 }
