@@ -1212,3 +1212,64 @@ fn an_oci_layout_opens_in_the_explorer() {
         "the details name the layer's digest {digest}:\n{flat}"
     );
 }
+
+#[test]
+fn an_archive_named_on_the_command_line_draws_at_once_then_fills_in() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    for f in ["etc/motd", "keep", "opt/a", "opt/b"] {
+        let p = d.join("files").join(f);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, "x\n").expect("write");
+    }
+    let tars = [common::oci::tar(&d.join("files"), &["."])];
+    let dir = common::oci::layout(&d.join("oci"), &tars, &[]);
+    let name = format!("oci:{}", dir.display());
+    let req = |name: &str| layerscope::stack::spec::StackRequest {
+        stack: Some(name.into()),
+        ..Default::default()
+    };
+    let mut run = Run::opening(req(&name), 100, 24);
+    // The first frame: nothing opened yet, the name and that it is opening.
+    let first = run.screen();
+    assert!(run.app.ex.is_none() && !run.app.is_idle());
+    assert!(first.contains("opening oci:"), "{first}");
+    assert!(!first.contains("/keep"), "{first}");
+    // Counts fill in as the indexing reports them.
+    run.app.update(AppEvent::OpenProgress(
+        layerscope::fsio::tar::IndexProgress {
+            layers: 0,
+            entries: 1234,
+            bytes: 5 << 20,
+        },
+    ));
+    let counting = run.screen();
+    assert!(
+        counting.contains("indexing layer tars: 1234 entries, 5 MiB read, 0 layers done"),
+        "{counting}"
+    );
+    // Then the open job answers and the explorer shows the stack.
+    let before = layerscope::fsio::tar::progress();
+    run.keys("");
+    assert!(run.app.opening.is_none() && run.app.fatal.is_none());
+    let rows = run.rows();
+    assert!(
+        rows.contains(&"/keep".to_string()) && rows.contains(&"/opt".to_string()),
+        "{rows:?}"
+    );
+    let loaded = run.screen();
+    assert!(!loaded.contains("opening oci:"), "{loaded}");
+    // What the progress counts come from: this layer's entries were counted (other tests in
+    // this process may add theirs).
+    let after = layerscope::fsio::tar::progress().since(before);
+    assert!(after.layers >= 1 && after.entries >= 6, "{after:?}");
+
+    // A name that cannot be opened ends the explorer with the error (printed as a CLI error
+    // once the screen is restored).
+    let missing = format!("oci:{}", d.join("nothing").display());
+    let mut run = Run::opening(req(&missing), 100, 24);
+    run.keys("");
+    assert!(run.app.quit && run.app.ex.is_none());
+    let fatal = run.app.fatal.clone().expect("the error");
+    assert!(fatal.contains("nothing"), "{fatal}");
+}

@@ -29,6 +29,9 @@ pub enum AppEvent {
         /// Paths indexed so far.
         indexed: usize,
     },
+    /// A stack being opened indexed more of its layer tars (sent about every 50 ms while it
+    /// opens): the counts since the open began.
+    OpenProgress(crate::fsio::tar::IndexProgress),
     /// Events from the live watcher, already explained, in order.
     Live(LiveBatch),
     /// A background failure to show in the status bar.
@@ -150,7 +153,7 @@ pub enum JobResult {
     },
     /// The host's disk usage, for the picker's size, unique and shared columns and orphans.
     HostUsage(Box<crate::tui::picker::HostUsage>),
-    /// A stack picked in the picker was opened.
+    /// A stack picked in the picker, or named on the command line, was opened.
     Opened(Result<Arc<Merger>, String>),
     /// A view (the stack from one layer down) is ready, with its root listing.
     ViewReady {

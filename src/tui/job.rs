@@ -62,7 +62,8 @@ pub enum Effect {
     HostUsage,
     /// Watch the stack's upper layer and feed the live pane (real runs only).
     Watch(Arc<LayerStack>),
-    /// Open a stack picked in the picker.
+    /// Open a stack picked in the picker or named on the command line (indexing progress
+    /// comes in as [`AppEvent::OpenProgress`] meanwhile).
     OpenStack(StackRequest),
     /// Open the view of the stack from layer `base` down.
     OpenView {
@@ -203,12 +204,22 @@ impl Worker {
                     }))
                 },
             ),
-            Effect::OpenStack(req) => spawn(
-                &self.tx,
-                "open",
-                move || JobResult::Opened(open_stack(&req)),
-                |why| JobResult::Opened(Err(why)),
-            ),
+            Effect::OpenStack(req) => {
+                let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                // Set however the job ends (a panic, a thread never started) or the counts
+                // would be sent for ever.
+                let finished = SetOnDrop(Arc::clone(&done));
+                spawn_progress(&self.tx, done);
+                spawn(
+                    &self.tx,
+                    "open",
+                    move || {
+                        let _finished = finished;
+                        JobResult::Opened(open_stack(&req))
+                    },
+                    |why| JobResult::Opened(Err(why)),
+                );
+            }
             Effect::OpenView { view, base, full } => spawn(
                 &self.tx,
                 "view",
@@ -405,6 +416,40 @@ fn run_job<B, P>(
             let _ = tx.send(AppEvent::Job(on_panic(why)));
         }
     }
+}
+
+/// Sets its flag when dropped.
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How often the counts of a stack being opened are sent.
+const OPEN_PROGRESS_EVERY: Duration = Duration::from_millis(50);
+
+/// Sends the layer tars' indexing counts (since now) while `done` is unset. Without a
+/// thread, no counts: the open itself still reports.
+fn spawn_progress(tx: &Sender<AppEvent>, done: Arc<std::sync::atomic::AtomicBool>) {
+    let tx = tx.clone();
+    let before = crate::fsio::tar::progress();
+    let _ = std::thread::Builder::new()
+        .name("layerscope-open-progress".into())
+        .spawn(move || {
+            let mut last = crate::fsio::tar::IndexProgress::default();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(OPEN_PROGRESS_EVERY);
+                let now = crate::fsio::tar::progress().since(before);
+                if now != last {
+                    last = now;
+                    if tx.send(AppEvent::OpenProgress(now)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
 }
 
 fn open_stack(req: &StackRequest) -> Result<Arc<Merger>, String> {

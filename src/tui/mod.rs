@@ -38,7 +38,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use crate::merge::Merger;
-use crate::stack::spec::{StackRequest, resolve};
+use crate::stack::spec::StackRequest;
 use app::App;
 use event::{AppEvent, Inbox};
 use job::{Effect, Worker};
@@ -61,14 +61,13 @@ pub const SCRIPT_STALL: Duration = Duration::from_secs(20);
 pub fn run(req: StackRequest) -> anyhow::Result<()> {
     let started = Instant::now();
     terminal::require_tty()?;
-    // Naming errors print as CLI errors, before the screen changes.
-    let merger = if req.stack.is_none() && req.lowerdir.is_none() {
-        None
-    } else {
-        let stack = resolve(&req)?;
-        Some(Arc::new(Merger::open(&stack)?))
-    };
-    explore(Start::from(merger), started)
+    if req.stack.is_none() && req.lowerdir.is_none() {
+        return explore(Start::Picker(None), started);
+    }
+    // Opened in the background: the first frame shows at once, and an image archive's layer
+    // tars are indexed (and verified) behind it. A stack that cannot be opened ends the
+    // explorer with the error, printed as a CLI error once the screen is restored.
+    explore(Start::Open(req), started)
 }
 
 /// The picker on stacks already found (by [`picker::candidates_in`], say), without finding
@@ -103,18 +102,9 @@ pub fn run_demo(demo: crate::teach::Demo, tour: crate::teach::Tour) -> anyhow::R
 
 /// What the explorer opens on.
 enum Start {
-    Stack(Arc<Merger>),
+    Open(StackRequest),
     Picker(Option<Vec<picker::Candidate>>),
     Demo(Arc<Merger>, Arc<tour::TourRunner>),
-}
-
-impl Start {
-    fn from(merger: Option<Arc<Merger>>) -> Self {
-        match merger {
-            Some(m) => Start::Stack(m),
-            None => Start::Picker(None),
-        }
-    }
 }
 
 fn explore(start: Start, started: Instant) -> anyhow::Result<()> {
@@ -125,7 +115,7 @@ fn explore(start: Start, started: Instant) -> anyhow::Result<()> {
     let size = terminal.size()?;
     let area = Rect::new(0, 0, size.width, size.height);
     let (mut app, effects) = match start {
-        Start::Stack(m) => App::explorer(m, theme, area),
+        Start::Open(req) => App::opening(req, theme, area),
         Start::Picker(None) => App::picker(theme, area),
         Start::Picker(Some(c)) => (App::picker_with(c, theme, area), Vec::new()),
         Start::Demo(m, runner) => App::demo(m, tour::TourState::new(runner), theme, area),
@@ -143,7 +133,11 @@ fn explore(start: Start, started: Instant) -> anyhow::Result<()> {
         effects,
         None,
         &mut timing,
-    )
+    )?;
+    match app.fatal.take() {
+        Some(e) => anyhow::bail!("{e}"),
+        None => Ok(()),
+    }
 }
 
 fn draw<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> anyhow::Result<()>

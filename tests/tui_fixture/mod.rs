@@ -186,6 +186,13 @@ impl Run {
         Run::with(app, effects, width, height)
     }
 
+    /// The explorer on a stack named on the command line, before it is open; nothing has run
+    /// yet.
+    pub fn opening(req: layerscope::stack::spec::StackRequest, width: u16, height: u16) -> Run {
+        let (app, effects) = App::opening(req, Theme::new(false), Rect::new(0, 0, width, height));
+        Run::with(app, effects, width, height)
+    }
+
     /// The picker; nothing has run yet.
     pub fn picker(width: u16, height: u16) -> Run {
         let (app, effects) = App::picker(Theme::new(true), Rect::new(0, 0, width, height));

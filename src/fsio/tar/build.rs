@@ -1,7 +1,8 @@
 //! The index of one layer tar: a tree of compact nodes (names in one arena, children as
 //! sorted runs of one array), built in one pass in the order containerd applies entries.
 
-use std::collections::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
 
 use super::TarAnomaly;
 use super::header::Entry;
@@ -152,8 +153,10 @@ impl Tree {
 /// Builds a [`Tree`] entry by entry.
 pub struct Builder {
     tree: Tree,
-    /// (parent, name) -> the node that name has now.
-    names: HashMap<(u32, Box<[u8]>), u32>,
+    /// (parent, node) for the node each (parent, name) has now, found by the hash of
+    /// (parent, name) and compared by the name in the arena: no name is copied to look it up.
+    names: HashTable<(u32, u32)>,
+    state: DefaultHashBuilder,
     anomalies: Vec<TarAnomaly>,
     more_anomalies: usize,
 }
@@ -182,7 +185,8 @@ impl Builder {
                 nodes: vec![root],
                 ..Tree::default()
             },
-            names: HashMap::new(),
+            names: HashTable::new(),
+            state: DefaultHashBuilder::default(),
             anomalies: Vec::new(),
             more_anomalies: 0,
         }
@@ -200,7 +204,12 @@ impl Builder {
     }
 
     fn lookup(&self, dir: u32, name: &[u8]) -> Option<u32> {
-        self.names.get(&(dir, Box::from(name))).copied()
+        let tree = &self.tree;
+        self.names
+            .find(self.state.hash_one((dir, name)), |&(p, n)| {
+                p == dir && tree.name(n) == name
+            })
+            .map(|&(_, n)| n)
     }
 
     fn push(&mut self, parent: u32, name: &[u8], mut node: Node) -> u32 {
@@ -212,7 +221,19 @@ impl Builder {
             node.inode = n;
         }
         self.tree.nodes.push(node);
-        self.names.insert((parent, Box::from(name)), n);
+        let (tree, state) = (&self.tree, &self.state);
+        let hash = state.hash_one((parent, name));
+        match self
+            .names
+            .find_mut(hash, |&(p, m)| p == parent && tree.name(m) == name)
+        {
+            Some(slot) => slot.1 = n,
+            None => {
+                self.names.insert_unique(hash, (parent, n), |&(p, m)| {
+                    state.hash_one((p, tree.name(m)))
+                });
+            }
+        }
         n
     }
 
@@ -410,7 +431,7 @@ impl Builder {
     /// The tree, with every directory's children sorted, and the anomalies.
     #[must_use]
     pub fn finish(mut self) -> (Tree, Vec<TarAnomaly>) {
-        let mut links: Vec<(u32, u32)> = self.names.drain().map(|((p, _), n)| (p, n)).collect();
+        let mut links: Vec<(u32, u32)> = self.names.drain().collect();
         let tree = &mut self.tree;
         links.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0).then_with(|| {

@@ -101,12 +101,6 @@ impl<R: Read> GzipReader<R> {
         self.raw_pos - (self.in_end - self.in_start) as u64
     }
 
-    /// The underlying reader (to drain what follows the gzip data).
-    pub fn into_raw(self) -> (R, Vec<u8>) {
-        let left = self.inbuf[self.in_start..self.in_end].to_vec();
-        (self.raw, left)
-    }
-
     fn fill(&mut self) -> io::Result<()> {
         if self.in_start > 0 {
             self.inbuf.copy_within(self.in_start..self.in_end, 0);

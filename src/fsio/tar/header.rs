@@ -65,6 +65,13 @@ impl Stream for super::source::RangeReader {
     }
 }
 
+/// Bytes read ahead at once: headers of small files that follow one another are parsed from
+/// one read instead of one `pread` (or one decoder call) each.
+const READ_AHEAD: usize = 64 << 10;
+/// Bytes read ahead after a seek past the buffer (a large file's data): the next header, and
+/// little of the data after it that a further seek would discard.
+const READ_AFTER_SEEK: usize = 8 << 10;
+
 /// Reads entries one by one from a tar stream.
 pub struct Entries<S: Stream> {
     stream: S,
@@ -73,6 +80,12 @@ pub struct Entries<S: Stream> {
     /// Data of the last entry not read yet (padded to a block).
     pending: u64,
     done: bool,
+    /// Bytes read from the stream and not consumed yet: `buf[start..end]`.
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// The last skip went past the buffer (seeked, on a file range).
+    seeked: bool,
 }
 
 /// An error in the tar's structure: what is wrong and at which byte.
@@ -91,36 +104,87 @@ impl<S: Stream> Entries<S> {
             pos: 0,
             pending: 0,
             done: false,
+            buf: vec![0; READ_AHEAD].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            seeked: false,
         }
     }
 
-    /// Gives back the stream, once the end is reached.
+    /// Bytes of the stream parsed so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Gives back the stream, once the end is reached (bytes read ahead are not in it).
     pub fn into_stream(self) -> S {
         self.stream
     }
 
     fn skip(&mut self, n: u64) -> io::Result<()> {
-        self.stream.skip(n)?;
+        let held = (self.end - self.start) as u64;
+        if n <= held {
+            self.start += n as usize;
+        } else {
+            self.start = self.end;
+            self.stream.skip(n - held)?;
+            self.seeked = true;
+        }
         self.pos += n;
         Ok(())
     }
 
-    fn block(&mut self) -> io::Result<Option<[u8; BLOCK]>> {
-        let mut b = [0u8; BLOCK];
-        let mut got = 0;
-        while got < BLOCK {
-            match self.stream.read(&mut b[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
+    /// Reads more into the buffer (keeping what is not consumed); 0 at the end of the stream.
+    fn refill(&mut self) -> io::Result<usize> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let want = if std::mem::take(&mut self.seeked) {
+            READ_AFTER_SEEK
+        } else {
+            READ_AHEAD
+        };
+        let stop = (self.end + want).min(self.buf.len());
+        loop {
+            match self.stream.read(&mut self.buf[self.end..stop]) {
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Fills `out` from the buffer and the stream; false when the stream ends first.
+    fn read_buffered(&mut self, out: &mut [u8]) -> io::Result<bool> {
+        let mut got = 0;
+        while got < out.len() {
+            if self.start == self.end && self.refill()? == 0 {
+                self.pos += got as u64;
+                return Ok(false);
+            }
+            let n = (out.len() - got).min(self.end - self.start);
+            out[got..got + n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            got += n;
+        }
         self.pos += got as u64;
-        match got {
-            0 => Ok(None),
-            BLOCK => Ok(Some(b)),
-            _ => Err(bad(self.pos, "the tar ends inside a header (truncated)")),
+        Ok(true)
+    }
+
+    fn block(&mut self) -> io::Result<Option<[u8; BLOCK]>> {
+        let mut b = [0u8; BLOCK];
+        if self.start == self.end && self.refill()? == 0 {
+            return Ok(None);
+        }
+        if self.read_buffered(&mut b)? {
+            Ok(Some(b))
+        } else {
+            Err(bad(self.pos, "the tar ends inside a header (truncated)"))
         }
     }
 
@@ -132,17 +196,12 @@ impl<S: Stream> Entries<S> {
             ));
         }
         let mut buf = vec![0u8; size as usize];
-        self.stream.read_exact(&mut buf).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                bad(
-                    self.pos,
-                    format!("the tar ends inside a {what} (truncated)"),
-                )
-            } else {
-                e
-            }
-        })?;
-        self.pos += size;
+        if !self.read_buffered(&mut buf)? {
+            return Err(bad(
+                self.pos,
+                format!("the tar ends inside a {what} (truncated)"),
+            ));
+        }
         self.skip(pad(size))?;
         Ok(buf)
     }

@@ -17,7 +17,9 @@ mod read;
 mod source;
 
 use std::io::{self, Read};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 pub use header::{OuterMember, outer_members};
 pub use read::TarFile;
@@ -135,9 +137,11 @@ impl TarLayer {
                  archive is damaged or mislabelled"
             )));
         }
-        // The blob's own digest is hashed from the raw bytes, beside the uncompressed one; a
-        // plain tar is its own uncompressed stream, hashed once.
-        let raw = || Hashing::new(source.reader_at(0));
+        // The blob's own digest is hashed on a thread of its own, reading the blob from start
+        // to end beside the parse (which, on a plain tar, seeks over file data); a compressed
+        // layer's uncompressed stream is hashed on another, fed by the parse. Both are joined
+        // before anything of the index is handed out.
+        let blob_hash = BlobHash::start(source.clone());
         let limit = match found {
             Compression::None => u64::MAX,
             _ => source
@@ -146,34 +150,44 @@ impl TarLayer {
                 .saturating_add(BOMB_SLACK),
         };
         let built = match found {
-            Compression::None => run(source.reader_at(0), limit, |_| {
-                ((String::new(), 0), Vec::new())
+            Compression::None => parse(source.reader_at(0)).map(|(tree, anomalies, _)| Built {
+                tree,
+                anomalies,
+                diff_id: None,
+                uncompressed: source.len(),
+                points: Vec::new(),
             }),
-            Compression::Gzip => run(gzip::GzipReader::new(raw(), true), limit, |mut g| {
-                let points = g.take_points();
-                let (raw, _) = g.into_raw();
-                (raw.into_parts(), points)
-            }),
+            Compression::Gzip => run(gzip::GzipReader::new(source.reader_at(0), true), limit).map(
+                |(mut built, mut g)| {
+                    built.points = g.take_points();
+                    built
+                },
+            ),
             Compression::Zstd => {
-                let z = ruzstd::decoding::StreamingDecoder::new(raw())
+                let z = ruzstd::decoding::StreamingDecoder::new(source.reader_at(0))
                     .map_err(|e| fail(format!("not zstd data: {e}")))?;
-                run(z, limit, |z| (z.into_inner().into_parts(), Vec::new()))
+                run(z, limit).map(|(built, _)| built)
             }
         }
         .map_err(|e| fail(e.to_string()))?;
+        let (digest, hashed) = blob_hash
+            .finish()
+            .map_err(|e| fail(format!("cannot be read: {e}")))?;
+        if hashed != source.len() {
+            return Err(fail(format!(
+                "it changed while it was read ({hashed} bytes of {} were hashed)",
+                source.len()
+            )));
+        }
         let Built {
             tree,
             anomalies,
             diff_id,
-            digest,
             uncompressed,
             points,
         } = built;
-        let digest = if found == Compression::None {
-            diff_id.clone()
-        } else {
-            digest
-        };
+        // A plain tar is its own uncompressed stream: one digest.
+        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
         for (what, want, have) in [
             ("digest", &expect.digest, &digest),
             ("uncompressed digest (diff ID)", &expect.diff_id, &diff_id),
@@ -188,7 +202,8 @@ impl TarLayer {
                 )));
             }
         }
-        static NEXT_DEV: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        DONE_LAYERS.fetch_add(1, Ordering::Relaxed);
+        static NEXT_DEV: AtomicU64 = AtomicU64::new(1);
         Ok(TarLayer {
             source,
             compression: found,
@@ -199,7 +214,7 @@ impl TarLayer {
             anomalies,
             points,
             parked: Mutex::new(None),
-            dev: 0x7a72_0000 + NEXT_DEV.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            dev: 0x7a72_0000 + NEXT_DEV.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -256,97 +271,279 @@ impl TarLayer {
 struct Built {
     tree: build::Tree,
     anomalies: Vec<TarAnomaly>,
-    diff_id: String,
-    digest: String,
+    /// The uncompressed stream's digest; `None` for a plain tar (the blob's digest).
+    diff_id: Option<String>,
     uncompressed: u64,
     points: Vec<gzip::SeekPoint>,
 }
 
-/// Indexes the uncompressed stream `decoder`, then drains it and its raw input so that both
-/// digests cover every byte. `finish` hands back the raw reader's digest and the seek points.
-fn run<D: Read>(
-    decoder: D,
-    limit: u64,
-    finish: impl FnOnce(D) -> ((String, u64), Vec<gzip::SeekPoint>),
-) -> io::Result<Built> {
-    let mut entries = header::Entries::new(Counted {
-        inner: Hashing::new(decoder),
-        limit,
-    });
+/// What the layer indexing of this process has done so far, for a progress display (the
+/// explorer's "indexing…" screen): counts only grow, across every layer indexed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexProgress {
+    /// Layer tars indexed (and verified).
+    pub layers: u64,
+    /// Tar entries read.
+    pub entries: u64,
+    /// Bytes of tar (uncompressed) parsed.
+    pub bytes: u64,
+}
+
+impl IndexProgress {
+    /// What was done since `before`.
+    #[must_use]
+    pub fn since(self, before: IndexProgress) -> IndexProgress {
+        IndexProgress {
+            layers: self.layers.saturating_sub(before.layers),
+            entries: self.entries.saturating_sub(before.entries),
+            bytes: self.bytes.saturating_sub(before.bytes),
+        }
+    }
+}
+
+static DONE_LAYERS: AtomicU64 = AtomicU64::new(0);
+static DONE_ENTRIES: AtomicU64 = AtomicU64::new(0);
+static DONE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// The counts so far (see [`IndexProgress`]).
+#[must_use]
+pub fn progress() -> IndexProgress {
+    IndexProgress {
+        layers: DONE_LAYERS.load(Ordering::Relaxed),
+        entries: DONE_ENTRIES.load(Ordering::Relaxed),
+        bytes: DONE_BYTES.load(Ordering::Relaxed),
+    }
+}
+
+/// Entries between two updates of the progress counts.
+const PROGRESS_EVERY: u64 = 256;
+
+/// Indexes the tar `stream` up to its end-of-archive blocks.
+fn parse<S: header::Stream>(stream: S) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
+    let mut entries = header::Entries::new(stream);
     let mut builder = build::Builder::new();
+    let (mut count, mut told) = (0u64, 0u64);
     while let Some(e) = entries.next_entry()? {
         builder.add(e);
+        count += 1;
+        if count % PROGRESS_EVERY == 0 {
+            DONE_ENTRIES.fetch_add(PROGRESS_EVERY, Ordering::Relaxed);
+            let at = entries.position();
+            DONE_BYTES.fetch_add(at - told, Ordering::Relaxed);
+            told = at;
+        }
     }
-    let mut counted = entries.into_stream();
-    io::copy(&mut counted, &mut io::sink())?;
-    let (decoder, (diff_id, uncompressed)) = counted.inner.finish();
-    let ((digest, _), points) = finish(decoder);
+    DONE_ENTRIES.fetch_add(count % PROGRESS_EVERY, Ordering::Relaxed);
+    DONE_BYTES.fetch_add(entries.position().saturating_sub(told), Ordering::Relaxed);
     let (tree, anomalies) = builder.finish();
-    Ok(Built {
-        tree,
-        anomalies,
-        diff_id,
-        digest,
-        uncompressed,
-        points,
-    })
+    Ok((tree, anomalies, entries.into_stream()))
 }
 
-/// A reader that hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hash: sha2::Sha256,
+/// Indexes the uncompressed stream `decoder`, then drains it so that its digest covers every
+/// byte; gives the decoder back (for its seek points).
+fn run<D: Read>(decoder: D, limit: u64) -> io::Result<(Built, D)> {
+    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit))?;
+    let (decoder, diff_id, uncompressed) = fed.finish()?;
+    Ok((
+        Built {
+            tree,
+            anomalies,
+            diff_id: Some(diff_id),
+            uncompressed,
+            points: Vec::new(),
+        },
+        decoder,
+    ))
+}
+
+fn hex_digest(hash: sha2::Sha256) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(71);
+    hex.push_str("sha256:");
+    for b in hash.finalize() {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}
+
+/// Bytes hashed at a time.
+const HASH_CHUNK: usize = 256 << 10;
+/// Chunks of the uncompressed stream in flight to its hashing thread (the bound on what the
+/// parse may run ahead of the hash).
+const HASH_CHUNKS: usize = 4;
+
+/// Hashes a whole blob, reading it with `pread` on a thread of its own (or, when no thread can
+/// be started, in [`BlobHash::finish`]). Dropped unfinished (the parse failed), the thread
+/// stops at its next chunk.
+struct BlobHash {
+    source: BlobSource,
+    handle: Option<std::thread::JoinHandle<io::Result<(String, u64)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn hash_blob(source: &BlobSource, stop: &AtomicBool) -> io::Result<(String, u64)> {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut pos = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("stopped"));
+        }
+        let n = match source.read_at(&mut buf, pos) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hash.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok((hex_digest(hash), pos))
+}
+
+impl BlobHash {
+    fn start(source: BlobSource) -> BlobHash {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let copy = source.clone();
+        let handle = std::thread::Builder::new()
+            .name("layer-hash".into())
+            .spawn(move || hash_blob(&copy, &flag))
+            .ok();
+        BlobHash {
+            source,
+            handle,
+            stop,
+        }
+    }
+
+    /// `sha256:<hex>` of the blob and the bytes hashed.
+    fn finish(mut self) -> io::Result<(String, u64)> {
+        match self.handle.take() {
+            Some(h) => h.join().map_err(|_| gone())?,
+            None => hash_blob(&self.source, &AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Drop for BlobHash {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where the uncompressed stream's chunks are hashed.
+enum StreamHash {
+    Thread {
+        tx: SyncSender<(Vec<u8>, usize)>,
+        back: Receiver<Vec<u8>>,
+        handle: std::thread::JoinHandle<String>,
+        made: usize,
+    },
+    /// No thread could be started: hashed as it passes.
+    Inline(sha2::Sha256),
+}
+
+impl StreamHash {
+    fn new() -> StreamHash {
+        use sha2::Digest;
+        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(HASH_CHUNKS);
+        let (give, back) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("layer-hash".into())
+            .spawn(move || {
+                let mut hash = sha2::Sha256::new();
+                for (buf, len) in rx {
+                    hash.update(&buf[..len]);
+                    let _ = give.send(buf);
+                }
+                hex_digest(hash)
+            });
+        match spawned {
+            Ok(handle) => StreamHash::Thread {
+                tx,
+                back,
+                handle,
+                made: 0,
+            },
+            Err(_) => StreamHash::Inline(sha2::Sha256::new()),
+        }
+    }
+
+    /// An empty chunk: one the thread gave back, or a new one while fewer than the bound exist.
+    fn chunk(&mut self) -> io::Result<Vec<u8>> {
+        match self {
+            StreamHash::Thread { back, made, .. } => {
+                if let Ok(b) = back.try_recv() {
+                    return Ok(b);
+                }
+                if *made < HASH_CHUNKS + 2 {
+                    *made += 1;
+                    return Ok(vec![0; HASH_CHUNK]);
+                }
+                back.recv().map_err(|_| gone())
+            }
+            StreamHash::Inline(_) => Ok(vec![0; HASH_CHUNK]),
+        }
+    }
+
+    /// Hashes the first `len` bytes of `chunk`, which comes back from [`StreamHash::chunk`].
+    fn send(&mut self, chunk: Vec<u8>, len: usize) -> io::Result<Option<Vec<u8>>> {
+        match self {
+            StreamHash::Thread { tx, .. } => {
+                tx.send((chunk, len)).map(|()| None).map_err(|_| gone())
+            }
+            StreamHash::Inline(h) => {
+                use sha2::Digest;
+                h.update(&chunk[..len]);
+                Ok(Some(chunk))
+            }
+        }
+    }
+
+    fn finish(self) -> io::Result<String> {
+        match self {
+            StreamHash::Thread { tx, handle, .. } => {
+                drop(tx);
+                handle.join().map_err(|_| gone())
+            }
+            StreamHash::Inline(h) => Ok(hex_digest(h)),
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the hashing thread failed")
+}
+
+/// The uncompressed stream, refused past its bound, every byte read from it passed on to be
+/// hashed (in chunks, in order).
+struct Feeding<D> {
+    decoder: D,
+    hash: StreamHash,
+    chunk: Vec<u8>,
+    filled: usize,
     count: u64,
-}
-
-impl<R: Read> Hashing<R> {
-    fn new(inner: R) -> Self {
-        use sha2::Digest;
-        Hashing {
-            inner,
-            hash: sha2::Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// Reads the rest, then gives the reader back with `sha256:<hex>` of everything and the
-    /// byte count.
-    fn into_parts(mut self) -> (String, u64) {
-        let _ = io::copy(&mut self, &mut io::sink());
-        self.finish().1
-    }
-
-    fn finish(self) -> (R, (String, u64)) {
-        use sha2::Digest;
-        let mut hex = String::with_capacity(71);
-        hex.push_str("sha256:");
-        for b in self.hash.finalize() {
-            hex.push_str(&format!("{b:02x}"));
-        }
-        (self.inner, (hex, self.count))
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// The uncompressed stream, hashed, refused past its bound.
-struct Counted<R> {
-    inner: Hashing<R>,
     limit: u64,
 }
 
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if self.inner.count > self.limit {
+impl<D: Read> Feeding<D> {
+    fn new(decoder: D, limit: u64) -> Self {
+        Feeding {
+            decoder,
+            hash: StreamHash::new(),
+            chunk: Vec::new(),
+            filled: 0,
+            count: 0,
+            limit,
+        }
+    }
+
+    fn counted(&mut self, n: usize) -> io::Result<()> {
+        self.count += n as u64;
+        if self.count > self.limit {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -356,11 +553,81 @@ impl<R: Read> Read for Counted<R> {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Room in the current chunk (a full one is sent first).
+    fn room(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            self.chunk = self.hash.chunk()?;
+            self.filled = 0;
+        } else if self.filled == self.chunk.len() {
+            let full = std::mem::take(&mut self.chunk);
+            self.chunk = match self.hash.send(full, self.filled)? {
+                Some(c) => c,
+                None => self.hash.chunk()?,
+            };
+            self.filled = 0;
+        }
+        Ok(())
+    }
+
+    /// Decodes straight into the chunk: `n` bytes at most, 0 at the end.
+    fn pump(&mut self, n: u64) -> io::Result<usize> {
+        self.room()?;
+        let space = (self.chunk.len() - self.filled).min(usize::try_from(n).unwrap_or(usize::MAX));
+        let got = loop {
+            match self
+                .decoder
+                .read(&mut self.chunk[self.filled..self.filled + space])
+            {
+                Ok(g) => break g,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        self.filled += got;
+        self.counted(got)?;
+        Ok(got)
+    }
+
+    /// Reads the rest, then gives back the decoder, `sha256:<hex>` of the stream and its
+    /// length.
+    fn finish(mut self) -> io::Result<(D, String, u64)> {
+        while self.pump(u64::MAX)? > 0 {}
+        if self.filled > 0 {
+            let last = std::mem::take(&mut self.chunk);
+            self.hash.send(last, self.filled)?;
+        }
+        let digest = self.hash.finish()?;
+        Ok((self.decoder, digest, self.count))
+    }
+}
+
+impl<D: Read> Read for Feeding<D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.pump(buf.len() as u64)?;
+        buf[..n].copy_from_slice(&self.chunk[self.filled - n..self.filled]);
         Ok(n)
     }
 }
 
-impl<R: Read> header::Stream for Counted<R> {}
+impl<D: Read> header::Stream for Feeding<D> {
+    fn skip(&mut self, mut n: u64) -> io::Result<()> {
+        while n > 0 {
+            match self.pump(n)? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the tar ends inside an entry's data (truncated)",
+                    ));
+                }
+                got => n -= got as u64,
+            }
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -42,7 +42,16 @@ impl App {
                 Vec::new()
             }
             JobResult::Opened(result) => match result {
-                Ok(m) => self.open(m),
+                Ok(m) => {
+                    self.opening = None;
+                    self.open(m)
+                }
+                Err(e) if self.opening.take().is_some() => {
+                    // Named on the command line: there is nothing else to show.
+                    self.fatal = Some(e);
+                    self.quit = true;
+                    Vec::new()
+                }
                 Err(e) => {
                     if let Some(p) = &mut self.picker {
                         p.opening = false;

@@ -74,6 +74,11 @@ pub struct App {
     /// A live event shown whole in the details pane (`Enter` in the live pane), until the
     /// tree's selection moves.
     pub live_shown: Option<Box<crate::tui::event::LiveLine>>,
+    /// The stack named on the command line, while it opens.
+    pub opening: Option<Opening>,
+    /// Why the stack named on the command line could not be opened: the explorer ends and
+    /// this is its error.
+    pub fatal: Option<String>,
 }
 
 impl App {
@@ -92,7 +97,32 @@ impl App {
             dirty: true,
             zoomed: false,
             live_shown: None,
+            opening: None,
+            fatal: None,
         }
+    }
+
+    /// The explorer on a stack named on the command line, before it is open: the first frame
+    /// says it is being opened, and the effect that opens it (in the background, its layer
+    /// tars' counts coming in as [`AppEvent::OpenProgress`]).
+    #[must_use]
+    pub fn opening(
+        req: crate::stack::spec::StackRequest,
+        theme: Theme,
+        area: Rect,
+    ) -> (Self, Vec<Effect>) {
+        let mut app = App::base(theme, area);
+        let name = req
+            .stack
+            .as_ref()
+            .or(req.lowerdir.as_ref())
+            .map(|n| crate::escape::display(n.as_encoded_bytes()))
+            .unwrap_or_default();
+        app.opening = Some(Opening {
+            name,
+            progress: crate::fsio::tar::IndexProgress::default(),
+        });
+        (app, vec![Effect::OpenStack(req)])
     }
 
     /// The explorer on an opened stack, and the effects that start loading it.
@@ -209,6 +239,9 @@ impl App {
     /// scripted key).
     #[must_use]
     pub fn is_idle(&self) -> bool {
+        if self.opening.is_some() {
+            return false;
+        }
         if let Some(p) = &self.picker {
             return p.candidates.is_some() && !p.opening && !p.measuring;
         }
@@ -257,6 +290,12 @@ impl App {
                     && ex.view_gen == view
                 {
                     ex.search.indexed = ex.search.indexed.max(indexed);
+                }
+                Vec::new()
+            }
+            AppEvent::OpenProgress(p) => {
+                if let Some(o) = &mut self.opening {
+                    o.progress = p;
                 }
                 Vec::new()
             }

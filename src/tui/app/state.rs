@@ -286,6 +286,16 @@ pub struct Explorer {
     pub lost_note: Option<String>,
 }
 
+/// A stack named on the command line, being opened (resolved, its layer tars indexed) in the
+/// background while the first frame shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// The name as given.
+    pub name: String,
+    /// What indexing its layer tars has done so far.
+    pub progress: crate::fsio::tar::IndexProgress,
+}
+
 /// A status-bar message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {

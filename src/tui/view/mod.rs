@@ -175,11 +175,37 @@ fn split(main: Rect, app: &App) -> Areas {
     }
 }
 
+/// A stack named on the command line, while it opens: its name, and what indexing its layer
+/// tars has done so far (nothing for a stack of directories, which opens at once).
+fn opening(frame: &mut Frame<'_>, area: Rect, app: &App, o: &crate::tui::app::Opening) {
+    use humansize::{BINARY, format_size};
+    use ratatui::text::Line;
+    use ratatui::widgets::{Block, Paragraph};
+    let t = app.theme;
+    let p = o.progress;
+    let mut lines = vec![Line::styled(format!("opening {}…", o.name), t.title())];
+    if p.entries > 0 || p.layers > 0 {
+        lines.push(Line::raw(format!(
+            "indexing layer tars: {} entries, {} read, {} layer{} done",
+            p.entries,
+            format_size(p.bytes, BINARY),
+            p.layers,
+            if p.layers == 1 { "" } else { "s" }
+        )));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" layerscope ")),
+        area,
+    );
+}
+
 /// Draws the whole screen.
 pub fn render(frame: &mut Frame<'_>, app: &App) {
     let areas = layout(frame.area(), app);
     if let Some(p) = &app.picker {
         picker::render(frame, areas.tree, app, p);
+    } else if let Some(o) = &app.opening {
+        opening(frame, areas.tree, app, o);
     } else if let Some(ex) = &app.ex {
         if areas.layers.area() > 0 {
             layers::render(frame, areas.layers, app, ex);

@@ -46,6 +46,8 @@ pub fn render(frame: &mut Frame<'_>, area: Rect, app: &App) {
             ),
             t.dim(),
         )
+    } else if let Some(o) = &app.opening {
+        (format!("opening {}…", o.name), t.dim())
     } else {
         ("layerscope".to_string(), t.dim())
     };
