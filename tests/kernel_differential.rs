@@ -8,6 +8,9 @@
 //! - Random stacks (stackgen.rs): 2-5 lower layers and an optional upper, trusted.overlay.*
 //!   markers, mounted with `trusted` options; a third of them again inside an unprivileged
 //!   user namespace with `user.overlay.*` and `-o userxattr`.
+//! - Adversarial stacks: the same, with redirects the kernel never writes (origins left
+//!   visible or shared, `.` and `..`), under every `redirect_dir=` mode × `index=on` ×
+//!   `metacopy=on`.
 //! - Focused stacks: data-only layers, refusals, impure directories, type changes and names.
 //! - `kernel_quirk_*`: kernel behaviour layerscope deliberately does not model, shown and
 //!   pinned.
@@ -1005,4 +1008,51 @@ fn index_on_a_lower_hard_link_copied_up_through_another_name_is_an_anomaly() {
             l.anomalies
         );
     }
+}
+
+/// One lower file under two merged paths, only one of them a copy-up (issue 14, the class the
+/// adversarial stacks found): a lower directory redirects to a sibling that is still visible,
+/// so `/a/f` and `/b/f` are both the lower file `a/f`, and `/a/f` has been copied up. The kernel
+/// hashes both by the lower inode: looked up after `/a/f`, `/b/f` shows the upper copy; looked
+/// up first, it makes `/a/f` ESTALE. layerscope shows neither: both are anomalies saying so.
+#[test]
+fn one_lower_file_under_two_paths_with_one_copy_up_depends_on_lookup_order() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(2, true, 0, Ns::Trusted, &["redirect_dir=on"]);
+    fixture::file(&f.l(2, "a/f"), b"lower bytes");
+    fixture::dir(&f.l(1, "b"));
+    f.mark(&f.l(1, "b"), "redirect", b"a");
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::mount(&mp, &options).expect("mount");
+    std::fs::write(mp.join("a/f"), b"written through a").expect("copy-up of a/f");
+    m.unmount().expect("umount");
+    let m = kernel::mount(&mp, &options).expect("mount");
+    std::fs::symlink_metadata(mp.join("a/f")).expect("a/f first");
+    assert_eq!(
+        std::fs::read(mp.join("b/f")).expect("b/f after a/f"),
+        b"written through a",
+        "the kernel no longer aliases /b/f to the copy of /a/f"
+    );
+    m.unmount().expect("umount");
+    let m = kernel::mount(&mp, &options).expect("mount");
+    std::fs::symlink_metadata(mp.join("b/f")).expect("b/f first");
+    let err = std::fs::symlink_metadata(mp.join("a/f")).expect_err("a/f after b/f");
+    assert_eq!(err.raw_os_error(), Some(libc::ESTALE));
+    m.unmount().expect("umount");
+    let l = ls_explicit(&f.layout);
+    for p in [&b"/a/f"[..], b"/b/f"] {
+        assert!(
+            l.anomalies
+                .get(p)
+                .is_some_and(|r| r.contains("whichever of them is looked up first"))
+                && !l.nodes.contains_key(p),
+            "{} must be an order-dependent anomaly: {:?}",
+            String::from_utf8_lossy(p),
+            l.anomalies
+        );
+    }
+    assert!(l.nodes.contains_key(&b"/a"[..]) && l.nodes.contains_key(&b"/b"[..]));
 }

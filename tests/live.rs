@@ -899,7 +899,7 @@ fn running_out_of_watches_later_falls_back_and_rescans() {
     let deep = "q1/q2/q3/q4/q5/q6/q7/q8";
     fs::create_dir_all(lab.m(deep)).expect("mkdir -p");
     write(&lab.m(&format!("{deep}/f")), "x");
-    let got = collect_until(&mut src, "rescanned", Duration::from_secs(20));
+    let got = collect_until(&mut src, "rescanned", Duration::from_secs(60));
     let fallback = got
         .iter()
         .position(|v| kind(v) == "fallback")
