@@ -71,6 +71,19 @@ impl Merger {
     }
 
     fn note_aliased_dirs(&self, path: &[u8], parent: &DirStack, out: &mut Listing) {
+        // Two directories share a lower copy only through a redirect: a copy whose path in its
+        // layer is not the directory's own. Without one here (the usual case) there is nothing
+        // to record, and no allocation is made.
+        let redirected = out.entries.iter().any(|e| {
+            e.dir.as_ref().is_some_and(|d| {
+                d.layers
+                    .iter()
+                    .any(|l| e.path.get(1..) != Some(l.rel.as_slice()))
+            })
+        });
+        if parent.aliases.is_empty() && !redirected {
+            return;
+        }
         let lowers = |e: &Entry| -> Vec<LayerDir> {
             e.dir.as_ref().map_or_else(Vec::new, |d| {
                 d.layers
