@@ -15,7 +15,7 @@
 //! redirecting one only, and passed down to subdirectories of the shared copy.
 
 use super::index::{handle_of, parse_fb};
-use super::{Anomaly, DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
+use super::{DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
 use super::{join_merged, join_rel};
 
 /// Every reason of this module contains this phrase, which says the answer depends on lookup
@@ -57,15 +57,7 @@ impl Merger {
                     refused.push((i, reason));
                 }
             }
-            for (i, reason) in refused.into_iter().rev() {
-                let e = out.entries.remove(i);
-                out.anomalies.push(Anomaly {
-                    path: e.path,
-                    layer: e.layer,
-                    reason,
-                });
-            }
-            out.anomalies.sort_by(|a, b| a.path.cmp(&b.path));
+            out.refuse(refused);
         }
         self.note_aliased_dirs(path, dir, out);
     }

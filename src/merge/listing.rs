@@ -342,19 +342,7 @@ impl Merger {
                 ));
             }
         }
-        if shared.is_empty() {
-            return;
-        }
-        shared.sort_unstable_by_key(|(i, _)| *i);
-        for (i, reason) in shared.into_iter().rev() {
-            let e = out.entries.remove(i);
-            out.anomalies.push(Anomaly {
-                path: e.path,
-                layer: e.layer,
-                reason,
-            });
-        }
-        out.anomalies.sort_by(|a, b| a.path.cmp(&b.path));
+        out.refuse(shared);
     }
 
     /// Whether the kernel's readdir hides a name that lookup does not resolve (absent, or
@@ -385,6 +373,26 @@ impl Merger {
             dtype == Some(FileKind::File) && dir.xwhiteouts && self.layer_has_xwhiteouts(layer);
         let impure_check = dir.impure && self.same_fs && self.is_upper(layer);
         xwhiteout_check || impure_check
+    }
+}
+
+impl Listing {
+    /// Turns the entries at these indices into anomalies with the reasons given, keeping the
+    /// anomalies in path order.
+    pub(super) fn refuse(&mut self, mut refused: Vec<(usize, String)>) {
+        if refused.is_empty() {
+            return;
+        }
+        refused.sort_unstable_by_key(|(i, _)| *i);
+        for (i, reason) in refused.into_iter().rev() {
+            let e = self.entries.remove(i);
+            self.anomalies.push(Anomaly {
+                path: e.path,
+                layer: e.layer,
+                reason,
+            });
+        }
+        self.anomalies.sort_by(|a, b| a.path.cmp(&b.path));
     }
 }
 
