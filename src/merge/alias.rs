@@ -15,8 +15,11 @@
 //! redirecting one only, and passed down to subdirectories of the shared copy.
 
 use super::index::{handle_of, parse_fb};
+use super::markers::{Redirect, check_redirect_component, parse_redirect};
 use super::{DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
 use super::{join_merged, join_rel};
+use crate::fsio::LayerRoot;
+use crate::stack::XattrNamespace;
 
 /// Every reason of this module contains this phrase, which says the answer depends on lookup
 /// order.
@@ -47,6 +50,7 @@ impl Merger {
         if !self.stack.tree_layers().any(|l| self.is_upper(l)) {
             return; // no copy-up anywhere: one lower file is one inode, wherever it shows
         }
+        self.refuse_shared_lower_dirs(path, out);
         if !dir.aliases.is_empty() {
             let mut refused = Vec::new();
             for (i, e) in out.entries.iter().enumerate() {
@@ -60,6 +64,118 @@ impl Merger {
             out.refuse(refused);
         }
         self.note_aliased_dirs(path, dir, out);
+    }
+
+    /// Directories of one listing (of `path`) that share their topmost lower copy with another
+    /// merged directory, one of them reaching it through a crafted redirect: the kernel hashes
+    /// a directory's inode by that copy, so once one of them is looked up, the lookup of any
+    /// other gives ESTALE (`ovl_verify_inode` in inode.c, "lookup of an uncovered redirect
+    /// origin"). Which one wins depends on the order of lookups on the mount, so none of them
+    /// is shown: each is an anomaly. (A directory listed in chunks is checked one chunk at a
+    /// time.)
+    fn refuse_shared_lower_dirs(&self, path: &[u8], out: &mut Listing) {
+        let mut keys: Vec<((usize, &[u8]), usize)> = out
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| self.first_lower(e).map(|k| (k, i)))
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        keys.sort_unstable();
+        let mut shared: Vec<(usize, String)> = Vec::new();
+        let reason = |paths: &[&[u8]], layer: usize, rel: &[u8]| {
+            let names: Vec<String> = paths.iter().map(|p| crate::escape::display(p)).collect();
+            format!(
+                "{} share the lower directory {} of layer {layer}: the kernel shows \
+                 {ORDER_DEPENDENT}, and gives ESTALE to the others",
+                names.join(" and "),
+                crate::escape::display(rel)
+            )
+        };
+        // Siblings.
+        for group in keys.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let has_upper = group
+                .iter()
+                .any(|(_, i)| self.is_upper(out.entries[*i].layer));
+            if !has_upper {
+                continue;
+            }
+            let (layer, rel) = group[0].0;
+            let names: Vec<&[u8]> = group
+                .iter()
+                .map(|(_, i)| out.entries[*i].path.as_slice())
+                .collect();
+            let why = reason(&names, layer, rel);
+            shared.extend(group.iter().map(|(_, i)| (*i, why.clone())));
+        }
+        // Across directories: an upper directory whose absolute redirect leads into another
+        // directory, where the lower copy is also visible at its own path. Found from either
+        // side: the redirecting directory looks its copy's own path up; a directory listed at
+        // that path finds the redirects aimed at it among the upper layer's (read once).
+        for ((layer, rel), i) in keys.iter().copied() {
+            if shared.iter().any(|(j, _)| *j == i) {
+                continue;
+            }
+            let e = &out.entries[i];
+            let crafted = self.is_upper(e.layer)
+                && e.redirect.as_deref().is_some_and(|r| r.starts_with(b"/"));
+            let mut others: Vec<Vec<u8>> = Vec::new();
+            if crafted {
+                let mut natural = Vec::with_capacity(rel.len() + 1);
+                natural.push(b'/');
+                natural.extend_from_slice(rel);
+                others.push(natural);
+            }
+            others.extend(
+                self.upper_redirects()
+                    .iter()
+                    .filter(|r| r.target == rel)
+                    .map(|r| r.path.clone()),
+            );
+            for other in others {
+                if other == e.path || parent_merged(&other) == path {
+                    continue; // itself, or a sibling: the groups above have seen it
+                }
+                let reaches = self
+                    .resolve(&other)
+                    .ok()
+                    .and_then(|r| r.entry)
+                    .is_some_and(|o| self.first_lower(&o) == Some((layer, rel)));
+                if reaches {
+                    shared.push((i, reason(&[&e.path, &other], layer, rel)));
+                    break;
+                }
+            }
+        }
+        out.refuse(shared);
+    }
+
+    /// The topmost lower copy of a directory entry.
+    fn first_lower<'e>(&self, e: &'e Entry) -> Option<(usize, &'e [u8])> {
+        let d = e
+            .dir
+            .as_ref()?
+            .layers
+            .iter()
+            .find(|d| !self.is_upper(d.layer))?;
+        Some((d.layer, d.rel.as_slice()))
+    }
+
+    /// The upper layer's directories with an absolute redirect, read on first use by walking
+    /// the upper layer once (a container's upper layer is its own writes, usually small). Empty
+    /// when redirects are not followed: such a directory is then refused at lookup.
+    fn upper_redirects(&self) -> &[UpperRedirect] {
+        self.upper_redirects.get_or_init(|| {
+            let upper = self.stack.tree_layers().find(|&l| self.is_upper(l));
+            match upper {
+                Some(upper) if self.stack.options.redirect.follows() => {
+                    find_upper_redirects(self.root_of(upper), self.stack.options.xattr)
+                }
+                _ => Vec::new(),
+            }
+        })
     }
 
     fn note_aliased_dirs(&self, path: &[u8], parent: &DirStack, out: &mut Listing) {
@@ -204,4 +320,52 @@ impl Merger {
         let lower = lower_dir.fd().and_then(|fd| handle_of(fd, name_of(rel)));
         origin.is_some() && origin == lower
     }
+}
+
+/// An upper directory with an absolute redirect.
+#[derive(Debug)]
+pub(super) struct UpperRedirect {
+    /// Its merged path (an upper directory is at its own path).
+    path: Vec<u8>,
+    /// Where it sends lookups in the lower layers: the redirect's components joined, no
+    /// leading slash.
+    target: Vec<u8>,
+}
+
+/// Walks an upper layer for directories with an absolute redirect. A directory that cannot be
+/// read, or sits behind a mount point, is passed over: the listing reports it where it shows.
+fn find_upper_redirects(root: &LayerRoot, ns: XattrNamespace) -> Vec<UpperRedirect> {
+    let attr = format!("{}redirect", ns.prefix());
+    let mut found = Vec::new();
+    let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
+    while let Some(rel) = pending.pop() {
+        let Ok(dir) = root.open_dir(&rel) else {
+            continue;
+        };
+        for (name, kind) in dir.read_dir().unwrap_or_default() {
+            let kind = kind.or_else(|| {
+                dir.lstat(&name)
+                    .ok()
+                    .map(|s| FileKind::from_mode(s.st_mode))
+            });
+            if kind != Some(FileKind::Dir) {
+                continue;
+            }
+            let child = join_rel(&rel, &name);
+            let value = dir.get_xattr(&name, &attr).ok().flatten();
+            if let Some(Ok(Redirect::Absolute(parts))) = value.as_deref().map(parse_redirect)
+                && parts.iter().all(|p| check_redirect_component(p).is_ok())
+            {
+                let mut path = Vec::with_capacity(child.len() + 1);
+                path.push(b'/');
+                path.extend_from_slice(&child);
+                found.push(UpperRedirect {
+                    path,
+                    target: parts.join(&b'/'),
+                });
+            }
+            pending.push(child);
+        }
+    }
+    found
 }

@@ -264,6 +264,8 @@ pub struct Merger {
     same_fs: bool,
     /// With `index=on` and an upper layer: the index directory's entries.
     index: Option<index::Index>,
+    /// The upper layer's directories with an absolute redirect, read once when first needed.
+    upper_redirects: std::sync::OnceLock<Vec<alias::UpperRedirect>>,
 }
 
 impl Merger {
@@ -306,6 +308,7 @@ impl Merger {
             same_fs,
             index: (stack.options.index && stack.has_upper())
                 .then(|| index::Index::read(stack.workdir.as_deref())),
+            upper_redirects: std::sync::OnceLock::new(),
         })
     }
 
