@@ -16,7 +16,7 @@
 
 use super::index::{handle_of, parse_fb};
 use super::markers::{Redirect, check_redirect_component, parse_redirect};
-use super::{DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
+use super::{Anomaly, DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
 use super::{join_merged, join_rel};
 use crate::fsio::LayerRoot;
 use crate::stack::XattrNamespace;
@@ -27,6 +27,25 @@ const ORDER_DEPENDENT: &str = "whichever of them is looked up first";
 
 fn name_of(path: &[u8]) -> &[u8] {
     path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+/// A path in a layer as a merged path: `a/b` is `/a/b`.
+fn rooted(rel: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(rel.len() + 1);
+    path.push(b'/');
+    path.extend_from_slice(rel);
+    path
+}
+
+fn metacopy_reason(metacopy: &[u8], natural: &[u8], layer: usize, rel: &[u8]) -> String {
+    format!(
+        "{} is a metacopy file whose data is {} ({} of layer {layer}), still visible at its own \
+         path: the kernel hashes both by that lower file, shows {ORDER_DEPENDENT}, and for the \
+         other gives ESTALE or that one's inode and metadata",
+        crate::escape::display(metacopy),
+        crate::escape::display(natural),
+        crate::escape::display(rel)
+    )
 }
 
 fn parent_rel(rel: &[u8]) -> &[u8] {
@@ -51,6 +70,7 @@ impl Merger {
             return; // no copy-up anywhere: one lower file is one inode, wherever it shows
         }
         self.refuse_shared_lower_dirs(path, out);
+        self.refuse_metacopy_aliases(out);
         if !dir.aliases.is_empty() {
             let mut refused = Vec::new();
             for (i, e) in out.entries.iter().enumerate() {
@@ -64,6 +84,39 @@ impl Merger {
             out.refuse(refused);
         }
         self.note_aliased_dirs(path, dir, out);
+        self.note_order_dependent_listing(path, dir, out);
+    }
+
+    /// An impure upper directory that is not a merge dir is read by looking up every name
+    /// first, and its readdir fails with the first lookup that fails: when one of its names is
+    /// an order-dependent anomaly, whether the kernel can list the directory at all depends on
+    /// the same order.
+    fn note_order_dependent_listing(&self, path: &[u8], dir: &DirStack, out: &mut Listing) {
+        if dir.merge_dir
+            || !dir.impure
+            || !self.same_fs
+            || out.anomalies.iter().any(|a| a.path == path)
+        {
+            return;
+        }
+        let Some(first) = out.anomalies.iter().find(|a| {
+            self.is_upper(a.layer)
+                && a.reason.contains(ORDER_DEPENDENT)
+                && parent_merged(&a.path) == path
+        }) else {
+            return;
+        };
+        let anomaly = Anomaly {
+            path: path.to_vec(),
+            layer: first.layer,
+            reason: format!(
+                "the kernel may not list this directory: it is impure, so readdir looks up every \
+                 name, and the lookup of '{}' depends on order: {}",
+                crate::escape::display(name_of(&first.path)),
+                first.reason
+            ),
+        };
+        out.anomalies.insert(0, anomaly);
     }
 
     /// Directories of one listing (of `path`) that share their topmost lower copy with another
@@ -131,7 +184,7 @@ impl Merger {
             others.extend(
                 self.upper_redirects()
                     .iter()
-                    .filter(|r| r.target == rel)
+                    .filter(|r| r.is_dir && r.target == rel)
                     .map(|r| r.path.clone()),
             );
             for other in others {
@@ -152,6 +205,55 @@ impl Merger {
         out.refuse(shared);
     }
 
+    /// Files of one listing that are one lower file with a metacopy file elsewhere: an upper
+    /// metacopy file whose redirect names a lower file still visible at its own path (the
+    /// kernel never leaves such a pair: a rename whites the origin out). The kernel hashes
+    /// both by that lower file, so whichever is looked up second gives ESTALE or shows the
+    /// first one's inode and metadata. Found from either side: the metacopy file looks its
+    /// data's own path up; a file at that path finds the metacopy files aimed at it among the
+    /// upper layer's redirects.
+    fn refuse_metacopy_aliases(&self, out: &mut Listing) {
+        if !self.stack.options.metacopy {
+            return;
+        }
+        let mut refused = Vec::new();
+        for (i, e) in out.entries.iter().enumerate() {
+            if e.kind == FileKind::Dir {
+                continue;
+            }
+            if let Some(DataSource::Found { layer, rel }) = &e.data
+                && self.is_upper(e.layer)
+            {
+                let natural = rooted(rel);
+                if natural != e.path
+                    && let Some(c) = self.resolve(&natural).ok().and_then(|r| r.entry)
+                    && c.kind != FileKind::Dir
+                    && self.hashed_by(&c, *layer, rel)
+                {
+                    refused.push((i, metacopy_reason(&e.path, &natural, *layer, rel)));
+                    continue;
+                }
+            }
+            let aimed = self.upper_redirects().iter().filter(|r| {
+                !r.is_dir && r.path != e.path && (r.target == e.rel || rooted(&r.target) == e.path)
+            });
+            for r in aimed {
+                let data = self
+                    .resolve(&r.path)
+                    .ok()
+                    .and_then(|m| m.entry)
+                    .and_then(|m| m.data);
+                if let Some(DataSource::Found { layer, rel }) = data
+                    && self.hashed_by(e, layer, &rel)
+                {
+                    refused.push((i, metacopy_reason(&r.path, &e.path, layer, &rel)));
+                    break;
+                }
+            }
+        }
+        out.refuse(refused);
+    }
+
     /// The topmost lower copy of a directory entry.
     fn first_lower<'e>(&self, e: &'e Entry) -> Option<(usize, &'e [u8])> {
         let d = e
@@ -163,15 +265,17 @@ impl Merger {
         Some((d.layer, d.rel.as_slice()))
     }
 
-    /// The upper layer's directories with an absolute redirect, read on first use by walking
-    /// the upper layer once (a container's upper layer is its own writes, usually small). Empty
-    /// when redirects are not followed: such a directory is then refused at lookup.
+    /// The upper layer's directories with an absolute redirect and metacopy files with a
+    /// redirect, read on first use by walking the upper layer once (a container's upper layer
+    /// is its own writes, usually small). Empty when redirects are not followed: such a
+    /// directory is then refused at lookup.
     fn upper_redirects(&self) -> &[UpperRedirect] {
         self.upper_redirects.get_or_init(|| {
             let upper = self.stack.tree_layers().find(|&l| self.is_upper(l));
             match upper {
                 Some(upper) if self.stack.options.redirect.follows() => {
-                    find_upper_redirects(self.root_of(upper), self.stack.options.xattr)
+                    let options = &self.stack.options;
+                    find_upper_redirects(self.root_of(upper), options.xattr, options.metacopy)
                 }
                 _ => Vec::new(),
             }
@@ -322,19 +426,23 @@ impl Merger {
     }
 }
 
-/// An upper directory with an absolute redirect.
+/// An upper directory with an absolute redirect, or (with `metacopy=on`) an upper metacopy
+/// file with any redirect: a path that may reach a lower copy another path shows too.
 #[derive(Debug)]
 pub(super) struct UpperRedirect {
-    /// Its merged path (an upper directory is at its own path).
+    /// Its merged path (an upper entry is at its own path).
     path: Vec<u8>,
-    /// Where it sends lookups in the lower layers: the redirect's components joined, no
-    /// leading slash.
+    /// Where it sends lookups in the lower layers, no leading slash (for a relative redirect:
+    /// beside it, as when its parent is not redirected).
     target: Vec<u8>,
+    /// A directory, or a metacopy file.
+    is_dir: bool,
 }
 
-/// Walks an upper layer for directories with an absolute redirect. A directory that cannot be
-/// read, or sits behind a mount point, is passed over: the listing reports it where it shows.
-fn find_upper_redirects(root: &LayerRoot, ns: XattrNamespace) -> Vec<UpperRedirect> {
+/// Walks an upper layer for directories with an absolute redirect and, when `files` is set,
+/// files with a redirect. A directory that cannot be read, or sits behind a mount point, is
+/// passed over: the listing reports it where it shows.
+fn find_upper_redirects(root: &LayerRoot, ns: XattrNamespace, files: bool) -> Vec<UpperRedirect> {
     let attr = format!("{}redirect", ns.prefix());
     let mut found = Vec::new();
     let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
@@ -348,23 +456,35 @@ fn find_upper_redirects(root: &LayerRoot, ns: XattrNamespace) -> Vec<UpperRedire
                     .ok()
                     .map(|s| FileKind::from_mode(s.st_mode))
             });
-            if kind != Some(FileKind::Dir) {
+            let is_dir = kind == Some(FileKind::Dir);
+            let wanted = is_dir || (files && kind == Some(FileKind::File));
+            if !wanted {
                 continue;
             }
             let child = join_rel(&rel, &name);
             let value = dir.get_xattr(&name, &attr).ok().flatten();
-            if let Some(Ok(Redirect::Absolute(parts))) = value.as_deref().map(parse_redirect)
-                && parts.iter().all(|p| check_redirect_component(p).is_ok())
-            {
+            let target = match value.as_deref().map(parse_redirect) {
+                Some(Ok(Redirect::Absolute(parts)))
+                    if parts.iter().all(|p| check_redirect_component(p).is_ok()) =>
+                {
+                    Some(parts.join(&b'/'))
+                }
+                Some(Ok(Redirect::Relative(name))) if !is_dir => Some(join_rel(&rel, &name)),
+                _ => None,
+            };
+            if let Some(target) = target {
                 let mut path = Vec::with_capacity(child.len() + 1);
                 path.push(b'/');
                 path.extend_from_slice(&child);
                 found.push(UpperRedirect {
                     path,
-                    target: parts.join(&b'/'),
+                    target,
+                    is_dir,
                 });
             }
-            pending.push(child);
+            if is_dir {
+                pending.push(child);
+            }
         }
     }
     found
