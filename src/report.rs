@@ -130,6 +130,7 @@ pub fn write_entry_json(out: &mut Vec<u8>, merger: &Merger, e: &Entry) {
             HiddenReason::Opaque { at } => (b"at", at, b"opaque"),
             HiddenReason::CutByNonDir { at } => (b"at", at, b"cut-by-non-dir"),
             HiddenReason::Redirected { at } => (b"at", at, b"redirected"),
+            HiddenReason::NotOrigin { at } => (b"at", at, b"not-origin"),
         };
         out.extend_from_slice(b"{\"");
         out.extend_from_slice(key);
@@ -342,6 +343,7 @@ pub fn shift_reason(r: HiddenReason, by: usize) -> HiddenReason {
         HiddenReason::Opaque { at } => HiddenReason::Opaque { at: at + by },
         HiddenReason::CutByNonDir { at } => HiddenReason::CutByNonDir { at: at + by },
         HiddenReason::Redirected { at } => HiddenReason::Redirected { at: at + by },
+        HiddenReason::NotOrigin { at } => HiddenReason::NotOrigin { at: at + by },
     }
 }
 

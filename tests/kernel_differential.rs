@@ -1069,3 +1069,64 @@ fn one_lower_file_under_two_paths_with_one_copy_up_depends_on_lookup_order() {
     }
     assert!(l.nodes.contains_key(&b"/a"[..]) && l.nodes.contains_key(&b"/b"[..]));
 }
+
+/// `nfs_export=on` (issue 14): the kernel merges an upper directory only with the lower copy
+/// its `origin` names (`ovl_verify_origin`, "failed to verify origin" in the kernel log).
+/// Given another directory's origin (an offline edit: the kernel writes matching ones), the
+/// upper directory stands alone and its lower copy is hidden (`not-origin`); without
+/// `nfs_export` the same layers merge.
+#[test]
+fn with_nfs_export_an_upper_directory_merges_only_with_the_copy_its_origin_names() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let mut f = fixture::Fixture::new(1, true, 0, Ns::Trusted, &["index=on", "nfs_export=on"]);
+    fixture::file(&f.l(1, "d/fa"), b"a");
+    fixture::file(&f.l(1, "e/fb"), b"b");
+    // The kernel copies both directories up and writes their origins.
+    let mp = f.mountpoint();
+    let m = kernel::mount(&mp, &f.layout.mount_options()).expect("mount");
+    fixture::file(&mp.join("d/x"), b"x");
+    fixture::file(&mp.join("e/y"), b"y");
+    m.unmount().expect("umount");
+    let attr = "trusted.overlay.origin";
+    let mut origin = vec![0u8; 256];
+    let n = rustix::fs::lgetxattr(f.u("e"), attr, &mut origin).expect("origin of e");
+    origin.truncate(n);
+    f.mark(&f.u("d"), "origin", &origin);
+
+    let m = kernel::mount(&mp, &f.layout.mount_options()).expect("mount");
+    assert_eq!(
+        names_in(&mp.join("d")),
+        ["x"],
+        "the kernel no longer verifies origins"
+    );
+    assert_eq!(names_in(&mp.join("e")), ["fb", "y"]);
+    m.unmount().expect("umount");
+    let l = ls_explicit(&f.layout);
+    assert!(l.nodes.contains_key(&b"/d/x"[..]) && !l.nodes.contains_key(&b"/d/fa"[..]));
+    assert!(l.nodes.contains_key(&b"/e/fb"[..]));
+    let args = f.layout.explicit_args();
+    // `ls -R --json LAYERS…` becomes `which LAYERS… /d`.
+    let mut args: Vec<&std::ffi::OsStr> = std::iter::once(std::ffi::OsStr::new("which"))
+        .chain(args[3..].iter().map(OsString::as_os_str))
+        .collect();
+    args.push(std::ffi::OsStr::new("/d"));
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "which failed: {err}");
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("nfs_export"),
+        "which /d names why L1's d is not merged:\n{out}"
+    );
+    assert_agrees(
+        "an upper directory given another's origin, nfs_export=on",
+        &f,
+    );
+
+    f.layout.options.retain(|o| o != "nfs_export=on");
+    let m = kernel::mount(&mp, &f.layout.mount_options()).expect("mount");
+    assert_eq!(names_in(&mp.join("d")), ["fa", "x"]);
+    m.unmount().expect("umount");
+    assert_agrees("the same layers without nfs_export", &f);
+}

@@ -5,6 +5,8 @@
 //! the layers), so such a name is refused as an anomaly instead of shown with stale content.
 
 use std::collections::HashSet;
+
+use super::markers::OnDisk;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// What is known of a mount's index directory.
@@ -69,6 +71,37 @@ impl Index {
                 })
             }
         }
+    }
+}
+
+impl super::Merger {
+    /// Whether the upper directory `upper`'s `origin` xattr names the lower directory `lower`,
+    /// as `ovl_verify_origin` compares them. An origin that cannot be read or decoded names
+    /// nothing (the kernel fails the verification too).
+    pub(super) fn origin_names(&self, upper: &OnDisk, lower: &OnDisk) -> bool {
+        let (parent, name) = split_rel(&upper.rel);
+        let attr = format!("{}origin", self.stack.options.xattr.prefix());
+        let origin = self
+            .root_of(upper.layer)
+            .open_dir(parent)
+            .ok()
+            .and_then(|d| d.get_xattr(name, &attr).ok().flatten())
+            .and_then(|v| parse_fb(&v));
+        let (parent, name) = split_rel(&lower.rel);
+        let handle = self
+            .root_of(lower.layer)
+            .open_dir(parent)
+            .ok()
+            .and_then(|d| d.fd().and_then(|fd| handle_of(fd, name)));
+        origin.is_some() && origin == handle
+    }
+}
+
+/// A path in a layer split into its parent and its last name.
+fn split_rel(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&[][..], rel),
     }
 }
 

@@ -163,6 +163,20 @@ impl Merger {
                 st.consulted.push((this, role));
                 break;
             }
+            // nfs_export=on: an upper directory merges only with the lower copy its origin
+            // names (ovl_verify_origin); another first lower copy ends the merge there.
+            if let Some(upper) = st.object.map(|o| &st.consulted[o].0)
+                && !is_upper
+                && lower_found == 0
+                && this.kind == FileKind::Dir
+                && self.stack.options.nfs_export
+                && self.is_upper(upper.layer)
+                && upper.markers.origin
+                && !self.origin_names(upper, &this)
+            {
+                st.stop_cause = Some(HiddenReason::NotOrigin { at: upper.layer });
+                break;
+            }
             if !is_upper {
                 lower_found += 1;
             }

@@ -53,6 +53,13 @@ pub enum HiddenReason {
         /// The layer holding the redirect.
         at: usize,
     },
+    /// With `nfs_export=on` the kernel merges an upper directory only with the lower copy its
+    /// `origin` names; the upper directory at layer `at` names another, so this copy and every
+    /// one below take no part.
+    NotOrigin {
+        /// The upper directory's layer.
+        at: usize,
+    },
 }
 
 impl HiddenReason {
@@ -64,7 +71,8 @@ impl HiddenReason {
             HiddenReason::WhitedOut { at }
             | HiddenReason::Opaque { at }
             | HiddenReason::CutByNonDir { at }
-            | HiddenReason::Redirected { at } => at,
+            | HiddenReason::Redirected { at }
+            | HiddenReason::NotOrigin { at } => at,
         }
     }
 
@@ -77,6 +85,9 @@ impl HiddenReason {
             HiddenReason::Opaque { at } => format!("cut off by an opaque directory at layer {at}"),
             HiddenReason::CutByNonDir { at } => format!("cut off by a non-directory at layer {at}"),
             HiddenReason::Redirected { at } => format!("bypassed by a redirect at layer {at}"),
+            HiddenReason::NotOrigin { at } => format!(
+                "not merged: the directory at layer {at} records another origin (nfs_export=on)"
+            ),
         }
     }
 }

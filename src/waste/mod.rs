@@ -49,7 +49,7 @@ impl WasteReason {
     }
 
     /// The JSON name: `shadowed`, `whited-out`, `opaque`, `cut-by-non-dir`, `redirected`,
-    /// `unreached`.
+    /// `not-origin`, `unreached`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +58,7 @@ impl WasteReason {
             WasteReason::Hidden(HiddenReason::Opaque { .. }) => "opaque",
             WasteReason::Hidden(HiddenReason::CutByNonDir { .. }) => "cut-by-non-dir",
             WasteReason::Hidden(HiddenReason::Redirected { .. }) => "redirected",
+            WasteReason::Hidden(HiddenReason::NotOrigin { .. }) => "not-origin",
             WasteReason::Unreached => "unreached",
         }
     }
