@@ -352,6 +352,10 @@ fn adversarial_plan_for(rng: &mut Rng) -> (Plan, Option<usize>) {
     }
     if plan.upper && rng.chance(50) {
         options.push("index=on".to_string());
+        // nfs_export=on needs index=on, and the kernel refuses it with metacopy=on.
+        if !options.iter().any(|o| o == "metacopy=on") && rng.chance(33) {
+            options.push("nfs_export=on".to_string());
+        }
     }
     plan.options = options;
     (plan, mutate)
@@ -965,8 +969,9 @@ fn an_xattr_whiteout_in_the_upper_root_is_listed_until_the_root_is_impure() {
 /// show the upper copy's metadata and bytes from then on, on every later mount with `index=on`
 /// too (`ovl_lookup` → `ovl_lookup_index`). layerscope finds the index entry by the lower
 /// file's handle and reports such a name as an anomaly (never the stale lower file); a hard
-/// link whose inode was not copied up is still shown from its lower layer. Given by hand
-/// (no workdir), every lower hard link is an anomaly: the index cannot be read.
+/// link whose inode was not copied up is still shown from its lower layer. Given by hand, the
+/// same with `--workdir`; without it every lower hard link is an anomaly: the index cannot be
+/// read.
 #[test]
 fn index_on_a_lower_hard_link_copied_up_through_another_name_is_an_anomaly() {
     if let Some(why) = common::cannot_mount_overlay() {
@@ -1010,7 +1015,25 @@ fn index_on_a_lower_hard_link_copied_up_through_another_name_is_an_anomaly() {
     assert!(!l.nodes.contains_key(&b"/b"[..]));
     let d = l.nodes.get(&b"/d"[..]).expect("/d is shown");
     assert!(d.source.ends_with(b"L1/d"), "/d from its lower layer");
+    // Given by hand with --workdir, the same answers.
     let l = ls_explicit(&f.layout);
+    assert!(
+        l.anomalies
+            .get(&b"/b"[..])
+            .is_some_and(|r| r.starts_with("index=on"))
+    );
+    assert!(l.nodes.contains_key(&b"/c"[..]) && l.nodes.contains_key(&b"/d"[..]));
+    // Without it, every lower hard link is uncertain.
+    let mut args = f.layout.explicit_args();
+    let at = args
+        .iter()
+        .position(|a| a == "--workdir")
+        .expect("--workdir given");
+    args.drain(at..at + 2);
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "ls failed: {err}");
+    let l = compare::parse(&out);
     for p in [&b"/b"[..], b"/c", b"/d"] {
         assert!(
             l.anomalies

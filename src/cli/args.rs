@@ -41,6 +41,10 @@ pub struct StackArgs {
     /// The upper layer.
     #[arg(long, value_name = "DIR", requires = "lowerdir")]
     pub upperdir: Option<PathBuf>,
+    /// The mount's workdir: with `-o index=on` its `index/` says which lower inodes were
+    /// copied up (read only; without it every lower hard link is reported as uncertain).
+    #[arg(long, value_name = "DIR", requires = "upperdir")]
+    pub workdir: Option<PathBuf>,
     /// Mount options that change the view: userxattr, redirect_dir=, metacopy=.
     #[arg(short = 'o', long = "options", value_name = "OPTIONS")]
     pub options: Option<OsString>,

@@ -36,6 +36,7 @@ pub fn split_positionals(
         stack: None,
         lowerdir: stack.lowerdir.clone(),
         upperdir: stack.upperdir.clone(),
+        workdir: stack.workdir.clone(),
         options: stack.options.clone(),
         roots: stack.roots.roots(),
         layer_format: stack.layer_format.into(),

@@ -69,7 +69,7 @@ impl Merger {
         if !self.stack.tree_layers().any(|l| self.is_upper(l)) {
             return; // no copy-up anywhere: one lower file is one inode, wherever it shows
         }
-        self.refuse_shared_lower_dirs(path, out);
+        self.refuse_shared_lower_dirs(path, dir, out);
         self.refuse_metacopy_aliases(out);
         if !dir.aliases.is_empty() {
             let mut refused = Vec::new();
@@ -126,7 +126,7 @@ impl Merger {
     /// origin"). Which one wins depends on the order of lookups on the mount, so none of them
     /// is shown: each is an anomaly. (A directory listed in chunks is checked one chunk at a
     /// time.)
-    fn refuse_shared_lower_dirs(&self, path: &[u8], out: &mut Listing) {
+    fn refuse_shared_lower_dirs(&self, path: &[u8], dir: &DirStack, out: &mut Listing) {
         let mut keys: Vec<((usize, &[u8]), usize)> = out
             .entries
             .iter()
@@ -166,7 +166,8 @@ impl Merger {
         // Across directories: an upper directory whose absolute redirect leads into another
         // directory, where the lower copy is also visible at its own path. Found from either
         // side: the redirecting directory looks its copy's own path up; a directory listed at
-        // that path finds the redirects aimed at it among the upper layer's (read once).
+        // that path finds the redirects aimed at it among the upper layer's (read once). And
+        // below two directories that share a lower copy, the same subdirectory under both.
         for ((layer, rel), i) in keys.iter().copied() {
             if shared.iter().any(|(j, _)| *j == i) {
                 continue;
@@ -175,11 +176,15 @@ impl Merger {
             let crafted = self.is_upper(e.layer)
                 && e.redirect.as_deref().is_some_and(|r| r.starts_with(b"/"));
             let mut others: Vec<Vec<u8>> = Vec::new();
+            // Below a directory that shares a lower copy: the same name under the other one.
+            let name = name_of(&e.path);
+            for (shared, other) in &dir.aliases {
+                if shared.layer == layer && join_rel(&shared.rel, name) == rel {
+                    others.push(join_merged(other, name));
+                }
+            }
             if crafted {
-                let mut natural = Vec::with_capacity(rel.len() + 1);
-                natural.push(b'/');
-                natural.extend_from_slice(rel);
-                others.push(natural);
+                others.push(rooted(rel));
             }
             others.extend(
                 self.upper_redirects()
@@ -195,7 +200,11 @@ impl Merger {
                     .resolve(&other)
                     .ok()
                     .and_then(|r| r.entry)
-                    .is_some_and(|o| self.first_lower(&o) == Some((layer, rel)));
+                    .is_some_and(|o| {
+                        // Two lower-only paths are one inode, and the kernel shows it at both.
+                        self.first_lower(&o) == Some((layer, rel))
+                            && (self.is_upper(e.layer) || self.is_upper(o.layer))
+                    });
                 if reaches {
                     shared.push((i, reason(&[&e.path, &other], layer, rel)));
                     break;

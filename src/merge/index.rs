@@ -4,19 +4,38 @@
 //! (`ovl_lookup` → `ovl_lookup_index`). layerscope does not follow the entry (it lies outside
 //! the layers), so such a name is refused as an anomaly instead of shown with stale content.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use super::FileKind;
 use super::markers::OnDisk;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// What is known of a mount's index directory.
 #[derive(Debug)]
 pub(super) enum Index {
-    /// The index entries for non-directories: (handle type, file handle bytes) of each origin.
-    Known(HashSet<(i32, Vec<u8>)>),
+    /// Each entry by the (handle type, file handle bytes) of the origin it is named by.
+    Known(HashMap<(i32, Vec<u8>), IndexEntry>),
     /// `index=on` but the workdir is not known (layers given by hand): any lower hard link may
     /// have been copied up through another name.
     Unknown,
+}
+
+/// One entry of the index directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum IndexEntry {
+    /// A non-directory: the copy made through one name of a hard-linked lower file.
+    Copy,
+    /// A whiteout: every name of the origin was removed (nfs_export=on keeps the entry so that
+    /// its handles stay stale).
+    Whiteout,
+    /// A directory (nfs_export=on indexes every copied-up directory), with the (handle type,
+    /// handle) of the upper directory its `overlay.upper` names.
+    Dir {
+        /// The upper directory the entry names.
+        upper: Option<(i32, Vec<u8>)>,
+    },
 }
 
 /// How every reason given for a name the index covers begins.
@@ -40,16 +59,38 @@ impl Index {
         let Ok(read) = std::fs::read_dir(&dir) else {
             return Index::Unknown;
         };
-        let mut out = HashSet::new();
+        let mut out = HashMap::new();
         for e in read.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let Some(key) = parse_name(e.file_name().as_encoded_bytes()) else {
                 continue;
-            }
-            if let Some(key) = parse_name(e.file_name().as_encoded_bytes()) {
-                out.insert(key);
-            }
+            };
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let t = meta.file_type();
+            let entry = if t.is_dir() {
+                // A directory's entry (nfs_export=on) names the upper directory it belongs to.
+                let mut buf = vec![0u8; 256];
+                let upper = rustix::fs::lgetxattr(e.path(), "trusted.overlay.upper", &mut buf)
+                    .ok()
+                    .and_then(|n| parse_fh(&buf[..n]));
+                IndexEntry::Dir { upper }
+            } else if t.is_char_device() && meta.rdev() == 0 {
+                IndexEntry::Whiteout
+            } else {
+                IndexEntry::Copy
+            };
+            out.insert(key, entry);
         }
         Index::Known(out)
+    }
+
+    /// The entry named by the inode `name` in `dir`, when it has one.
+    fn entry_of(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Option<&IndexEntry> {
+        match self {
+            Index::Unknown => None,
+            Index::Known(map) => map.get(&handle_of(dir, name)?),
+        }
     }
 
     /// Why the kernel would show the index entry instead of this lower non-directory
@@ -60,21 +101,95 @@ impl Index {
                 "{REASON_PREFIX} and the workdir is not known: this hard-linked lower file may have \
                  been copied up through another name, which the kernel would show instead"
             )),
-            Index::Known(set) => {
-                let key = handle_of(dir, name)?;
-                set.contains(&key).then(|| {
-                    format!(
-                        "{REASON_PREFIX}: its inode was copied up through another name (an entry \
-                         in the workdir's index), and the kernel shows that copy, which \
-                         layerscope does not follow"
-                    )
-                })
-            }
+            Index::Known(_) => match self.entry_of(dir, name)? {
+                IndexEntry::Copy => Some(format!(
+                    "{REASON_PREFIX}: its inode was copied up through another name (an entry \
+                     in the workdir's index), and the kernel shows that copy, which \
+                     layerscope does not follow"
+                )),
+                // Refusals, not a copy to show: see `Merger::index_refuses`.
+                IndexEntry::Whiteout | IndexEntry::Dir { .. } => None,
+            },
         }
     }
 }
 
 impl super::Merger {
+    /// Why the kernel refuses a lookup whose result's origin has an index entry that does not
+    /// fit it (`ovl_lookup_index`, which the kernel runs for non-directories with `index=on`
+    /// and for directories too with `nfs_export=on`): a whiteout entry or one of another type
+    /// ("bad index found"), a directory entry for a directory without an upper copy
+    /// ("suspected uncovered redirected dir"), or one naming another upper directory
+    /// ("suspected multiply redirected dir"). All three give EIO.
+    ///
+    /// `origin` is the lower copy lookup found first (verified against the upper's `origin`
+    /// for a directory) or, for an upper non-directory, the one its `origin` names.
+    pub(super) fn index_refuses(&self, object: &OnDisk, origin: Option<&OnDisk>) -> Option<String> {
+        let index = self.index.as_ref()?;
+        let is_dir = object.kind == FileKind::Dir;
+        if is_dir && !self.stack.options.nfs_export {
+            return None;
+        }
+        let entry = match origin {
+            Some(lower) => {
+                let (parent, name) = split_rel(&lower.rel);
+                let dir = self.root_of(lower.layer).open_dir(parent).ok()?;
+                index.entry_of(dir.fd()?, name)?.clone()
+            }
+            None => {
+                // An upper non-directory: its origin is the handle its xattr holds.
+                let Index::Known(map) = index else {
+                    return None;
+                };
+                let (parent, name) = split_rel(&object.rel);
+                let attr = format!("{}origin", self.stack.options.xattr.prefix());
+                let value = self
+                    .root_of(object.layer)
+                    .open_dir(parent)
+                    .ok()?
+                    .get_xattr(name, &attr)
+                    .ok()??;
+                map.get(&parse_fb(&value)?)?.clone()
+            }
+        };
+        let upper = self.is_upper(object.layer);
+        let reason = match entry {
+            IndexEntry::Whiteout => {
+                "its origin's index entry is a whiteout (all its names were \
+                                     removed): \"bad index found\", the kernel gives EIO"
+            }
+            IndexEntry::Copy if is_dir => {
+                "its origin's index entry is not a directory: \
+                                           \"bad index found\", the kernel gives EIO"
+            }
+            IndexEntry::Copy => return None,
+            IndexEntry::Dir { .. } if !is_dir => {
+                "its origin's index entry is a directory: \
+                                                  \"bad index found\", the kernel gives EIO"
+            }
+            IndexEntry::Dir { .. } if !upper => {
+                "its lower directory has an index entry, so it \
+                was copied up elsewhere: \"suspected uncovered redirected dir\", the kernel \
+                gives EIO"
+            }
+            IndexEntry::Dir { upper: named } => {
+                let (parent, name) = split_rel(&object.rel);
+                let here = self
+                    .root_of(object.layer)
+                    .open_dir(parent)
+                    .ok()
+                    .and_then(|d| d.fd().and_then(|fd| handle_of(fd, name)));
+                if named.is_some() && named == here {
+                    return None;
+                }
+                "its lower directory's index entry names another upper directory: \
+                 \"suspected multiply redirected dir\", the kernel gives EIO"
+            }
+        };
+        // Not REASON_PREFIX: that one says the kernel shows the name.
+        Some(reason.to_string())
+    }
+
     /// Whether the upper directory `upper`'s `origin` xattr names the lower directory `lower`,
     /// as `ovl_verify_origin` compares them. An origin that cannot be read or decoded names
     /// nothing (the kernel fails the verification too).
@@ -118,17 +233,26 @@ fn parse_name(name: &[u8]) -> Option<(i32, Vec<u8>)> {
     parse_fb(&bytes)
 }
 
-/// Decodes an `ovl_fb` (as `overlay.origin` holds it, and an index name in hex) into the
-/// (handle type, handle bytes) of a lower inode; `None` for anything else.
-pub(super) fn parse_fb(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
+/// Decodes an `ovl_fb` of either layer (an index directory's `overlay.upper`) into its
+/// (handle type, handle bytes).
+fn parse_fh(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
     if bytes.len() < 21 || bytes[0] != 0 || bytes[1] != 0xfb || usize::from(bytes[2]) != bytes.len()
     {
         return None;
     }
-    if bytes[3] & FH_FLAG_PATH_UPPER != 0 {
+    Some((i32::from(bytes[4]), bytes[21..].to_vec()))
+}
+
+/// Decodes an `ovl_fb` (as `overlay.origin` holds it, and an index name in hex) into the
+/// (handle type, handle bytes) of a lower inode; `None` for anything else.
+pub(super) fn parse_fb(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
+    if bytes
+        .get(3)
+        .is_some_and(|flags| flags & FH_FLAG_PATH_UPPER != 0)
+    {
         return None;
     }
-    Some((i32::from(bytes[4]), bytes[21..].to_vec()))
+    parse_fh(bytes)
 }
 
 /// The file handle of `name` in `dir` (not following a symlink), as `name_to_handle_at` gives it.

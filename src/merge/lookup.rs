@@ -235,6 +235,26 @@ impl Merger {
                 return Outcome::Refused { versions, reason };
             }
         }
+        // ovl_lookup_index again: an origin whose index entry does not fit is refused.
+        if self.index.is_some() {
+            let upper = self.is_upper(object.layer);
+            let first_lower = st
+                .consulted
+                .iter()
+                .map(|(d, _)| d)
+                .find(|d| !self.is_upper(d.layer));
+            let refusal = match object.kind {
+                FileKind::Dir => first_lower.and_then(|o| self.index_refuses(object, Some(o))),
+                _ if upper && object.markers.origin => self.index_refuses(object, None),
+                _ if !upper && (object.stat.st_nlink > 1 || self.stack.options.nfs_export) => {
+                    self.index_refuses(object, Some(object))
+                }
+                _ => None,
+            };
+            if let Some(reason) = refusal {
+                return Outcome::Refused { versions, reason };
+            }
+        }
         let mut data = None;
         if object.kind == FileKind::File && object.is_metacopy() {
             if st.metacopy {

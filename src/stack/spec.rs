@@ -22,6 +22,8 @@ pub struct StackRequest {
     pub lowerdir: Option<std::ffi::OsString>,
     /// `--upperdir U`.
     pub upperdir: Option<PathBuf>,
+    /// `--workdir W`: the mount's workdir, for its index.
+    pub workdir: Option<PathBuf>,
     /// `-o OPTIONS`, the mount's option names.
     pub options: Option<std::ffi::OsString>,
     /// Container engines' storage roots (`--docker-root`, ...), for `docker:NAME` and friends.
@@ -194,7 +196,13 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
         .collect();
     check_layers(&given)?;
     let name = format!("lowerdir={}", lowerdir.to_string_lossy());
+    let workdir = req
+        .workdir
+        .clone()
+        .map(|p| check(p, "--workdir", ""))
+        .transpose()?;
     let mut stack = LayerStack::from_dirs(name, upper, lowers, data, options);
+    stack.workdir = workdir;
     for layer in &mut stack.layers {
         layer.format = req.layer_format.clone();
     }

@@ -67,7 +67,7 @@ pub fn run(req: StackRequest) -> anyhow::Result<()> {
     // Opened in the background: the first frame shows at once, and an image archive's layer
     // tars are indexed (and verified) behind it. A stack that cannot be opened ends the
     // explorer with the error, printed as a CLI error once the screen is restored.
-    explore(Start::Open(req), started)
+    explore(Start::Open(Box::new(req)), started)
 }
 
 /// The picker on stacks already found (by [`picker::candidates_in`], say), without finding
@@ -102,7 +102,7 @@ pub fn run_demo(demo: crate::teach::Demo, tour: crate::teach::Tour) -> anyhow::R
 
 /// What the explorer opens on.
 enum Start {
-    Open(StackRequest),
+    Open(Box<StackRequest>),
     Picker(Option<Vec<picker::Candidate>>),
     Demo(Arc<Merger>, Arc<tour::TourRunner>),
 }
@@ -115,7 +115,7 @@ fn explore(start: Start, started: Instant) -> anyhow::Result<()> {
     let size = terminal.size()?;
     let area = Rect::new(0, 0, size.width, size.height);
     let (mut app, effects) = match start {
-        Start::Open(req) => App::opening(req, theme, area),
+        Start::Open(req) => App::opening(*req, theme, area),
         Start::Picker(None) => App::picker(theme, area),
         Start::Picker(Some(c)) => (App::picker_with(c, theme, area), Vec::new()),
         Start::Demo(m, runner) => App::demo(m, tour::TourState::new(runner), theme, area),

@@ -145,6 +145,15 @@ impl Layout {
             a.push("--upperdir".into());
             a.push(u.clone().into_os_string());
         }
+        // The index (index=on) is read from the workdir, as from a mount's.
+        if let Some(w) = self.work.as_ref().filter(|_| {
+            self.options
+                .iter()
+                .any(|o| o == "index=on" || o == "nfs_export=on")
+        }) {
+            a.push("--workdir".into());
+            a.push(w.clone().into_os_string());
+        }
         if !self.options.is_empty() {
             a.push("-o".into());
             a.push(self.options.join(",").into());
