@@ -1153,3 +1153,60 @@ fn with_nfs_export_an_upper_directory_merges_only_with_the_copy_its_origin_names
     m.unmount().expect("umount");
     assert_agrees("the same layers without nfs_export", &f);
 }
+
+/// `nfs_export=on` indexes every copied-up directory, and looks every merged directory's
+/// origin up in the index (`ovl_lookup_index`). Two states the kernel leaves behind become
+/// lookups it refuses with EIO once the whiteout that covered them is gone (an offline edit):
+/// a removed directory (its index entry turns into a whiteout: "bad index found") and a
+/// renamed one (its entry names the upper copy elsewhere: "suspected uncovered redirected
+/// dir"). layerscope reads the index from the workdir and refuses both the same way.
+#[test]
+fn with_nfs_export_an_uncovered_index_entry_is_refused_with_eio() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    let f = fixture::Fixture::new(
+        1,
+        true,
+        0,
+        Ns::Trusted,
+        &["redirect_dir=on", "index=on", "nfs_export=on"],
+    );
+    fixture::file(&f.l(1, "removed/f"), b"f");
+    fixture::file(&f.l(1, "renamed/f"), b"f");
+    fixture::file(&f.l(1, "kept/f"), b"f");
+    let mp = f.mountpoint();
+    let options = f.layout.mount_options();
+    let m = kernel::mount(&mp, &options).expect("mount");
+    fixture::file(&mp.join("removed/x"), b"x");
+    std::fs::remove_dir_all(mp.join("removed")).expect("rm -rf removed");
+    std::fs::rename(mp.join("renamed"), mp.join("moved")).expect("mv renamed moved");
+    fixture::file(&mp.join("kept/x"), b"x");
+    m.unmount().expect("umount");
+    // Uncover both lower directories.
+    for p in ["removed", "renamed"] {
+        std::fs::remove_file(f.u(p)).expect("remove the whiteout");
+    }
+    let m = kernel::mount(&mp, &options).expect("mount");
+    for p in ["removed", "renamed"] {
+        let err = std::fs::symlink_metadata(mp.join(p)).expect_err(p);
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{p}");
+    }
+    assert_eq!(names_in(&mp.join("moved")), ["f"]);
+    assert_eq!(names_in(&mp.join("kept")), ["f", "x"]);
+    m.unmount().expect("umount");
+    let l = ls_explicit(&f.layout);
+    for (p, why) in [
+        (&b"/removed"[..], "bad index found"),
+        (b"/renamed", "suspected uncovered redirected dir"),
+    ] {
+        let reason = l.anomalies.get(p).map(String::as_str).unwrap_or_default();
+        assert!(
+            reason.contains(why) && reason.contains("gives EIO"),
+            "{}: {:?}",
+            String::from_utf8_lossy(p),
+            l.anomalies
+        );
+    }
+    assert_agrees("uncovered index entries, nfs_export=on", &f);
+}
