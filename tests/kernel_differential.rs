@@ -695,7 +695,23 @@ fn impure_directories_on_two_filesystems_agree_with_the_kernel() {
     if let Some(why) = common::cannot_mount_overlay() {
         return common::skip(&why);
     }
-    let mut f = fixture::Fixture::new(2, false, 0, Ns::Trusted, &[]);
+    impure_directories_on_two_filesystems(&[]);
+}
+
+/// The same with `xino=on`: the layers span two filesystems, so the kernel puts the layer's
+/// number in the high inode bits, and readdir of every merged directory looks every name up
+/// to compute it (`ovl_calc_d_ino`), dropping the names lookup does not find, as it does for
+/// impure directories on one filesystem.
+#[test]
+fn with_xino_on_two_filesystems_readdir_of_a_merged_directory_looks_every_name_up() {
+    if let Some(why) = common::cannot_mount_overlay() {
+        return common::skip(&why);
+    }
+    impure_directories_on_two_filesystems(&["xino=on"]);
+}
+
+fn impure_directories_on_two_filesystems(options: &[&str]) {
+    let mut f = fixture::Fixture::new(2, false, 0, Ns::Trusted, options);
     let tmpfs = f.tmp.path().join("tmpfs");
     std::fs::create_dir(&tmpfs).expect("mkdir");
     let status = std::process::Command::new("mount")
@@ -731,8 +747,13 @@ fn impure_directories_on_two_filesystems_agree_with_the_kernel() {
         f.mark(&f.u(d), "impure", b"y");
         f.xwhiteout(&f.u(&p("xw")));
         fixture::file(&f.l(1, &p("kept")), b"kept");
+        // Not impure: only xino makes readdir look its names up.
+        fixture::dir(&f.u(&p("pure")));
+        fixture::dir(&f.l(1, &p("pure")));
+        f.xwhiteout(&f.u(&p("pure/xw")));
+        fixture::file(&f.l(1, &p("pure/kept")), b"kept");
     }
-    assert_agrees("impure upper on a tmpfs", &f);
+    assert_agrees(&format!("impure upper on a tmpfs, {options:?}"), &f);
 }
 
 // ---------------------------------------------------------------------------------------

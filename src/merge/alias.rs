@@ -94,7 +94,7 @@ impl Merger {
     fn note_order_dependent_listing(&self, path: &[u8], dir: &DirStack, out: &mut Listing) {
         if dir.merge_dir
             || !dir.impure
-            || !self.same_fs
+            || !self.same_dev()
             || out.anomalies.iter().any(|a| a.path == path)
         {
             return;

@@ -167,7 +167,7 @@ impl Merger {
         // An impure upper directory that is not a merge dir is listed as it is on disk, but
         // readdir first looks up each name (ovl_dir_read_impure) and fails as a whole, with
         // that error, when one lookup fails.
-        let lists_by_lookup = !dir.merge_dir && dir.impure && self.same_fs;
+        let lists_by_lookup = !dir.merge_dir && dir.impure && self.same_dev();
         let mut presence: Vec<Option<Option<FileKind>>> = vec![None; npos];
         let mut done = 0;
         let names = &open.names;
@@ -261,8 +261,8 @@ impl Merger {
     /// - Readdir also *looks up* some names and drops every one lookup does not resolve,
     ///   whatever the reason, even an error (`ovl_iterate_merged`, `ovl_cache_update`): the
     ///   regular files of a layer marked `opaque=x` in a directory marked so (xattr
-    ///   whiteouts), and every upper name of an impure directory when all layers share one
-    ///   filesystem (`ovl_calc_d_ino`).
+    ///   whiteouts), every upper name of an impure directory when all layers share one
+    ///   filesystem, and every name when `xino` is in effect (`ovl_calc_d_ino`).
     fn readdir_hides(
         &self,
         dir: &DirStack,
@@ -279,7 +279,7 @@ impl Merger {
         let xwhiteout_check =
             dtype == Some(FileKind::File) && dir.xwhiteouts && self.layer_has_xwhiteouts(layer);
         let impure_check = dir.impure && self.same_fs && self.is_upper(layer);
-        xwhiteout_check || impure_check
+        xwhiteout_check || impure_check || self.xino
     }
 }
 

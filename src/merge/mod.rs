@@ -273,6 +273,10 @@ pub struct Merger {
     /// Every layer is on one filesystem (the kernel's `ovl_same_fs`): only then does readdir
     /// of an impure directory look its upper entries up (without `xino`, the default).
     same_fs: bool,
+    /// `xino` is in effect: the layers span filesystems and `xino=` is not off, so the kernel
+    /// computes every merged directory entry's inode number by looking the name up
+    /// (`ovl_xino_bits`, `ovl_calc_d_ino`).
+    xino: bool,
     /// With `index=on` and an upper layer: the index directory's entries.
     index: Option<index::Index>,
     /// The upper layer's directories with an absolute redirect, read once when first needed.
@@ -317,6 +321,7 @@ impl Merger {
             bottom,
             has_xwhiteouts,
             same_fs,
+            xino: !same_fs && stack.options.xino != crate::stack::Xino::Off,
             index: (stack.options.index && stack.has_upper())
                 .then(|| index::Index::read(stack.workdir.as_deref())),
             upper_redirects: std::sync::OnceLock::new(),
@@ -341,6 +346,12 @@ impl Merger {
 
     fn is_upper(&self, layer: usize) -> bool {
         self.stack.layers[layer].role == LayerRole::Upper
+    }
+
+    /// The kernel's `ovl_same_dev`: one filesystem, or `xino` in effect. Only then does readdir
+    /// of an impure directory look its names up.
+    fn same_dev(&self) -> bool {
+        self.same_fs || self.xino
     }
 
     fn mark_xwhiteouts(&self, layer: usize) {
