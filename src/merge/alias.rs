@@ -14,7 +14,6 @@
 //! both directories' stacks ([`DirStack::aliases`]) when both are siblings, else on the
 //! redirecting one only, and passed down to subdirectories of the shared copy.
 
-use super::index::{handle_of, parse_fb};
 use super::markers::{Redirect, check_redirect_component, parse_redirect};
 use super::{Anomaly, DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
 use super::{join_merged, join_rel};
@@ -46,12 +45,6 @@ fn metacopy_reason(metacopy: &[u8], natural: &[u8], layer: usize, rel: &[u8]) ->
         crate::escape::display(natural),
         crate::escape::display(rel)
     )
-}
-
-fn parent_rel(rel: &[u8]) -> &[u8] {
-    rel.iter()
-        .rposition(|&b| b == b'/')
-        .map_or(&[][..], |i| &rel[..i])
 }
 
 fn parent_merged(path: &[u8]) -> &[u8] {
@@ -419,19 +412,8 @@ impl Merger {
         {
             return true;
         }
-        let upper_dir = self.root_of(e.layer).open_dir(parent_rel(&e.rel));
-        let lower_dir = self.root_of(layer).open_dir(parent_rel(rel));
-        let (Ok(upper_dir), Ok(lower_dir)) = (upper_dir, lower_dir) else {
-            return false;
-        };
-        let attr = format!("{}origin", self.stack.options.xattr.prefix());
-        let origin = upper_dir
-            .get_xattr(name_of(&e.rel), &attr)
-            .ok()
-            .flatten()
-            .and_then(|v| parse_fb(&v));
-        let lower = lower_dir.fd().and_then(|fd| handle_of(fd, name_of(rel)));
-        origin.is_some() && origin == lower
+        let origin = self.origin_of(e.layer, &e.rel);
+        origin.is_some() && origin == self.handle_at(layer, rel)
     }
 }
 

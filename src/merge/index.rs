@@ -115,6 +115,27 @@ impl Index {
 }
 
 impl super::Merger {
+    /// The (handle type, handle) the `origin` xattr of `rel` in `layer` holds, when it holds a
+    /// lower one.
+    pub(super) fn origin_of(&self, layer: usize, rel: &[u8]) -> Option<(i32, Vec<u8>)> {
+        let (parent, name) = split_rel(rel);
+        let attr = format!("{}origin", self.stack.options.xattr.prefix());
+        let value = self
+            .root_of(layer)
+            .open_dir(parent)
+            .ok()?
+            .get_xattr(name, &attr)
+            .ok()??;
+        parse_fb(&value)
+    }
+
+    /// The file handle of `rel` in `layer`.
+    pub(super) fn handle_at(&self, layer: usize, rel: &[u8]) -> Option<(i32, Vec<u8>)> {
+        let (parent, name) = split_rel(rel);
+        let dir = self.root_of(layer).open_dir(parent).ok()?;
+        handle_of(dir.fd()?, name)
+    }
+
     /// Why the kernel refuses a lookup whose result's origin has an index entry that does not
     /// fit it (`ovl_lookup_index`, which the kernel runs for non-directories with `index=on`
     /// and for directories too with `nfs_export=on`): a whiteout entry or one of another type
@@ -123,92 +144,56 @@ impl super::Merger {
     /// ("suspected multiply redirected dir"). All three give EIO.
     ///
     /// `origin` is the lower copy lookup found first (verified against the upper's `origin`
-    /// for a directory) or, for an upper non-directory, the one its `origin` names.
+    /// for a directory) or, when `None`, for an upper non-directory, the one its `origin`
+    /// names.
     pub(super) fn index_refuses(&self, object: &OnDisk, origin: Option<&OnDisk>) -> Option<String> {
-        let index = self.index.as_ref()?;
+        let Some(Index::Known(map)) = self.index.as_ref() else {
+            return None;
+        };
         let is_dir = object.kind == FileKind::Dir;
         if is_dir && !self.stack.options.nfs_export {
             return None;
         }
-        let entry = match origin {
-            Some(lower) => {
-                let (parent, name) = split_rel(&lower.rel);
-                let dir = self.root_of(lower.layer).open_dir(parent).ok()?;
-                index.entry_of(dir.fd()?, name)?.clone()
-            }
-            None => {
-                // An upper non-directory: its origin is the handle its xattr holds.
-                let Index::Known(map) = index else {
-                    return None;
-                };
-                let (parent, name) = split_rel(&object.rel);
-                let attr = format!("{}origin", self.stack.options.xattr.prefix());
-                let value = self
-                    .root_of(object.layer)
-                    .open_dir(parent)
-                    .ok()?
-                    .get_xattr(name, &attr)
-                    .ok()??;
-                map.get(&parse_fb(&value)?)?.clone()
-            }
+        let key = match origin {
+            Some(lower) => self.handle_at(lower.layer, &lower.rel)?,
+            None => self.origin_of(object.layer, &object.rel)?,
         };
-        let upper = self.is_upper(object.layer);
-        let reason = match entry {
-            IndexEntry::Whiteout => {
-                "its origin's index entry is a whiteout (all its names were \
-                                     removed): \"bad index found\", the kernel gives EIO"
-            }
+        let bad_index = "\"bad index found\", the kernel gives EIO";
+        let reason = match map.get(&key)? {
+            IndexEntry::Whiteout => format!(
+                "its origin's index entry is a whiteout (all its names were removed): {bad_index}"
+            ),
             IndexEntry::Copy if is_dir => {
-                "its origin's index entry is not a directory: \
-                                           \"bad index found\", the kernel gives EIO"
+                format!("its origin's index entry is not a directory: {bad_index}")
             }
             IndexEntry::Copy => return None,
             IndexEntry::Dir { .. } if !is_dir => {
-                "its origin's index entry is a directory: \
-                                                  \"bad index found\", the kernel gives EIO"
+                format!("its origin's index entry is a directory: {bad_index}")
             }
-            IndexEntry::Dir { .. } if !upper => {
-                "its lower directory has an index entry, so it \
-                was copied up elsewhere: \"suspected uncovered redirected dir\", the kernel \
-                gives EIO"
+            IndexEntry::Dir { .. } if !self.is_upper(object.layer) => {
+                "its lower directory has an index entry, so it was copied up elsewhere: \
+                 \"suspected uncovered redirected dir\", the kernel gives EIO"
+                    .to_string()
             }
             IndexEntry::Dir { upper: named } => {
-                let (parent, name) = split_rel(&object.rel);
-                let here = self
-                    .root_of(object.layer)
-                    .open_dir(parent)
-                    .ok()
-                    .and_then(|d| d.fd().and_then(|fd| handle_of(fd, name)));
-                if named.is_some() && named == here {
+                if named.is_some() && *named == self.handle_at(object.layer, &object.rel) {
                     return None;
                 }
                 "its lower directory's index entry names another upper directory: \
                  \"suspected multiply redirected dir\", the kernel gives EIO"
+                    .to_string()
             }
         };
         // Not REASON_PREFIX: that one says the kernel shows the name.
-        Some(reason.to_string())
+        Some(reason)
     }
 
     /// Whether the upper directory `upper`'s `origin` xattr names the lower directory `lower`,
     /// as `ovl_verify_origin` compares them. An origin that cannot be read or decoded names
     /// nothing (the kernel fails the verification too).
     pub(super) fn origin_names(&self, upper: &OnDisk, lower: &OnDisk) -> bool {
-        let (parent, name) = split_rel(&upper.rel);
-        let attr = format!("{}origin", self.stack.options.xattr.prefix());
-        let origin = self
-            .root_of(upper.layer)
-            .open_dir(parent)
-            .ok()
-            .and_then(|d| d.get_xattr(name, &attr).ok().flatten())
-            .and_then(|v| parse_fb(&v));
-        let (parent, name) = split_rel(&lower.rel);
-        let handle = self
-            .root_of(lower.layer)
-            .open_dir(parent)
-            .ok()
-            .and_then(|d| d.fd().and_then(|fd| handle_of(fd, name)));
-        origin.is_some() && origin == handle
+        let origin = self.origin_of(upper.layer, &upper.rel);
+        origin.is_some() && origin == self.handle_at(lower.layer, &lower.rel)
     }
 }
 
@@ -245,7 +230,7 @@ fn parse_fh(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
 
 /// Decodes an `ovl_fb` (as `overlay.origin` holds it, and an index name in hex) into the
 /// (handle type, handle bytes) of a lower inode; `None` for anything else.
-pub(super) fn parse_fb(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
+fn parse_fb(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
     if bytes
         .get(3)
         .is_some_and(|flags| flags & FH_FLAG_PATH_UPPER != 0)
@@ -256,7 +241,7 @@ pub(super) fn parse_fb(bytes: &[u8]) -> Option<(i32, Vec<u8>)> {
 }
 
 /// The file handle of `name` in `dir` (not following a symlink), as `name_to_handle_at` gives it.
-pub(super) fn handle_of(dir: BorrowedFd<'_>, name: &[u8]) -> Option<(i32, Vec<u8>)> {
+fn handle_of(dir: BorrowedFd<'_>, name: &[u8]) -> Option<(i32, Vec<u8>)> {
     const MAX: usize = 128; // MAX_HANDLE_SZ
     #[repr(C)]
     struct Buf {
