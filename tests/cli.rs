@@ -633,6 +633,20 @@ fn bad_input_gives_a_clear_message_and_exit_2() {
         2,
         &["--upperdir layer", "no-such-layer"],
     );
+    let l2 = s.l2.to_str().unwrap();
+    fails(
+        &os(&[
+            &"ls",
+            &"--lowerdir",
+            &l1,
+            &"--upperdir",
+            &l2,
+            &"--workdir",
+            &missing,
+        ]),
+        2,
+        &["--workdir directory", "no-such-layer", "does not exist"],
+    );
     // A layer that is a file.
     let file = s.l2.join("etc/passwd");
     fails(

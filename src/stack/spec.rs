@@ -157,11 +157,12 @@ fn explicit(req: &StackRequest, lowerdir: &OsStr, kernel: &KernelDefaults) -> Re
                 }
                 _ => "cannot be read",
             };
-            Error::BadInput(format!("{flag} layer '{shown}' {what}: {e}; check the path{hint}"))
+            let noun = if flag == "--workdir" { "directory" } else { "layer" };
+            Error::BadInput(format!("{flag} {noun} '{shown}' {what}: {e}; check the path{hint}"))
         })?;
         if !meta.is_dir() {
             return Err(Error::BadInput(format!(
-                "{flag} layer '{shown}' is not a directory: each layer must be a directory{hint}"
+                "{flag} '{shown}' is not a directory: each layer must be a directory{hint}"
             )));
         }
         std::path::absolute(&p).map_err(|e| Error::io("resolving", &p, e))
