@@ -88,6 +88,27 @@ pub const BOMB_RATIO: u64 = 250;
 /// See [`BOMB_RATIO`].
 pub const BOMB_SLACK: u64 = 64 << 20;
 
+/// Entries one layer tar may hold. Real layers hold up to a few hundred thousand (a whole
+/// distribution's `/usr`, a large `node_modules`); at about 200 bytes of index an entry, this
+/// many cost some 400 MiB. Past it, a layer of millions of tiny entries (which gzip packs into a
+/// few MiB) is refused before it takes the memory.
+pub const MAX_ENTRIES: u64 = 1 << 21;
+
+/// What one layer tar may make the index hold (the bound on its entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries (headers: files, directories, links, whiteouts, skipped ones) at most.
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: MAX_ENTRIES,
+        }
+    }
+}
+
 /// One layer tar, indexed.
 pub struct TarLayer {
     pub(crate) source: BlobSource,
@@ -120,12 +141,26 @@ impl std::fmt::Debug for TarLayer {
 }
 
 impl TarLayer {
-    /// Reads `source` once and indexes it; `shown` names the blob in messages.
+    /// Reads `source` once and indexes it; `shown` names the blob in messages. The digests are
+    /// still being checked when it returns: see [`TarLayer::verified`].
     ///
     /// # Errors
-    /// Not a tar (or not the compression promised), damaged, truncated, a digest that does not
-    /// match, or a decompression bomb; the message names the blob.
+    /// Not a tar (or not the compression promised), damaged, truncated, more entries than
+    /// [`MAX_ENTRIES`], or a decompression bomb; the message names the blob.
     pub fn index(source: BlobSource, shown: &str, expect: &Expect) -> Result<TarLayer> {
+        TarLayer::index_within(source, shown, expect, Limits::default())
+    }
+
+    /// As [`TarLayer::index`], within `limits`.
+    ///
+    /// # Errors
+    /// As [`TarLayer::index`].
+    pub fn index_within(
+        source: BlobSource,
+        shown: &str,
+        expect: &Expect,
+        limits: Limits,
+    ) -> Result<TarLayer> {
         let fail = |what: String| Error::BadInput(format!("layer blob '{shown}': {what}"));
         let mut head = [0u8; 4];
         let n = source
@@ -153,23 +188,28 @@ impl TarLayer {
                 .saturating_add(BOMB_SLACK),
         };
         let built = match found {
-            Compression::None => parse(source.reader_at(0)).map(|(tree, anomalies, _)| Built {
-                tree,
-                anomalies,
-                diff_id: None,
-                uncompressed: source.len(),
-                points: Vec::new(),
+            Compression::None => {
+                parse(source.reader_at(0), limits).map(|(tree, anomalies, _)| Built {
+                    tree,
+                    anomalies,
+                    diff_id: None,
+                    uncompressed: source.len(),
+                    points: Vec::new(),
+                })
+            }
+            Compression::Gzip => run(
+                gzip::GzipReader::new(source.reader_at(0), true),
+                limit,
+                limits,
+            )
+            .map(|(mut built, mut g)| {
+                built.points = g.take_points();
+                built
             }),
-            Compression::Gzip => run(gzip::GzipReader::new(source.reader_at(0), true), limit).map(
-                |(mut built, mut g)| {
-                    built.points = g.take_points();
-                    built
-                },
-            ),
             Compression::Zstd => {
                 let z = ruzstd::decoding::StreamingDecoder::new(source.reader_at(0))
                     .map_err(|e| fail(format!("not zstd data: {e}")))?;
-                run(z, limit).map(|(built, _)| built)
+                run(z, limit, limits).map(|(built, _)| built)
             }
         }
         .map_err(|e| fail(e.to_string()))?;
@@ -330,11 +370,24 @@ pub fn progress() -> IndexProgress {
 const PROGRESS_EVERY: u64 = 256;
 
 /// Indexes the tar `stream` up to its end-of-archive blocks.
-fn parse<S: header::Stream>(stream: S) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
+fn parse<S: header::Stream>(
+    stream: S,
+    limits: Limits,
+) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
     let mut entries = header::Entries::new(stream);
     let mut builder = build::Builder::new();
     let (mut count, mut told) = (0u64, 0u64);
     while let Some(e) = entries.next_entry()? {
+        if count == limits.max_entries {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "it holds more than {} entries, the most layerscope indexes in one layer \
+                     (about 200 bytes of memory each): refused as hostile",
+                    limits.max_entries
+                ),
+            ));
+        }
         builder.add(e);
         count += 1;
         if count % PROGRESS_EVERY == 0 {
@@ -352,8 +405,8 @@ fn parse<S: header::Stream>(stream: S) -> io::Result<(build::Tree, Vec<TarAnomal
 
 /// Indexes the uncompressed stream `decoder`, then drains it so that its digest covers every
 /// byte; gives the decoder back (for its seek points).
-fn run<D: Read>(decoder: D, limit: u64) -> io::Result<(Built, D)> {
-    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit))?;
+fn run<D: Read>(decoder: D, limit: u64, limits: Limits) -> io::Result<(Built, D)> {
+    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit), limits)?;
     let (decoder, diff_id, uncompressed) = fed.finish()?;
     Ok((
         Built {
@@ -878,6 +931,30 @@ mod tests {
             .expect_err("bomb")
             .to_string();
         assert!(err.contains("decompression bomb"), "{err}");
+    }
+
+    #[test]
+    fn a_layer_of_more_entries_than_the_bound_is_refused_naming_it() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().display();
+        sh(&format!(
+            "cd {d} && mkdir l && touch l/a l/b l/c l/d && tar -C l -cf four.tar a b c d && \
+             gzip -c four.tar > four.tgz"
+        ));
+        let at = |n| Limits { max_entries: n };
+        for name in ["four.tar", "four.tgz"] {
+            let path = t.path().join(name);
+            let fits = TarLayer::index_within(blob(&path), name, &Expect::default(), at(4))
+                .expect("four entries, bound four");
+            assert_eq!(fits.entries(), 4);
+            let err = TarLayer::index_within(blob(&path), name, &Expect::default(), at(3))
+                .expect_err("four entries, bound three")
+                .to_string();
+            assert!(
+                err.contains(&format!("'{name}'")) && err.contains("more than 3 entries"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
