@@ -32,7 +32,10 @@ impl Gate {
 /// [`Gate::wait`] passes; after a failed check it writes nothing, ever.
 pub struct Held<W: Write> {
     inner: W,
-    held: Vec<u8>,
+    /// The writes held, each as given (the buffer above passes 8 KiB at a time): no growing
+    /// buffer's spare capacity on top of the output.
+    held: Vec<Vec<u8>>,
+    held_bytes: usize,
     gate: Gate,
     refused: bool,
     limit: usize,
@@ -49,6 +52,7 @@ impl<W: Write> Held<W> {
         Held {
             inner,
             held: Vec::new(),
+            held_bytes: 0,
             gate,
             refused: false,
             limit,
@@ -58,6 +62,7 @@ impl<W: Write> Held<W> {
     /// Drops what is held and writes nothing more (the check failed: its error is the answer).
     pub fn discard(&mut self) {
         self.held = Vec::new();
+        self.held_bytes = 0;
         self.refused = true;
     }
 
@@ -70,9 +75,9 @@ impl<W: Write> Held<W> {
             self.discard();
             return Err(io::Error::other(e.to_string()));
         }
-        if !self.held.is_empty() {
-            let held = std::mem::take(&mut self.held);
-            self.inner.write_all(&held)?;
+        self.held_bytes = 0;
+        for chunk in std::mem::take(&mut self.held) {
+            self.inner.write_all(&chunk)?;
         }
         Ok(())
     }
@@ -87,8 +92,9 @@ impl<W: Write> Write for Held<W> {
         if self.refused {
             return Err(refused());
         }
-        if (self.gate.pending)() && self.held.len() + buf.len() <= self.limit {
-            self.held.extend_from_slice(buf);
+        if (self.gate.pending)() && self.held_bytes + buf.len() <= self.limit {
+            self.held.push(buf.to_vec());
+            self.held_bytes += buf.len();
             return Ok(buf.len());
         }
         self.release()?;

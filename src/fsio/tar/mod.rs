@@ -13,6 +13,7 @@
 mod build;
 mod gzip;
 mod header;
+mod mapped;
 mod read;
 mod source;
 
@@ -433,6 +434,8 @@ fn hex_digest(hash: sha2::Sha256) -> String {
 
 /// Bytes hashed at a time.
 const HASH_CHUNK: usize = 256 << 10;
+/// Bytes of a blob mapped at a time for its hash.
+const MAP_WINDOW: u64 = 2 << 20;
 /// Chunks of the uncompressed stream in flight to its hashing thread (the bound on what the
 /// parse may run ahead of the hash).
 const HASH_CHUNKS: usize = 4;
@@ -449,11 +452,28 @@ struct BlobHash {
 fn hash_blob(source: &BlobSource, stop: &AtomicBool) -> io::Result<(String, u64)> {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
-    let mut buf = vec![0u8; HASH_CHUNK];
+    let (file, offset) = source.file_range();
+    let mut buf = Vec::new();
     let mut pos = 0u64;
-    loop {
+    while pos < source.len() {
         if stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("stopped"));
+        }
+        // Mapped a window at a time: each is unmapped once hashed, so the process holds no
+        // more than one window of the page cache as its own.
+        let window = MAP_WINDOW.min(source.len() - pos);
+        if let Some(m) = mapped::Mapping::new(file, offset + pos, window) {
+            hash.update(m.bytes());
+            if m.truncated() {
+                return Err(io::Error::other(
+                    "the file was truncated while it was hashed",
+                ));
+            }
+            pos += window;
+            continue;
+        }
+        if buf.is_empty() {
+            buf = vec![0u8; HASH_CHUNK];
         }
         let n = match source.read_at(&mut buf, pos) {
             Ok(0) => break,
