@@ -449,8 +449,39 @@ struct BlobHash {
     stop: Arc<AtomicBool>,
 }
 
+/// Blob hashes running at once. A layer's index is handed out before its hash ends, so the
+/// next layers are parsed meanwhile and their hashes start too: without a bound an image of
+/// 50 layers would read 50 blobs at once (seeking between them on a disk, a mapping each).
+static HASHING: Mutex<usize> = Mutex::new(0);
+static HASHING_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A place among the blob hashes that may run at once (one a CPU), held until dropped.
+struct HashTurn;
+
+impl HashTurn {
+    fn wait() -> HashTurn {
+        let most = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut running = lock(&HASHING);
+        while *running >= most {
+            running = HASHING_FREED
+                .wait(running)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *running += 1;
+        HashTurn
+    }
+}
+
+impl Drop for HashTurn {
+    fn drop(&mut self) {
+        *lock(&HASHING) -= 1;
+        HASHING_FREED.notify_one();
+    }
+}
+
 fn hash_blob(source: &BlobSource, stop: &AtomicBool) -> io::Result<(String, u64)> {
     use sha2::Digest;
+    let _turn = HashTurn::wait();
     let mut hash = sha2::Sha256::new();
     let (file, offset) = source.file_range();
     let mut buf = Vec::new();
@@ -951,6 +982,33 @@ mod tests {
             .expect_err("bomb")
             .to_string();
         assert!(err.contains("decompression bomb"), "{err}");
+    }
+
+    #[test]
+    fn more_layers_than_cpus_are_hashed_in_turns_and_all_verified() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().display();
+        sh(&format!(
+            "cd {d} && mkdir l && head -c 3M /dev/urandom > l/f && tar -C l -cf one.tar f && \
+             sha256sum one.tar > one.sum"
+        ));
+        let sum = std::fs::read_to_string(t.path().join("one.sum")).expect("sum");
+        let want = Expect {
+            diff_id: Some(format!("sha256:{}", &sum[..64])),
+            ..Expect::default()
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        // Every index is handed out before its hash ends: the hashes queue for their turns.
+        let layers: Vec<TarLayer> = (0..cpus * 3)
+            .map(|k| {
+                TarLayer::index(blob(&t.path().join("one.tar")), &format!("l{k}"), &want)
+                    .expect("index")
+            })
+            .collect();
+        // A turn not given back would leave the later ones waiting here for ever.
+        for l in &layers {
+            l.verified().expect("the same good blob");
+        }
     }
 
     #[test]
