@@ -31,11 +31,23 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let stdout = std::io::stdout();
+    // Held below the buffer (so checked once per 8 KiB): an archive's layers are verified
+    // while the command runs, and its output is shown only when they pass.
     let mut out = Output {
-        inner: std::io::BufWriter::new(stdout.lock()),
+        inner: std::io::BufWriter::new(cli::held::Held::new(
+            stdout.lock(),
+            cli::held::Gate::layer_tars(),
+        )),
         failed: None,
     };
     let result = dispatch(cli, &mut out).and_then(|()| out.flush().map_err(anyhow::Error::from));
+    // A layer that fails its check: its error is the answer, and nothing computed from it (nor
+    // any other error, which may come from its content) is shown.
+    if let Err(e) = layerscope::fsio::tar::verify_all() {
+        out.inner.get_mut().discard();
+        drop(out);
+        return fail(&e.into());
+    }
     match (result, out.failed.take()) {
         (Ok(()), _) => ExitCode::SUCCESS,
         // A reader that went away (`| head`): stop quietly, as other tools do.

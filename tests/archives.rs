@@ -473,3 +473,117 @@ fn damaged_archives_fail_with_the_member_and_what_to_do() {
     let err = failing(&["ls", &format!("docker-archive:{}", dir.display())]);
     assert!(err.contains("docker-archive"), "{err}");
 }
+
+/// A `docker save` archive (the legacy layout: `l/layer.tar`, no blob digests) of one plain
+/// layer, whose config promises `diff_id`.
+fn docker_archive(at: &std::path::Path, layer: &[u8], diff_id: &str) -> PathBuf {
+    let dir = at.with_extension("d");
+    std::fs::create_dir_all(dir.join("l")).unwrap();
+    std::fs::write(dir.join("l/layer.tar"), layer).unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created_by": "/bin/sh -c #(nop) ADD big"}],
+    }))
+    .unwrap();
+    let config_name = format!("{}.json", &sha256(&config)[7..]);
+    std::fs::write(dir.join(&config_name), &config).unwrap();
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec(&serde_json::json!([
+            {"Config": config_name, "RepoTags": ["big:1"], "Layers": ["l/layer.tar"]}
+        ]))
+        .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        at,
+        tar(
+            &dir,
+            &["manifest.json", config_name.as_str(), "l/layer.tar"],
+        ),
+    )
+    .unwrap();
+    at.to_path_buf()
+}
+
+#[test]
+fn a_layer_altered_near_its_end_prints_nothing_of_any_command_only_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    std::fs::create_dir_all(files.join("etc")).unwrap();
+    std::fs::write(files.join("etc/small"), "small\n").unwrap();
+    // Large enough that the hash ends well after the headers are parsed: the listing is made
+    // while the check still runs, and must be held, then dropped.
+    let mut big = vec![0u8; 64 << 20];
+    for (i, b) in big.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    }
+    std::fs::write(files.join("big"), &big).unwrap();
+    let layer = tar(&files, &["etc", "big"]);
+    let diff_id = sha256(&layer);
+    // One byte of `big`'s data, 64 KiB before the end: no header changes, only the digest.
+    let mut altered = layer.clone();
+    let at = altered.len() - (64 << 10);
+    altered[at] ^= 0x55;
+
+    let good = format!(
+        "docker-archive:{}",
+        docker_archive(&tmp.path().join("good.tar"), &layer, &diff_id).display()
+    );
+    let bad = format!(
+        "docker-archive:{}",
+        docker_archive(&tmp.path().join("bad.tar"), &altered, &diff_id).display()
+    );
+    let oci_dir = layout(&tmp.path().join("oci"), std::slice::from_ref(&layer), &[]);
+    std::fs::write(oci_dir.join("blobs/sha256").join(&diff_id[7..]), &altered).unwrap();
+    let bad_oci = format!("oci:{}", oci_dir.display());
+
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["ls", "-R", "STACK"],
+        vec!["ls", "--json", "STACK", "/etc"],
+        vec!["which", "STACK", "/etc/small"],
+        vec!["cat", "STACK", "/etc/small"],
+        vec!["cat", "STACK", "/big"],
+        vec!["layers", "STACK"],
+        vec!["layers", "--json", "STACK"],
+        vec!["waste", "STACK"],
+        vec!["check", "STACK"],
+        vec!["diff", "STACK"],
+        vec!["diff", "STACK", "--against", "GOOD"],
+    ];
+    for cmd in &commands {
+        let with = |stack: &str| -> Vec<String> {
+            cmd.iter()
+                .map(|a| match *a {
+                    "STACK" => stack.to_string(),
+                    "GOOD" => good.clone(),
+                    a => a.to_string(),
+                })
+                .collect()
+        };
+        // The same command on the intact archive answers: the refusal below is the damage's.
+        let args = with(&good);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = ls_run(&args);
+        assert!(code == 0 || cmd[0] == "check", "{args:?}: {err}");
+        assert!(!out.is_empty(), "{args:?} answers on the intact archive");
+        for (stack, blob) in [(&bad, "l/layer.tar"), (&bad_oci, &diff_id[7..19])] {
+            let args = with(stack);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out, err) = ls_run(&args);
+            assert_eq!(code, 2, "{args:?} fails as damaged input: {err}");
+            assert!(
+                out.is_empty(),
+                "{args:?} printed from a damaged archive: {out}"
+            );
+            assert!(
+                err.starts_with("layerscope: layer blob")
+                    && err.contains(blob)
+                    && err.contains("damaged or was altered"),
+                "{args:?}: the digest error, naming the blob: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{args:?}: only that error: {err}");
+        }
+    }
+}

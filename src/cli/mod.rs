@@ -7,6 +7,7 @@ pub mod check;
 pub mod demo;
 pub mod diff;
 pub mod du;
+pub mod held;
 pub mod layers;
 pub mod list;
 pub mod ls;
@@ -20,7 +21,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use crate::error::Error;
 use crate::merge::Merger;
-use crate::stack::spec::{StackRequest, resolve_noted};
+use crate::stack::spec::{StackRequest, resolve_unverified};
 use crate::stack::{LayerStack, XattrNamespace};
 
 pub use args::{Cli, Command, EngineRoots, StackArgs};
@@ -51,10 +52,18 @@ pub fn split_positionals(
 
 /// Resolves and opens a stack, warning on stderr when the view would be incomplete.
 ///
+/// An archive's layers may still be being verified when this returns: the binary holds
+/// standard output until `fsio::tar::verify_all` passes, and prints nothing of a stack that
+/// fails it.
+///
 /// # Errors
 /// The stack cannot be named or opened.
 pub fn open(req: &StackRequest) -> Result<Merger, Error> {
-    let (stack, notes) = resolve_noted(req)?;
+    let (stack, notes) = resolve_unverified(req)?;
+    if !notes.is_empty() {
+        // The notes quote the layers' entries: only of a verified archive.
+        stack.verified()?;
+    }
     for note in notes {
         eprintln!(
             "layerscope: note: {}",

@@ -184,6 +184,21 @@ impl LayerStack {
             .map(|(i, _)| i)
     }
 
+    /// Waits until every layer read from an archive has its digests checked (layer tars are
+    /// handed out while their hashes still run); at once for directories.
+    ///
+    /// # Errors
+    /// A layer blob does not match its records (the lowest such layer, as the records list
+    /// them first); the message names the blob.
+    pub fn verified(&self) -> crate::error::Result<()> {
+        for layer in self.layers.iter().rev() {
+            if let LayerFormat::Tar(tar) = &layer.format {
+                tar.verified()?;
+            }
+        }
+        Ok(())
+    }
+
     /// A display label for layer `index`: its label, else its role and path.
     #[must_use]
     pub fn describe(&self, index: usize) -> String {

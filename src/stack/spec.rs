@@ -79,11 +79,25 @@ pub fn resolve(req: &StackRequest) -> Result<LayerStack> {
 }
 
 /// Resolves a request to a stack, with notes for the user (layers skipped, records that
-/// disagree, a mount that differs from the engine's records).
+/// disagree, a mount that differs from the engine's records). An archive's layers are
+/// verified against its records before this returns.
 ///
 /// # Errors
-/// As [`resolve`].
+/// As [`resolve`], and an archive's layer blob that does not match its records.
 pub fn resolve_noted(req: &StackRequest) -> Result<(LayerStack, Vec<String>)> {
+    let (stack, notes) = resolve_unverified(req)?;
+    stack.verified()?;
+    Ok((stack, notes))
+}
+
+/// As [`resolve_noted`], but an archive's layers may still be being hashed when it returns,
+/// so that a command computes its answer meanwhile. Nothing of the stack may be shown before
+/// [`LayerStack::verified`] (or, for all stacks the process opened, `fsio::tar::verify_all`)
+/// is `Ok`: the command line holds its output until then.
+///
+/// # Errors
+/// As [`resolve`]; an archive that is not a tar, or a damaged layer tar, fails here already.
+pub fn resolve_unverified(req: &StackRequest) -> Result<(LayerStack, Vec<String>)> {
     if req.lowerdir.is_none()
         && let Some(name) = &req.stack
         && let Some(found) = super::archive::resolve(name.as_bytes(), req.platform.as_deref())

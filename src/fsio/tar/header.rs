@@ -68,9 +68,11 @@ impl Stream for super::source::RangeReader {
 /// Bytes read ahead at once: headers of small files that follow one another are parsed from
 /// one read instead of one `pread` (or one decoder call) each.
 const READ_AHEAD: usize = 64 << 10;
-/// Bytes read ahead after a seek past the buffer (a large file's data): the next header, and
-/// little of the data after it that a further seek would discard.
-const READ_AFTER_SEEK: usize = 8 << 10;
+/// Bytes read ahead after a seek past the buffer (a file's data): the next header and one
+/// block of what follows it. Each byte read here is copied once more beside the hash's own
+/// read of the blob, so little is read that a further seek would discard (a small file's data
+/// after it comes with the next read-ahead).
+const READ_AFTER_SEEK: usize = 1 << 10;
 
 /// Reads entries one by one from a tar stream.
 pub struct Entries<S: Stream> {

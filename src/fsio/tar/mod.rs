@@ -13,13 +13,14 @@
 mod build;
 mod gzip;
 mod header;
+mod mapped;
 mod read;
 mod source;
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use header::{OuterMember, outer_members};
 pub use read::TarFile;
@@ -88,12 +89,36 @@ pub const BOMB_RATIO: u64 = 250;
 /// See [`BOMB_RATIO`].
 pub const BOMB_SLACK: u64 = 64 << 20;
 
+/// Entries one layer tar may hold. Real layers hold up to a few hundred thousand (a whole
+/// distribution's `/usr`, a large `node_modules`); at about 200 bytes of index an entry, this
+/// many cost some 400 MiB. Past it, a layer of millions of tiny entries (which gzip packs into a
+/// few MiB) is refused before it takes the memory.
+pub const MAX_ENTRIES: u64 = 1 << 21;
+
+/// What one layer tar may make the index hold (the bound on its entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries (headers: files, directories, links, whiteouts, skipped ones) at most.
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: MAX_ENTRIES,
+        }
+    }
+}
+
 /// One layer tar, indexed.
 pub struct TarLayer {
     pub(crate) source: BlobSource,
     compression: Compression,
-    digest: String,
-    diff_id: String,
+    /// The digests the records promise (see [`TarLayer::digest`]).
+    promised_digest: Option<String>,
+    promised_diff_id: Option<String>,
+    /// The hashes still running after the index is built, and their verdict.
+    verification: Arc<Verification>,
     uncompressed: u64,
     pub(crate) tree: build::Tree,
     anomalies: Vec<TarAnomaly>,
@@ -109,7 +134,7 @@ pub struct TarLayer {
 impl std::fmt::Debug for TarLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TarLayer")
-            .field("digest", &self.digest)
+            .field("digest", &self.promised_digest)
             .field("compression", &self.compression)
             .field("entries", &self.entries())
             .finish_non_exhaustive()
@@ -117,12 +142,26 @@ impl std::fmt::Debug for TarLayer {
 }
 
 impl TarLayer {
-    /// Reads `source` once and indexes it; `shown` names the blob in messages.
+    /// Reads `source` once and indexes it; `shown` names the blob in messages. The digests are
+    /// still being checked when it returns: see [`TarLayer::verified`].
     ///
     /// # Errors
-    /// Not a tar (or not the compression promised), damaged, truncated, a digest that does not
-    /// match, or a decompression bomb; the message names the blob.
+    /// Not a tar (or not the compression promised), damaged, truncated, more entries than
+    /// [`MAX_ENTRIES`], or a decompression bomb; the message names the blob.
     pub fn index(source: BlobSource, shown: &str, expect: &Expect) -> Result<TarLayer> {
+        TarLayer::index_within(source, shown, expect, Limits::default())
+    }
+
+    /// As [`TarLayer::index`], within `limits`.
+    ///
+    /// # Errors
+    /// As [`TarLayer::index`].
+    pub fn index_within(
+        source: BlobSource,
+        shown: &str,
+        expect: &Expect,
+        limits: Limits,
+    ) -> Result<TarLayer> {
         let fail = |what: String| Error::BadInput(format!("layer blob '{shown}': {what}"));
         let mut head = [0u8; 4];
         let n = source
@@ -139,8 +178,8 @@ impl TarLayer {
         }
         // The blob's own digest is hashed on a thread of its own, reading the blob from start
         // to end beside the parse (which, on a plain tar, seeks over file data); a compressed
-        // layer's uncompressed stream is hashed on another, fed by the parse. Both are joined
-        // before anything of the index is handed out.
+        // layer's uncompressed stream is hashed on another, fed by the parse. The index is
+        // handed out while they may still run: see [`TarLayer::verified`].
         let blob_hash = BlobHash::start(source.clone());
         let limit = match found {
             Compression::None => u64::MAX,
@@ -150,35 +189,31 @@ impl TarLayer {
                 .saturating_add(BOMB_SLACK),
         };
         let built = match found {
-            Compression::None => parse(source.reader_at(0)).map(|(tree, anomalies, _)| Built {
-                tree,
-                anomalies,
-                diff_id: None,
-                uncompressed: source.len(),
-                points: Vec::new(),
+            Compression::None => {
+                parse(source.reader_at(0), limits).map(|(tree, anomalies, _)| Built {
+                    tree,
+                    anomalies,
+                    diff_id: None,
+                    uncompressed: source.len(),
+                    points: Vec::new(),
+                })
+            }
+            Compression::Gzip => run(
+                gzip::GzipReader::new(source.reader_at(0), true),
+                limit,
+                limits,
+            )
+            .map(|(mut built, mut g)| {
+                built.points = g.take_points();
+                built
             }),
-            Compression::Gzip => run(gzip::GzipReader::new(source.reader_at(0), true), limit).map(
-                |(mut built, mut g)| {
-                    built.points = g.take_points();
-                    built
-                },
-            ),
             Compression::Zstd => {
                 let z = ruzstd::decoding::StreamingDecoder::new(source.reader_at(0))
                     .map_err(|e| fail(format!("not zstd data: {e}")))?;
-                run(z, limit).map(|(built, _)| built)
+                run(z, limit, limits).map(|(built, _)| built)
             }
         }
         .map_err(|e| fail(e.to_string()))?;
-        let (digest, hashed) = blob_hash
-            .finish()
-            .map_err(|e| fail(format!("cannot be read: {e}")))?;
-        if hashed != source.len() {
-            return Err(fail(format!(
-                "it changed while it was read ({hashed} bytes of {} were hashed)",
-                source.len()
-            )));
-        }
         let Built {
             tree,
             anomalies,
@@ -186,29 +221,30 @@ impl TarLayer {
             uncompressed,
             points,
         } = built;
-        // A plain tar is its own uncompressed stream: one digest.
-        let diff_id = diff_id.unwrap_or_else(|| digest.clone());
-        for (what, want, have) in [
-            ("digest", &expect.digest, &digest),
-            ("uncompressed digest (diff ID)", &expect.diff_id, &diff_id),
-        ] {
-            if let Some(want) = want
-                && want != have
-            {
-                return Err(fail(format!(
-                    "its {what} is {have}, but the image's records say {}: the archive is \
-                     damaged or was altered",
-                    crate::escape::display(want.as_bytes())
-                )));
-            }
-        }
-        DONE_LAYERS.fetch_add(1, Ordering::Relaxed);
+        // What the digests will be once verified, known now from the records: a plain tar is
+        // its own uncompressed stream, so its diff ID is its digest.
+        let promised_digest = expect.digest.clone().or_else(|| match found {
+            Compression::None => expect.diff_id.clone(),
+            _ => None,
+        });
+        let verification = Arc::new(Verification {
+            pending: Mutex::new(Some(Pending {
+                blob: blob_hash,
+                stream: diff_id,
+                len: source.len(),
+                expect: expect.clone(),
+                shown: shown.to_string(),
+            })),
+            outcome: OnceLock::new(),
+        });
+        register(&verification);
         static NEXT_DEV: AtomicU64 = AtomicU64::new(1);
         Ok(TarLayer {
             source,
             compression: found,
-            digest,
-            diff_id,
+            promised_digest,
+            promised_diff_id: expect.diff_id.clone(),
+            verification,
             uncompressed,
             tree,
             anomalies,
@@ -218,16 +254,31 @@ impl TarLayer {
         })
     }
 
-    /// `sha256:<hex>` of the blob.
-    #[must_use]
-    pub fn digest(&self) -> &str {
-        &self.digest
+    /// Waits until the blob's digest and its diff ID are hashed and checked against the
+    /// image's records. Nothing read from the layer may be shown as final before this is `Ok`.
+    ///
+    /// # Errors
+    /// A digest that does not match, or a blob that could not be read whole or changed while
+    /// it was read; the message names the blob (the same error each time).
+    pub fn verified(&self) -> Result<()> {
+        self.verification.result()
     }
 
-    /// `sha256:<hex>` of the uncompressed tar.
+    /// `sha256:<hex>` of the blob: as the records promise it (which [`TarLayer::verified`]
+    /// confirms), or else as hashed, waiting for the hash; `None` when it could not be hashed.
     #[must_use]
-    pub fn diff_id(&self) -> &str {
-        &self.diff_id
+    pub fn digest(&self) -> Option<&str> {
+        self.promised_digest
+            .as_deref()
+            .or_else(|| self.verification.outcome().digest.as_deref())
+    }
+
+    /// `sha256:<hex>` of the uncompressed tar, as [`TarLayer::digest`] is.
+    #[must_use]
+    pub fn diff_id(&self) -> Option<&str> {
+        self.promised_diff_id
+            .as_deref()
+            .or_else(|| self.verification.outcome().diff_id.as_deref())
     }
 
     /// The blob's size.
@@ -271,8 +322,9 @@ impl TarLayer {
 struct Built {
     tree: build::Tree,
     anomalies: Vec<TarAnomaly>,
-    /// The uncompressed stream's digest; `None` for a plain tar (the blob's digest).
-    diff_id: Option<String>,
+    /// The uncompressed stream's digest, maybe still being hashed; `None` for a plain tar (the
+    /// blob's digest).
+    diff_id: Option<StreamDigest>,
     uncompressed: u64,
     points: Vec<gzip::SeekPoint>,
 }
@@ -319,11 +371,24 @@ pub fn progress() -> IndexProgress {
 const PROGRESS_EVERY: u64 = 256;
 
 /// Indexes the tar `stream` up to its end-of-archive blocks.
-fn parse<S: header::Stream>(stream: S) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
+fn parse<S: header::Stream>(
+    stream: S,
+    limits: Limits,
+) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
     let mut entries = header::Entries::new(stream);
     let mut builder = build::Builder::new();
     let (mut count, mut told) = (0u64, 0u64);
     while let Some(e) = entries.next_entry()? {
+        if count == limits.max_entries {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "it holds more than {} entries, the most layerscope indexes in one layer \
+                     (about 200 bytes of memory each): refused as hostile",
+                    limits.max_entries
+                ),
+            ));
+        }
         builder.add(e);
         count += 1;
         if count % PROGRESS_EVERY == 0 {
@@ -341,8 +406,8 @@ fn parse<S: header::Stream>(stream: S) -> io::Result<(build::Tree, Vec<TarAnomal
 
 /// Indexes the uncompressed stream `decoder`, then drains it so that its digest covers every
 /// byte; gives the decoder back (for its seek points).
-fn run<D: Read>(decoder: D, limit: u64) -> io::Result<(Built, D)> {
-    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit))?;
+fn run<D: Read>(decoder: D, limit: u64, limits: Limits) -> io::Result<(Built, D)> {
+    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit), limits)?;
     let (decoder, diff_id, uncompressed) = fed.finish()?;
     Ok((
         Built {
@@ -369,6 +434,8 @@ fn hex_digest(hash: sha2::Sha256) -> String {
 
 /// Bytes hashed at a time.
 const HASH_CHUNK: usize = 256 << 10;
+/// Bytes of a blob mapped at a time for its hash.
+const MAP_WINDOW: u64 = 2 << 20;
 /// Chunks of the uncompressed stream in flight to its hashing thread (the bound on what the
 /// parse may run ahead of the hash).
 const HASH_CHUNKS: usize = 4;
@@ -382,14 +449,62 @@ struct BlobHash {
     stop: Arc<AtomicBool>,
 }
 
+/// Blob hashes running at once. A layer's index is handed out before its hash ends, so the
+/// next layers are parsed meanwhile and their hashes start too: without a bound an image of
+/// 50 layers would read 50 blobs at once (seeking between them on a disk, a mapping each).
+static HASHING: Mutex<usize> = Mutex::new(0);
+static HASHING_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A place among the blob hashes that may run at once (one a CPU), held until dropped.
+struct HashTurn;
+
+impl HashTurn {
+    fn wait() -> HashTurn {
+        let most = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut running = lock(&HASHING);
+        while *running >= most {
+            running = HASHING_FREED
+                .wait(running)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *running += 1;
+        HashTurn
+    }
+}
+
+impl Drop for HashTurn {
+    fn drop(&mut self) {
+        *lock(&HASHING) -= 1;
+        HASHING_FREED.notify_one();
+    }
+}
+
 fn hash_blob(source: &BlobSource, stop: &AtomicBool) -> io::Result<(String, u64)> {
     use sha2::Digest;
+    let _turn = HashTurn::wait();
     let mut hash = sha2::Sha256::new();
-    let mut buf = vec![0u8; HASH_CHUNK];
+    let (file, offset) = source.file_range();
+    let mut buf = Vec::new();
     let mut pos = 0u64;
-    loop {
+    while pos < source.len() {
         if stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("stopped"));
+        }
+        // Mapped a window at a time: each is unmapped once hashed, so the process holds no
+        // more than one window of the page cache as its own.
+        let window = MAP_WINDOW.min(source.len() - pos);
+        if let Some(m) = mapped::Mapping::new(file, offset + pos, window) {
+            hash.update(m.bytes());
+            if m.truncated() {
+                return Err(io::Error::other(
+                    "the file was truncated while it was hashed",
+                ));
+            }
+            pos += window;
+            continue;
+        }
+        if buf.is_empty() {
+            buf = vec![0u8; HASH_CHUNK];
         }
         let n = match source.read_at(&mut buf, pos) {
             Ok(0) => break,
@@ -503,15 +618,192 @@ impl StreamHash {
         }
     }
 
-    fn finish(self) -> io::Result<String> {
+    /// Ends the stream; its digest follows when the thread has hashed what is queued.
+    fn finish(self) -> StreamDigest {
         match self {
             StreamHash::Thread { tx, handle, .. } => {
                 drop(tx);
-                handle.join().map_err(|_| gone())
+                StreamDigest::Hashing(handle)
             }
-            StreamHash::Inline(h) => Ok(hex_digest(h)),
+            StreamHash::Inline(h) => StreamDigest::Done(hex_digest(h)),
         }
     }
+}
+
+/// The uncompressed stream's digest, once its last chunks are hashed.
+enum StreamDigest {
+    Hashing(std::thread::JoinHandle<String>),
+    Done(String),
+}
+
+impl StreamDigest {
+    fn is_finished(&self) -> bool {
+        match self {
+            StreamDigest::Hashing(h) => h.is_finished(),
+            StreamDigest::Done(_) => true,
+        }
+    }
+
+    fn finish(self) -> io::Result<String> {
+        match self {
+            StreamDigest::Hashing(h) => h.join().map_err(|_| gone()),
+            StreamDigest::Done(d) => Ok(d),
+        }
+    }
+}
+
+/// The check of one layer's digests, which runs on after its index is built: the hashes'
+/// threads, then (on the first wait) their comparison with the records.
+struct Verification {
+    pending: Mutex<Option<Pending>>,
+    outcome: OnceLock<Outcome>,
+}
+
+/// What the check needs once the hashes are done.
+struct Pending {
+    blob: BlobHash,
+    /// `None` for a plain tar (the blob is the stream).
+    stream: Option<StreamDigest>,
+    len: u64,
+    expect: Expect,
+    shown: String,
+}
+
+/// The hashes (each when it could be computed) and, on a failure, the error's message.
+struct Outcome {
+    digest: Option<String>,
+    diff_id: Option<String>,
+    failure: Option<String>,
+}
+
+impl Verification {
+    /// Whether waiting would not block on a hash (the comparison itself is quick).
+    fn is_finished(&self) -> bool {
+        if self.outcome.get().is_some() {
+            return true;
+        }
+        lock(&self.pending).as_ref().is_some_and(|p| {
+            p.blob.handle.as_ref().is_none_or(|h| h.is_finished())
+                && p.stream.as_ref().is_none_or(StreamDigest::is_finished)
+        })
+    }
+
+    /// Waits for the hashes and compares them, once; later calls give the same outcome.
+    fn outcome(&self) -> &Outcome {
+        self.outcome
+            .get_or_init(|| match lock(&self.pending).take() {
+                Some(p) => p.check(),
+                None => Outcome {
+                    digest: None,
+                    diff_id: None,
+                    failure: Some("the check of a layer blob was lost".into()),
+                },
+            })
+    }
+
+    fn result(&self) -> Result<()> {
+        match &self.outcome().failure {
+            None => Ok(()),
+            Some(why) => Err(Error::BadInput(why.clone())),
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.outcome.get().is_some_and(|o| o.failure.is_some())
+    }
+}
+
+impl Pending {
+    fn check(self) -> Outcome {
+        let fail = |digest: Option<String>, diff_id: Option<String>, what: String| Outcome {
+            digest,
+            diff_id,
+            failure: Some(format!("layer blob '{}': {what}", self.shown)),
+        };
+        let (digest, hashed) = match self.blob.finish() {
+            Ok(d) => d,
+            Err(e) => return fail(None, None, format!("cannot be read: {e}")),
+        };
+        if hashed != self.len {
+            return fail(
+                Some(digest),
+                None,
+                format!(
+                    "it changed while it was read ({hashed} bytes of {} were hashed)",
+                    self.len
+                ),
+            );
+        }
+        let diff_id = match self.stream.map(StreamDigest::finish) {
+            None => digest.clone(),
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return fail(Some(digest), None, format!("cannot be read: {e}")),
+        };
+        for (what, want, have) in [
+            ("digest", &self.expect.digest, &digest),
+            (
+                "uncompressed digest (diff ID)",
+                &self.expect.diff_id,
+                &diff_id,
+            ),
+        ] {
+            if let Some(want) = want
+                && want != have
+            {
+                let why = format!(
+                    "its {what} is {have}, but the image's records say {}: the archive is \
+                     damaged or was altered",
+                    crate::escape::display(want.as_bytes())
+                );
+                return fail(Some(digest.clone()), Some(diff_id.clone()), why);
+            }
+        }
+        DONE_LAYERS.fetch_add(1, Ordering::Relaxed);
+        Outcome {
+            digest: Some(digest),
+            diff_id: Some(diff_id),
+            failure: None,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Every layer's check this process started and did not see pass: what the command line's
+/// output waits for (see [`verify_all`]). A check that failed stays, so each wait reports it.
+static UNVERIFIED: Mutex<Vec<Arc<Verification>>> = Mutex::new(Vec::new());
+
+fn register(v: &Arc<Verification>) {
+    let mut all = lock(&UNVERIFIED);
+    all.retain(|v| v.outcome.get().is_none() || v.failed());
+    all.push(Arc::clone(v));
+}
+
+/// Whether a layer tar indexed by this process is still being hashed (waiting in
+/// [`verify_all`] would block).
+#[must_use]
+pub fn verifying() -> bool {
+    lock(&UNVERIFIED).iter().any(|v| !v.is_finished())
+}
+
+/// Waits for the checks of every layer tar this process indexed: the gate before anything read
+/// from them is shown.
+///
+/// # Errors
+/// A layer's digest does not match its records, or its blob could not be read whole (the
+/// first such layer, in the order they were indexed).
+pub fn verify_all() -> Result<()> {
+    let all: Vec<Arc<Verification>> = lock(&UNVERIFIED).clone();
+    let mut first = None;
+    for v in &all {
+        if let Err(e) = v.result() {
+            first.get_or_insert(e);
+        }
+    }
+    lock(&UNVERIFIED).retain(|v| v.outcome.get().is_none() || v.failed());
+    first.map_or(Ok(()), Err)
 }
 
 fn gone() -> io::Error {
@@ -591,16 +883,15 @@ impl<D: Read> Feeding<D> {
         Ok(got)
     }
 
-    /// Reads the rest, then gives back the decoder, `sha256:<hex>` of the stream and its
-    /// length.
-    fn finish(mut self) -> io::Result<(D, String, u64)> {
+    /// Reads the rest, then gives back the decoder, `sha256:<hex>` of the stream (maybe still
+    /// being hashed) and its length.
+    fn finish(mut self) -> io::Result<(D, StreamDigest, u64)> {
         while self.pump(u64::MAX)? > 0 {}
         if self.filled > 0 {
             let last = std::mem::take(&mut self.chunk);
             self.hash.send(last, self.filled)?;
         }
-        let digest = self.hash.finish()?;
-        Ok((self.decoder, digest, self.count))
+        Ok((self.decoder, self.hash.finish(), self.count))
     }
 }
 
@@ -660,6 +951,7 @@ mod tests {
         let layer = TarLayer::index(blob(&small), "small", &Expect::default()).expect("index");
         assert_eq!(layer.compression(), Compression::Gzip);
         assert_eq!(layer.entries(), 1);
+        layer.verified().expect("nothing promised, nothing to fail");
         let plain = TarLayer::index(blob(&t.path().join("plain.tar")), "p", &Expect::default())
             .expect("plain");
         // The same tar: one diff ID, and for a plain tar the digest is the diff ID.
@@ -670,10 +962,13 @@ mod tests {
             diff_id: Some(format!("sha256:{}", "0".repeat(64))),
             ..Expect::default()
         };
-        let err = TarLayer::index(blob(&small), "small", &lie)
-            .expect_err("lie")
-            .to_string();
-        assert!(err.contains("diff ID") && err.contains("'small'"), "{err}");
+        // The index is handed out while the hashes run; the check fails when waited for, and
+        // again on every later wait.
+        let told = TarLayer::index(blob(&small), "small", &lie).expect("parsed");
+        for _ in 0..2 {
+            let err = told.verified().expect_err("lie").to_string();
+            assert!(err.contains("diff ID") && err.contains("'small'"), "{err}");
+        }
         let claim = Expect {
             compression: Some(Compression::Zstd),
             ..Expect::default()
@@ -687,5 +982,89 @@ mod tests {
             .expect_err("bomb")
             .to_string();
         assert!(err.contains("decompression bomb"), "{err}");
+    }
+
+    #[test]
+    fn more_layers_than_cpus_are_hashed_in_turns_and_all_verified() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().display();
+        sh(&format!(
+            "cd {d} && mkdir l && head -c 3M /dev/urandom > l/f && tar -C l -cf one.tar f && \
+             sha256sum one.tar > one.sum"
+        ));
+        let sum = std::fs::read_to_string(t.path().join("one.sum")).expect("sum");
+        let want = Expect {
+            diff_id: Some(format!("sha256:{}", &sum[..64])),
+            ..Expect::default()
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        // Every index is handed out before its hash ends: the hashes queue for their turns.
+        let layers: Vec<TarLayer> = (0..cpus * 3)
+            .map(|k| {
+                TarLayer::index(blob(&t.path().join("one.tar")), &format!("l{k}"), &want)
+                    .expect("index")
+            })
+            .collect();
+        // A turn not given back would leave the later ones waiting here for ever.
+        for l in &layers {
+            l.verified().expect("the same good blob");
+        }
+    }
+
+    #[test]
+    fn a_layer_of_more_entries_than_the_bound_is_refused_naming_it() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().display();
+        sh(&format!(
+            "cd {d} && mkdir l && touch l/a l/b l/c l/d && tar -C l -cf four.tar a b c d && \
+             gzip -c four.tar > four.tgz"
+        ));
+        let at = |n| Limits { max_entries: n };
+        for name in ["four.tar", "four.tgz"] {
+            let path = t.path().join(name);
+            let fits = TarLayer::index_within(blob(&path), name, &Expect::default(), at(4))
+                .expect("four entries, bound four");
+            assert_eq!(fits.entries(), 4);
+            let err = TarLayer::index_within(blob(&path), name, &Expect::default(), at(3))
+                .expect_err("four entries, bound three")
+                .to_string();
+            assert!(
+                err.contains(&format!("'{name}'")) && err.contains("more than 3 entries"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plain_blob_altered_past_its_headers_is_listed_then_refused() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let d = t.path().display();
+        sh(&format!(
+            "cd {d} && mkdir l && head -c 8M /dev/urandom > l/big && echo hi > l/small && \
+             tar -C l -cf good.tar small big && cp good.tar bad.tar && \
+             printf x | dd of=bad.tar bs=1 seek=$(( $(stat -c %s good.tar) - 20000 )) \
+             conv=notrunc 2>/dev/null && sha256sum good.tar > good.sum"
+        ));
+        let sum = std::fs::read_to_string(t.path().join("good.sum")).expect("sum");
+        let want = Expect {
+            diff_id: Some(format!("sha256:{}", &sum[..64])),
+            ..Expect::default()
+        };
+        let good = TarLayer::index(blob(&t.path().join("good.tar")), "good", &want).expect("good");
+        good.verified().expect("the records' digest");
+        assert_eq!(
+            good.digest(),
+            want.diff_id.as_deref(),
+            "promised, then confirmed"
+        );
+        // The byte changed lies in a file's data, which the parse seeks past: only the hash
+        // sees it.
+        let bad = TarLayer::index(blob(&t.path().join("bad.tar")), "bad", &want).expect("parsed");
+        assert_eq!(bad.entries(), 2);
+        let err = bad.verified().expect_err("altered").to_string();
+        assert!(
+            err.contains("'bad'") && err.contains("damaged or was altered"),
+            "{err}"
+        );
     }
 }

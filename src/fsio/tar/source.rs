@@ -22,6 +22,11 @@ impl BlobSource {
         BlobSource { file, offset, len }
     }
 
+    /// The file and where the range starts in it (to map it).
+    pub(crate) fn file_range(&self) -> (&File, u64) {
+        (&self.file, self.offset)
+    }
+
     /// Its length in bytes.
     #[must_use]
     pub fn len(&self) -> u64 {

@@ -111,8 +111,8 @@ pub fn stack(name: &ArchiveName, blobs: &Blobs, image: Image) -> Result<(LayerSt
             label,
             ids: LayerIds {
                 layer_id: chain.get(k).cloned(),
-                diff_id: Some(tar.diff_id().to_string()),
-                digest: Some(tar.digest().to_string()),
+                diff_id: tar.diff_id().map(str::to_string),
+                digest: tar.digest().map(str::to_string),
                 blob_bytes: Some(tar.compressed_size()),
                 created: created.get(k).cloned().flatten(),
                 ..LayerIds::default()
