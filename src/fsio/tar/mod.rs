@@ -16,6 +16,7 @@ mod header;
 mod mapped;
 mod read;
 mod source;
+mod zstd;
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -124,6 +125,8 @@ pub struct TarLayer {
     anomalies: Vec<TarAnomaly>,
     /// gzip seek points, by uncompressed position.
     pub(crate) points: Vec<gzip::SeekPoint>,
+    /// zstd frame starts kept as seek points, by uncompressed position.
+    pub(crate) frames: Vec<zstd::FramePoint>,
     /// The decoder a finished read left behind, for the next read further on (files are
     /// often read in tar order).
     pub(crate) parked: Mutex<Option<read::Decoder>>,
@@ -196,6 +199,7 @@ impl TarLayer {
                     diff_id: None,
                     uncompressed: source.len(),
                     points: Vec::new(),
+                    frames: Vec::new(),
                 })
             }
             Compression::Gzip => run(
@@ -208,9 +212,11 @@ impl TarLayer {
                 built
             }),
             Compression::Zstd => {
-                let z = ruzstd::decoding::StreamingDecoder::new(source.reader_at(0))
-                    .map_err(|e| fail(format!("not zstd data: {e}")))?;
-                run(z, limit, limits).map(|(built, _)| built)
+                let z = zstd::ZstdReader::new(&source, true).map_err(|e| fail(e.to_string()))?;
+                run(z, limit, limits).map(|(mut built, mut z)| {
+                    built.frames = z.take_points();
+                    built
+                })
             }
         }
         .map_err(|e| fail(e.to_string()))?;
@@ -220,6 +226,7 @@ impl TarLayer {
             diff_id,
             uncompressed,
             points,
+            frames,
         } = built;
         // What the digests will be once verified, known now from the records: a plain tar is
         // its own uncompressed stream, so its diff ID is its digest.
@@ -249,6 +256,7 @@ impl TarLayer {
             tree,
             anomalies,
             points,
+            frames,
             parked: Mutex::new(None),
             dev: 0x7a72_0000 + NEXT_DEV.fetch_add(1, Ordering::Relaxed),
         })
@@ -314,7 +322,9 @@ impl TarLayer {
     /// Bytes the index holds (nodes, names, children), for the memory figures.
     #[must_use]
     pub fn index_bytes(&self) -> usize {
-        self.tree.heap_bytes() + self.points.len() * (gzip::SPACING_MEMORY)
+        self.tree.heap_bytes()
+            + self.points.len() * (gzip::SPACING_MEMORY)
+            + self.frames.len() * std::mem::size_of::<zstd::FramePoint>()
     }
 }
 
@@ -327,6 +337,7 @@ struct Built {
     diff_id: Option<StreamDigest>,
     uncompressed: u64,
     points: Vec<gzip::SeekPoint>,
+    frames: Vec<zstd::FramePoint>,
 }
 
 /// What the layer indexing of this process has done so far, for a progress display (the
@@ -416,6 +427,7 @@ fn run<D: Read>(decoder: D, limit: u64, limits: Limits) -> io::Result<(Built, D)
             diff_id: Some(diff_id),
             uncompressed,
             points: Vec::new(),
+            frames: Vec::new(),
         },
         decoder,
     ))

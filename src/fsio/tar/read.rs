@@ -1,8 +1,8 @@
 //! Answers about an indexed layer in the kernel's terms (what `DirHandle` asks), and a file's
 //! bytes: a plain tar is read in place; a gzip layer resumes at the nearest seek point before
-//! the file; a zstd layer decompresses from its start (engines write one zstd frame, so there
-//! is nothing to seek to; the decoder a read leaves behind is kept for the next read further
-//! on, which makes reading files in tar order linear).
+//! the file; a zstd layer resumes at the nearest frame start recorded while indexing (one
+//! frame, as most engines write, means from the start). The decoder a read leaves behind is
+//! kept for the next read further on, which makes reading files in tar order linear.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::build::{Node, ROOT};
 use super::gzip::GzipReader;
 use super::source::RangeReader;
+use super::zstd::ZstdReader;
 use super::{Compression, TarLayer};
 use crate::fsio::FileKind;
 
@@ -21,18 +22,15 @@ fn err(code: i32) -> io::Error {
 pub enum Decoder {
     /// gzip, resumed from a seek point.
     Gzip(Box<GzipReader<RangeReader>>),
-    /// zstd, from the start.
-    Zstd(
-        Box<ruzstd::decoding::StreamingDecoder<RangeReader, ruzstd::decoding::FrameDecoder>>,
-        u64,
-    ),
+    /// zstd, from a frame start.
+    Zstd(Box<ZstdReader>),
 }
 
 impl Decoder {
     fn position(&self) -> u64 {
         match self {
             Decoder::Gzip(g) => g.position(),
-            Decoder::Zstd(_, pos) => *pos,
+            Decoder::Zstd(z) => z.position(),
         }
     }
 
@@ -52,11 +50,7 @@ impl Read for Decoder {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Gzip(g) => g.read(buf),
-            Decoder::Zstd(z, pos) => {
-                let n = z.read(buf)?;
-                *pos += n as u64;
-                Ok(n)
-            }
+            Decoder::Zstd(z) => z.read(buf),
         }
     }
 }
@@ -220,21 +214,20 @@ impl TarLayer {
             .and_then(|mut p| p.take())
             .filter(|d| d.position() <= at);
         let point = self.points.iter().rev().find(|p| p.out_pos <= at);
-        let mut d = match (parked, point) {
-            (Some(d), Some(p)) if d.position() >= p.out_pos => d,
+        let frame = self.frames.iter().rev().find(|p| p.out_pos <= at);
+        let nearest = point.map(|p| p.out_pos).or(frame.map(|f| f.out_pos));
+        let mut d = match (parked, nearest) {
+            (Some(d), Some(n)) if d.position() >= n => d,
             (Some(d), None) => d,
-            (_, Some(p)) => Decoder::Gzip(Box::new(GzipReader::resume(&self.source, p))),
-            (None, None) => match self.compression {
-                Compression::Gzip => {
-                    Decoder::Gzip(Box::new(GzipReader::new(self.source.reader_at(0), false)))
-                }
-                _ => Decoder::Zstd(
-                    Box::new(
-                        ruzstd::decoding::StreamingDecoder::new(self.source.reader_at(0))
-                            .map_err(io::Error::other)?,
-                    ),
-                    0,
-                ),
+            _ => match (point, frame) {
+                (Some(p), _) => Decoder::Gzip(Box::new(GzipReader::resume(&self.source, p))),
+                (None, Some(f)) => Decoder::Zstd(Box::new(ZstdReader::resume(&self.source, *f))),
+                (None, None) => match self.compression {
+                    Compression::Gzip => {
+                        Decoder::Gzip(Box::new(GzipReader::new(self.source.reader_at(0), false)))
+                    }
+                    _ => Decoder::Zstd(Box::new(ZstdReader::new(&self.source, false)?)),
+                },
             },
         };
         let pos = d.position();

@@ -70,6 +70,7 @@ pub fn image(blobs: &Blobs, reference: Option<&str>) -> Result<Image> {
                 member: member.clone(),
                 compression: None,
                 digest,
+                chunked: false,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -33,7 +33,20 @@ pub struct LayerBlob {
     pub compression: Option<Compression>,
     /// The blob's digest, when a manifest records it.
     pub digest: Option<String>,
+    /// A `zstd:chunked` layer (containers/storage): its frames hold a rewrite of the layer
+    /// tar, one file per frame, which containers/storage turns back into the tar the diff ID
+    /// names with the tar-split data in its table of contents. layerscope reads the files
+    /// from the frames and checks the blob digest (which the manifest's digest covers), not
+    /// the diff ID.
+    pub chunked: bool,
 }
+
+/// The annotations containers/image puts on a `zstd:chunked` layer, its table of contents'
+/// digest: the current name and the one of its first releases.
+pub const ZSTD_CHUNKED_TOC: [&str; 2] = [
+    "io.containers.zstd-chunked.manifest-checksum",
+    "io.github.containers.zstd-chunked.manifest-checksum",
+];
 
 /// The compression a layer media type claims, or why it is not a layer this tool reads.
 ///
@@ -111,7 +124,13 @@ pub fn stack(name: &ArchiveName, blobs: &Blobs, image: Image) -> Result<(LayerSt
             label,
             ids: LayerIds {
                 layer_id: chain.get(k).cloned(),
-                diff_id: tar.diff_id().map(str::to_string),
+                // The record's, for a zstd:chunked layer too (its frames decompress to another
+                // stream).
+                diff_id: if blob.chunked {
+                    diff_ids.get(k).cloned()
+                } else {
+                    tar.diff_id().map(str::to_string)
+                },
                 digest: tar.digest().map(str::to_string),
                 blob_bytes: Some(tar.compressed_size()),
                 created: created.get(k).cloned().flatten(),
@@ -164,7 +183,7 @@ fn index(blobs: &Blobs, blob: &LayerBlob, diff_id: &str) -> Result<Arc<TarLayer>
     let expect = Expect {
         compression: blob.compression,
         digest: blob.digest.clone(),
-        diff_id: Some(diff_id.to_string()),
+        diff_id: (!blob.chunked).then(|| diff_id.to_string()),
     };
     let tar = Arc::new(TarLayer::index(source, &shown, &expect)?);
     if let Ok(mut g) = INDEXED.lock() {

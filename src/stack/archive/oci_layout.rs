@@ -114,6 +114,9 @@ pub fn image(blobs: &Blobs, reference: Option<&str>, want: &(Platform, bool)) ->
                 member: blob_name(&d.digest, &blobs.shown("index.json"))?,
                 compression: Some(claimed_compression(&d.media_type, &what)?),
                 digest: Some(d.digest.clone()),
+                chunked: super::image::ZSTD_CHUNKED_TOC
+                    .iter()
+                    .any(|k| d.annotations.contains_key(*k)),
             })
         })
         .collect::<Result<Vec<_>>>()?;
