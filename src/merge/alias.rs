@@ -17,6 +17,8 @@
 use super::markers::{Redirect, check_redirect_component, parse_redirect};
 use super::{Anomaly, DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
 use super::{join_merged, join_rel};
+use std::collections::HashMap;
+
 use crate::fsio::LayerRoot;
 use crate::stack::XattrNamespace;
 
@@ -180,9 +182,8 @@ impl Merger {
                 others.push(rooted(rel));
             }
             others.extend(
-                self.upper_redirects()
-                    .iter()
-                    .filter(|r| r.is_dir && r.target == rel)
+                self.upper_redirects_to(rel)
+                    .filter(|r| r.is_dir)
                     .map(|r| r.path.clone()),
             );
             for other in others {
@@ -236,9 +237,16 @@ impl Merger {
                     continue;
                 }
             }
-            let aimed = self.upper_redirects().iter().filter(|r| {
-                !r.is_dir && r.path != e.path && (r.target == e.rel || rooted(&r.target) == e.path)
-            });
+            let natural = e.path.get(1..).unwrap_or_default();
+            let aimed = self
+                .upper_redirects_to(&e.rel)
+                .chain(
+                    (natural != e.rel.as_slice())
+                        .then(|| self.upper_redirects_to(natural))
+                        .into_iter()
+                        .flatten(),
+                )
+                .filter(|r| !r.is_dir && r.path != e.path);
             for r in aimed {
                 let data = self
                     .resolve(&r.path)
@@ -268,20 +276,33 @@ impl Merger {
     }
 
     /// The upper layer's directories with an absolute redirect and metacopy files with a
-    /// redirect, read on first use by walking the upper layer once (a container's upper layer
-    /// is its own writes, usually small). Empty when redirects are not followed: such a
-    /// directory is then refused at lookup.
-    fn upper_redirects(&self) -> &[UpperRedirect] {
-        self.upper_redirects.get_or_init(|| {
-            let upper = self.stack.tree_layers().find(|&l| self.is_upper(l));
-            match upper {
-                Some(upper) if self.stack.options.redirect.follows() => {
-                    let options = &self.stack.options;
-                    find_upper_redirects(self.root_of(upper), options.xattr, options.metacopy)
+    /// redirect that aim at `target` (a path in the lower layers). They are read on first use
+    /// by walking the upper layer once (a container's upper layer is its own writes, usually
+    /// small) and kept by target. None when redirects are not followed: such a directory is
+    /// then refused at lookup.
+    fn upper_redirects_to(&self, target: &[u8]) -> impl Iterator<Item = &UpperRedirect> {
+        self.upper_redirects
+            .get_or_init(|| {
+                let mut by_target: HashMap<Vec<u8>, Vec<UpperRedirect>> = HashMap::new();
+                for r in self.read_upper_redirects() {
+                    by_target.entry(r.target.clone()).or_default().push(r);
                 }
-                _ => Vec::new(),
+                by_target
+            })
+            .get(target)
+            .into_iter()
+            .flatten()
+    }
+
+    fn read_upper_redirects(&self) -> Vec<UpperRedirect> {
+        let upper = self.stack.tree_layers().find(|&l| self.is_upper(l));
+        match upper {
+            Some(upper) if self.stack.options.redirect.follows() => {
+                let options = &self.stack.options;
+                find_upper_redirects(self.root_of(upper), options.xattr, options.metacopy)
             }
-        })
+            _ => Vec::new(),
+        }
     }
 
     fn note_aliased_dirs(&self, path: &[u8], parent: &DirStack, out: &mut Listing) {
@@ -416,6 +437,9 @@ impl Merger {
         origin.is_some() && origin == self.handle_at(layer, rel)
     }
 }
+
+/// The upper layer's redirects, by their target.
+pub(super) type UpperRedirects = HashMap<Vec<u8>, Vec<UpperRedirect>>;
 
 /// An upper directory with an absolute redirect, or (with `metacopy=on`) an upper metacopy
 /// file with any redirect: a path that may reach a lower copy another path shows too.

@@ -280,7 +280,7 @@ pub struct Merger {
     /// With `index=on` and an upper layer: the index directory's entries.
     index: Option<index::Index>,
     /// The upper layer's directories with an absolute redirect, read once when first needed.
-    upper_redirects: std::sync::OnceLock<Vec<alias::UpperRedirect>>,
+    upper_redirects: std::sync::OnceLock<alias::UpperRedirects>,
 }
 
 impl Merger {
