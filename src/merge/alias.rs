@@ -361,9 +361,7 @@ impl Merger {
         // A copy reached through a redirect from another directory, and visible at its own path.
         for (i, e) in out.entries.iter().enumerate() {
             for d in lowers(e) {
-                let mut natural = Vec::with_capacity(d.rel.len() + 1);
-                natural.push(b'/');
-                natural.extend_from_slice(&d.rel);
+                let natural = rooted(&d.rel);
                 if natural == e.path
                     || parent_merged(&natural) == path
                     || found.iter().any(|(j, s, _)| *j == i && *s == d)
@@ -499,11 +497,8 @@ fn find_upper_redirects(root: &LayerRoot, ns: XattrNamespace, files: bool) -> Ve
                 _ => None,
             };
             if let Some(target) = target {
-                let mut path = Vec::with_capacity(child.len() + 1);
-                path.push(b'/');
-                path.extend_from_slice(&child);
                 found.push(UpperRedirect {
-                    path,
+                    path: rooted(&child),
                     target,
                     is_dir,
                 });

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::FileKind;
+use super::lookup::split_parent;
 use super::markers::OnDisk;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -85,6 +86,11 @@ impl Index {
         Index::Known(out)
     }
 
+    /// Whether it is known to hold no entry at all (the usual index: a few hard links).
+    fn is_empty(&self) -> bool {
+        matches!(self, Index::Known(map) if map.is_empty())
+    }
+
     /// The entry named by the inode `name` in `dir`, when it has one.
     fn entry_of(&self, dir: BorrowedFd<'_>, name: &[u8]) -> Option<&IndexEntry> {
         match self {
@@ -118,7 +124,7 @@ impl super::Merger {
     /// The (handle type, handle) the `origin` xattr of `rel` in `layer` holds, when it holds a
     /// lower one.
     pub(super) fn origin_of(&self, layer: usize, rel: &[u8]) -> Option<(i32, Vec<u8>)> {
-        let (parent, name) = split_rel(rel);
+        let (parent, name) = split_parent(rel);
         let attr = format!("{}origin", self.stack.options.xattr.prefix());
         let value = self
             .root_of(layer)
@@ -131,7 +137,7 @@ impl super::Merger {
 
     /// The file handle of `rel` in `layer`.
     pub(super) fn handle_at(&self, layer: usize, rel: &[u8]) -> Option<(i32, Vec<u8>)> {
-        let (parent, name) = split_rel(rel);
+        let (parent, name) = split_parent(rel);
         let dir = self.root_of(layer).open_dir(parent).ok()?;
         handle_of(dir.fd()?, name)
     }
@@ -147,7 +153,7 @@ impl super::Merger {
     /// for a directory) or, when `None`, for an upper non-directory, the one its `origin`
     /// names.
     pub(super) fn index_refuses(&self, object: &OnDisk, origin: Option<&OnDisk>) -> Option<String> {
-        let Some(Index::Known(map)) = self.index.as_ref() else {
+        let Some(Index::Known(map)) = self.index.as_ref().filter(|i| !i.is_empty()) else {
             return None;
         };
         let is_dir = object.kind == FileKind::Dir;
@@ -194,14 +200,6 @@ impl super::Merger {
     pub(super) fn origin_names(&self, upper: &OnDisk, lower: &OnDisk) -> bool {
         let origin = self.origin_of(upper.layer, &upper.rel);
         origin.is_some() && origin == self.handle_at(lower.layer, &lower.rel)
-    }
-}
-
-/// A path in a layer split into its parent and its last name.
-fn split_rel(rel: &[u8]) -> (&[u8], &[u8]) {
-    match rel.iter().rposition(|&b| b == b'/') {
-        Some(i) => (&rel[..i], &rel[i + 1..]),
-        None => (&[][..], rel),
     }
 }
 

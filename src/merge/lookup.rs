@@ -645,7 +645,7 @@ fn hidden_dirs(versions: &[Version]) -> Vec<(LayerDir, HiddenReason)> {
 }
 
 /// Splits a path inside a layer into its parent directory (`""` for the root) and last name.
-fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
+pub(super) fn split_parent(rel: &[u8]) -> (&[u8], &[u8]) {
     match rel.iter().rposition(|&b| b == b'/') {
         Some(i) => (&rel[..i], &rel[i + 1..]),
         None => (&[], rel),
