@@ -250,6 +250,14 @@ fn reads_leave_every_atime_as_found() {
     std::os::unix::fs::symlink("motd", l2.join("etc/link")).expect("symlink");
     std::os::unix::fs::symlink("../motd", u.join("etc/sub/up")).expect("symlink");
     setfattr(&l1.join("etc/sub/conf"), "user.note", "x");
+    // A workdir whose index `-o index=on --workdir` reads (an entry named as the kernel names one).
+    let work = t.join("w");
+    fs::create_dir_all(work.join("index")).expect("mkdir");
+    fs::write(
+        work.join("index/00fb1d000100000000000000000000000000000000b20799007fe4135b"),
+        "",
+    )
+    .expect("write");
     let paths = tree(&t);
     // Every atime a day in the past (what relatime would update too), symlinks included.
     let ok = Command::new("sh")
@@ -285,6 +293,8 @@ fn reads_leave_every_atime_as_found() {
     with("which", &["/etc/sub/up"]);
     with("diff", &[]);
     with("layers", &[]);
+    let w = work.to_str().expect("UTF-8");
+    with("ls", &["-R", "--workdir", w, "-o", "index=on", "/"]);
     {
         let w = Watch::start(&[
             os("--lowers"),

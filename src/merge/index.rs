@@ -6,8 +6,6 @@
 
 use std::collections::HashMap;
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-
 use super::FileKind;
 use super::lookup::split_parent;
 use super::markers::OnDisk;
@@ -54,32 +52,36 @@ const FH_FLAG_PATH_UPPER: u8 = 1 << 2;
 impl Index {
     /// Reads `<workdir>/index`; a missing or unreadable one is [`Index::Unknown`].
     pub(super) fn read(workdir: Option<&std::path::Path>) -> Index {
-        let Some(dir) = workdir.map(|w| w.join("index")) else {
+        // Read as a layer is: through a read-only, noatime clone of its mount, nothing
+        // followed, so reading the index changes nothing, not even its directory's atime.
+        let Some(root) = workdir.and_then(|w| crate::fsio::LayerRoot::open(w).ok()) else {
             return Index::Unknown;
         };
-        let Ok(read) = std::fs::read_dir(&dir) else {
+        let Ok(dir) = root.open_dir(b"index") else {
+            return Index::Unknown;
+        };
+        let Ok(names) = dir.read_dir() else {
             return Index::Unknown;
         };
         let mut out = HashMap::new();
-        for e in read.flatten() {
-            let Some(key) = parse_name(e.file_name().as_encoded_bytes()) else {
+        for (name, _) in names {
+            let Some(key) = parse_name(&name) else {
                 continue;
             };
-            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            let Ok(stat) = dir.lstat(&name) else {
                 continue;
             };
-            let t = meta.file_type();
-            let entry = if t.is_dir() {
+            let entry = match FileKind::from_mode(stat.st_mode) {
                 // A directory's entry (nfs_export=on) names the upper directory it belongs to.
-                let mut buf = vec![0u8; 256];
-                let upper = rustix::fs::lgetxattr(e.path(), "trusted.overlay.upper", &mut buf)
-                    .ok()
-                    .and_then(|n| parse_fh(&buf[..n]));
-                IndexEntry::Dir { upper }
-            } else if t.is_char_device() && meta.rdev() == 0 {
-                IndexEntry::Whiteout
-            } else {
-                IndexEntry::Copy
+                FileKind::Dir => IndexEntry::Dir {
+                    upper: dir
+                        .get_xattr(&name, "trusted.overlay.upper")
+                        .ok()
+                        .flatten()
+                        .and_then(|v| parse_fh(&v)),
+                },
+                FileKind::Char if stat.st_rdev == 0 => IndexEntry::Whiteout,
+                _ => IndexEntry::Copy,
             };
             out.insert(key, entry);
         }

@@ -936,7 +936,8 @@ impl<D: Read> header::Stream for Feeding<D> {
 mod tests {
     use super::*;
 
-    fn sh(cmd: &str) {
+    /// Runs a shell command for a test's fixture (also for the other modules' tests here).
+    pub(super) fn sh(cmd: &str) {
         let st = std::process::Command::new("sh")
             .args(["-c", cmd])
             .status()
@@ -944,7 +945,8 @@ mod tests {
         assert!(st.success(), "{cmd}");
     }
 
-    fn blob(path: &std::path::Path) -> BlobSource {
+    /// A whole file as a blob.
+    pub(super) fn blob(path: &std::path::Path) -> BlobSource {
         let f = std::fs::File::open(path).expect("open");
         let len = f.metadata().expect("stat").len();
         BlobSource::new(std::sync::Arc::new(f), 0, len)

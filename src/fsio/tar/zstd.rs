@@ -148,21 +148,8 @@ impl Read for ZstdReader {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{blob, sh};
     use super::*;
-
-    fn sh(cmd: &str) {
-        let st = std::process::Command::new("sh")
-            .args(["-c", cmd])
-            .status()
-            .expect("sh");
-        assert!(st.success(), "{cmd}");
-    }
-
-    fn blob(path: &std::path::Path) -> BlobSource {
-        let f = std::fs::File::open(path).expect("open");
-        let len = f.metadata().expect("stat").len();
-        BlobSource::new(std::sync::Arc::new(f), 0, len)
-    }
 
     #[test]
     fn frames_skippable_frames_and_resumes_read_as_one_stream() {
