@@ -12,13 +12,17 @@
 //! relative redirect, or an absolute one between siblings), and a directory that reaches a
 //! copy through a redirect while that copy is visible at its own path. The pair is recorded on
 //! both directories' stacks ([`DirStack::aliases`]) when both are siblings, else on the
-//! redirecting one only, and passed down to subdirectories of the shared copy.
+//! redirecting one only, and passed down to subdirectories of the shared copy. The same
+//! directories are refused themselves (the kernel hashes a directory by its first lower copy
+//! too), from both sides: the far side of an upper redirect finds it among the upper layer's
+//! redirects, read once ([`UpperRedirect`]). A metacopy file whose redirect names a lower file
+//! still visible at its own path is the same case for one file.
+
+use std::collections::HashMap;
 
 use super::markers::{Redirect, check_redirect_component, parse_redirect};
 use super::{Anomaly, DataSource, DirStack, Entry, FileKind, LayerDir, Listing, Merger};
 use super::{join_merged, join_rel};
-use std::collections::HashMap;
-
 use crate::fsio::LayerRoot;
 use crate::stack::XattrNamespace;
 
