@@ -341,6 +341,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     let other_req = layerscope::stack::spec::StackRequest {
                         stack: Some(other),
                         roots: stack.roots.roots(),
+                        no_verify: stack.no_verify,
                         ..Default::default()
                     };
                     let old = cli::open(&other_req)?;

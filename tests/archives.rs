@@ -593,3 +593,47 @@ fn a_layer_altered_near_its_end_prints_nothing_of_any_command_only_the_error() {
         }
     }
 }
+
+#[test]
+fn with_no_verify_an_altered_layer_is_shown_as_it_is_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    std::fs::create_dir_all(files.join("etc")).unwrap();
+    std::fs::write(files.join("etc/motd"), "hello\n").unwrap();
+    let layer = tar(&files, &["etc"]);
+    let diff_id = sha256(&layer);
+    // The file's data changed, its header not: only the digest can tell.
+    let mut altered = layer.clone();
+    let at = altered
+        .windows(6)
+        .position(|w| w == b"hello\n")
+        .expect("the file's data");
+    altered[at] = b'j';
+    let bad = format!(
+        "docker-archive:{}",
+        docker_archive(&tmp.path().join("bad.tar"), &altered, &diff_id).display()
+    );
+
+    let (code, _, err) = ls_run(&["cat", &bad, "/etc/motd"]);
+    assert_eq!(code, 2, "checked by default: {err}");
+    let (code, out, err) = ls_run(&["cat", "--no-verify", &bad, "/etc/motd"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "jello\n", "the bytes as they are");
+    assert!(
+        err.contains("layer digests not checked (--no-verify)"),
+        "the user is told: {err}"
+    );
+    let layers = json_lines(&ok(&["layers", "--json", "--no-verify", &bad]));
+    assert_eq!(
+        layers[0]["diff_id"], diff_id,
+        "the records' diff ID, unchecked"
+    );
+
+    // Only archives have digests to skip.
+    let (code, _, err) = ls_run(&["ls", "--no-verify", "--lowerdir", files.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--no-verify") && err.contains("drop it for this stack"),
+        "{err}"
+    );
+}

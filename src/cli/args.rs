@@ -57,6 +57,10 @@ pub struct StackArgs {
     /// [default: this machine's].
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
+    /// Do not hash an archive's layer blobs against their digests (the manifest and config
+    /// still are): faster on a large layer, for an archive you trust. Said on stderr.
+    #[arg(long)]
+    pub no_verify: bool,
     #[command(flatten)]
     pub roots: EngineRoots,
 }

@@ -42,6 +42,7 @@ pub fn split_positionals(
         roots: stack.roots.roots(),
         layer_format: stack.layer_format.into(),
         platform: stack.platform.clone(),
+        no_verify: stack.no_verify,
     };
     let mut rest = positionals.iter();
     if !req.is_explicit() {

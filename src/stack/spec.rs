@@ -32,6 +32,8 @@ pub struct StackRequest {
     pub layer_format: super::LayerFormat,
     /// `--platform OS/ARCH[/VARIANT]`: which image of a multi-platform archive or layout.
     pub platform: Option<String>,
+    /// `--no-verify`: an archive's layer blobs are not hashed against their digests.
+    pub no_verify: bool,
 }
 
 impl StackRequest {
@@ -100,16 +102,21 @@ pub fn resolve_noted(req: &StackRequest) -> Result<(LayerStack, Vec<String>)> {
 pub fn resolve_unverified(req: &StackRequest) -> Result<(LayerStack, Vec<String>)> {
     if req.lowerdir.is_none()
         && let Some(name) = &req.stack
-        && let Some(found) = super::archive::resolve(name.as_bytes(), req.platform.as_deref())
+        && let Some(found) =
+            super::archive::resolve(name.as_bytes(), req.platform.as_deref(), !req.no_verify)
     {
         return found;
     }
-    if req.platform.is_some() {
-        return Err(Error::BadInput(
-            "--platform chooses an image in an archive or OCI layout (docker-archive:, oci:, \
-             oci-archive:): drop it for this stack"
-                .into(),
-        ));
+    for (given, what) in [
+        (req.platform.is_some(), "--platform chooses an image in"),
+        (req.no_verify, "--no-verify skips the digest checks of"),
+    ] {
+        if given {
+            return Err(Error::BadInput(format!(
+                "{what} an archive or OCI layout (docker-archive:, oci:, oci-archive:): drop \
+                 it for this stack"
+            )));
+        }
     }
     if req.lowerdir.is_none()
         && let Some(name) = req.stack.as_ref().and_then(|s| s.to_str())

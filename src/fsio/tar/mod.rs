@@ -96,17 +96,22 @@ pub const BOMB_SLACK: u64 = 64 << 20;
 /// few MiB) is refused before it takes the memory.
 pub const MAX_ENTRIES: u64 = 1 << 21;
 
-/// What one layer tar may make the index hold (the bound on its entries).
+/// How one layer tar is indexed: the bound on its entries, and whether its digests are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct IndexOptions {
     /// Entries (headers: files, directories, links, whiteouts, skipped ones) at most.
     pub max_entries: u64,
+    /// Hash the blob (and a compressed blob's uncompressed stream) against the records. Off
+    /// (`--no-verify`), the records' digests are shown as they are, unchecked: the hashes
+    /// are most of the time a plain layer takes to open.
+    pub check_digests: bool,
 }
 
-impl Default for Limits {
+impl Default for IndexOptions {
     fn default() -> Self {
-        Limits {
+        IndexOptions {
             max_entries: MAX_ENTRIES,
+            check_digests: true,
         }
     }
 }
@@ -120,6 +125,7 @@ pub struct TarLayer {
     promised_diff_id: Option<String>,
     /// The hashes still running after the index is built, and their verdict.
     verification: Arc<Verification>,
+    checks_digests: bool,
     uncompressed: u64,
     pub(crate) tree: build::Tree,
     anomalies: Vec<TarAnomaly>,
@@ -152,10 +158,10 @@ impl TarLayer {
     /// Not a tar (or not the compression promised), damaged, truncated, more entries than
     /// [`MAX_ENTRIES`], or a decompression bomb; the message names the blob.
     pub fn index(source: BlobSource, shown: &str, expect: &Expect) -> Result<TarLayer> {
-        TarLayer::index_within(source, shown, expect, Limits::default())
+        TarLayer::index_within(source, shown, expect, IndexOptions::default())
     }
 
-    /// As [`TarLayer::index`], within `limits`.
+    /// As [`TarLayer::index`], with `options`.
     ///
     /// # Errors
     /// As [`TarLayer::index`].
@@ -163,7 +169,7 @@ impl TarLayer {
         source: BlobSource,
         shown: &str,
         expect: &Expect,
-        limits: Limits,
+        options: IndexOptions,
     ) -> Result<TarLayer> {
         let fail = |what: String| Error::BadInput(format!("layer blob '{shown}': {what}"));
         let mut head = [0u8; 4];
@@ -183,7 +189,8 @@ impl TarLayer {
         // to end beside the parse (which, on a plain tar, seeks over file data); a compressed
         // layer's uncompressed stream is hashed on another, fed by the parse. The index is
         // handed out while they may still run: see [`TarLayer::verified`].
-        let blob_hash = BlobHash::start(source.clone());
+        let check = options.check_digests;
+        let blob_hash = check.then(|| BlobHash::start(source.clone()));
         let limit = match found {
             Compression::None => u64::MAX,
             _ => source
@@ -193,7 +200,7 @@ impl TarLayer {
         };
         let built = match found {
             Compression::None => {
-                parse(source.reader_at(0), limits).map(|(tree, anomalies, _)| Built {
+                parse(source.reader_at(0), options).map(|(tree, anomalies, _)| Built {
                     tree,
                     anomalies,
                     diff_id: None,
@@ -205,7 +212,7 @@ impl TarLayer {
             Compression::Gzip => run(
                 gzip::GzipReader::new(source.reader_at(0), true),
                 limit,
-                limits,
+                options,
             )
             .map(|(mut built, mut g)| {
                 built.points = g.take_points();
@@ -213,7 +220,7 @@ impl TarLayer {
             }),
             Compression::Zstd => {
                 let z = zstd::ZstdReader::new(&source, true).map_err(|e| fail(e.to_string()))?;
-                run(z, limit, limits).map(|(mut built, mut z)| {
+                run(z, limit, options).map(|(mut built, mut z)| {
                     built.frames = z.take_points();
                     built
                 })
@@ -252,6 +259,7 @@ impl TarLayer {
             promised_digest,
             promised_diff_id: expect.diff_id.clone(),
             verification,
+            checks_digests: check,
             uncompressed,
             tree,
             anomalies,
@@ -270,6 +278,13 @@ impl TarLayer {
     /// it was read; the message names the blob (the same error each time).
     pub fn verified(&self) -> Result<()> {
         self.verification.result()
+    }
+
+    /// Whether the digests were (or are being) hashed and compared with the records; false
+    /// when the layer was indexed with [`IndexOptions::check_digests`] off.
+    #[must_use]
+    pub fn digests_checked(&self) -> bool {
+        self.checks_digests
     }
 
     /// `sha256:<hex>` of the blob: as the records promise it (which [`TarLayer::verified`]
@@ -384,19 +399,19 @@ const PROGRESS_EVERY: u64 = 256;
 /// Indexes the tar `stream` up to its end-of-archive blocks.
 fn parse<S: header::Stream>(
     stream: S,
-    limits: Limits,
+    options: IndexOptions,
 ) -> io::Result<(build::Tree, Vec<TarAnomaly>, S)> {
     let mut entries = header::Entries::new(stream);
     let mut builder = build::Builder::new();
     let (mut count, mut told) = (0u64, 0u64);
     while let Some(e) = entries.next_entry()? {
-        if count == limits.max_entries {
+        if count == options.max_entries {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
                     "it holds more than {} entries, the most layerscope indexes in one layer \
                      (about 200 bytes of memory each): refused as hostile",
-                    limits.max_entries
+                    options.max_entries
                 ),
             ));
         }
@@ -417,8 +432,13 @@ fn parse<S: header::Stream>(
 
 /// Indexes the uncompressed stream `decoder`, then drains it so that its digest covers every
 /// byte; gives the decoder back (for its seek points).
-fn run<D: Read>(decoder: D, limit: u64, limits: Limits) -> io::Result<(Built, D)> {
-    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit), limits)?;
+fn run<D: Read>(decoder: D, limit: u64, options: IndexOptions) -> io::Result<(Built, D)> {
+    let hash = if options.check_digests {
+        StreamHash::new()
+    } else {
+        StreamHash::Off
+    };
+    let (tree, anomalies, fed) = parse(Feeding::new(decoder, limit, hash), options)?;
     let (decoder, diff_id, uncompressed) = fed.finish()?;
     Ok((
         Built {
@@ -571,6 +591,8 @@ enum StreamHash {
     },
     /// No thread could be started: hashed as it passes.
     Inline(sha2::Sha256),
+    /// Not hashed (`--no-verify`): each chunk is only reused.
+    Off,
 }
 
 impl StreamHash {
@@ -612,7 +634,7 @@ impl StreamHash {
                 }
                 back.recv().map_err(|_| gone())
             }
-            StreamHash::Inline(_) => Ok(vec![0; HASH_CHUNK]),
+            StreamHash::Inline(_) | StreamHash::Off => Ok(vec![0; HASH_CHUNK]),
         }
     }
 
@@ -627,6 +649,7 @@ impl StreamHash {
                 h.update(&chunk[..len]);
                 Ok(Some(chunk))
             }
+            StreamHash::Off => Ok(Some(chunk)),
         }
     }
 
@@ -637,15 +660,16 @@ impl StreamHash {
                 drop(tx);
                 StreamDigest::Hashing(handle)
             }
-            StreamHash::Inline(h) => StreamDigest::Done(hex_digest(h)),
+            StreamHash::Inline(h) => StreamDigest::Done(Some(hex_digest(h))),
+            StreamHash::Off => StreamDigest::Done(None),
         }
     }
 }
 
-/// The uncompressed stream's digest, once its last chunks are hashed.
+/// The uncompressed stream's digest, once its last chunks are hashed (`None`: not hashed).
 enum StreamDigest {
     Hashing(std::thread::JoinHandle<String>),
-    Done(String),
+    Done(Option<String>),
 }
 
 impl StreamDigest {
@@ -656,9 +680,9 @@ impl StreamDigest {
         }
     }
 
-    fn finish(self) -> io::Result<String> {
+    fn finish(self) -> io::Result<Option<String>> {
         match self {
-            StreamDigest::Hashing(h) => h.join().map_err(|_| gone()),
+            StreamDigest::Hashing(h) => h.join().map(Some).map_err(|_| gone()),
             StreamDigest::Done(d) => Ok(d),
         }
     }
@@ -673,7 +697,8 @@ struct Verification {
 
 /// What the check needs once the hashes are done.
 struct Pending {
-    blob: BlobHash,
+    /// `None` when the digests are not checked (`--no-verify`).
+    blob: Option<BlobHash>,
     /// `None` for a plain tar (the blob is the stream).
     stream: Option<StreamDigest>,
     len: u64,
@@ -695,7 +720,9 @@ impl Verification {
             return true;
         }
         lock(&self.pending).as_ref().is_some_and(|p| {
-            p.blob.handle.as_ref().is_none_or(|h| h.is_finished())
+            p.blob
+                .as_ref()
+                .is_none_or(|b| b.handle.as_ref().is_none_or(|h| h.is_finished()))
                 && p.stream.as_ref().is_none_or(StreamDigest::is_finished)
         })
     }
@@ -732,7 +759,16 @@ impl Pending {
             diff_id,
             failure: Some(format!("layer blob '{}': {what}", self.shown)),
         };
-        let (digest, hashed) = match self.blob.finish() {
+        let Some(blob) = self.blob else {
+            // Unchecked: the records' word, as it is.
+            DONE_LAYERS.fetch_add(1, Ordering::Relaxed);
+            return Outcome {
+                digest: self.expect.digest,
+                diff_id: self.expect.diff_id,
+                failure: None,
+            };
+        };
+        let (digest, hashed) = match blob.finish() {
             Ok(d) => d,
             Err(e) => return fail(None, None, format!("cannot be read: {e}")),
         };
@@ -747,8 +783,8 @@ impl Pending {
             );
         }
         let diff_id = match self.stream.map(StreamDigest::finish) {
-            None => digest.clone(),
-            Some(Ok(d)) => d,
+            None | Some(Ok(None)) => digest.clone(),
+            Some(Ok(Some(d))) => d,
             Some(Err(e)) => return fail(Some(digest), None, format!("cannot be read: {e}")),
         };
         for (what, want, have) in [
@@ -834,10 +870,10 @@ struct Feeding<D> {
 }
 
 impl<D: Read> Feeding<D> {
-    fn new(decoder: D, limit: u64) -> Self {
+    fn new(decoder: D, limit: u64, hash: StreamHash) -> Self {
         Feeding {
             decoder,
-            hash: StreamHash::new(),
+            hash,
             chunk: Vec::new(),
             filled: 0,
             count: 0,
@@ -983,6 +1019,21 @@ mod tests {
             let err = told.verified().expect_err("lie").to_string();
             assert!(err.contains("diff ID") && err.contains("'small'"), "{err}");
         }
+        assert!(told.digests_checked());
+        // Unchecked (`--no-verify`), the same lie stands: nothing is hashed, and the layer
+        // shows the records' word, plain or compressed.
+        let unchecked = IndexOptions {
+            check_digests: false,
+            ..IndexOptions::default()
+        };
+        for name in ["small.tgz", "plain.tar"] {
+            let trusted = TarLayer::index_within(blob(&t.path().join(name)), name, &lie, unchecked)
+                .expect("parsed");
+            trusted.verified().expect("not checked, so not refused");
+            assert!(!trusted.digests_checked());
+            assert_eq!(trusted.diff_id(), lie.diff_id.as_deref(), "{name}");
+            assert_eq!(trusted.entries(), 1, "{name}");
+        }
         let claim = Expect {
             compression: Some(Compression::Zstd),
             ..Expect::default()
@@ -1033,7 +1084,10 @@ mod tests {
             "cd {d} && mkdir l && touch l/a l/b l/c l/d && tar -C l -cf four.tar a b c d && \
              gzip -c four.tar > four.tgz"
         ));
-        let at = |n| Limits { max_entries: n };
+        let at = |n| IndexOptions {
+            max_entries: n,
+            ..IndexOptions::default()
+        };
         for name in ["four.tar", "four.tgz"] {
             let path = t.path().join(name);
             let fits = TarLayer::index_within(blob(&path), name, &Expect::default(), at(4))

@@ -9,7 +9,7 @@ use super::blobs::Blobs;
 use super::name::ArchiveName;
 use crate::error::{Error, Result};
 use crate::fsio::LayerFormat;
-use crate::fsio::tar::{Compression, Expect, TarLayer};
+use crate::fsio::tar::{Compression, Expect, IndexOptions, TarLayer};
 use crate::stack::engine::{ImageConfig, default_options};
 use crate::stack::{Layer, LayerIds, LayerRole, LayerStack};
 
@@ -77,8 +77,9 @@ pub fn claimed_compression(media_type: &str, what: &str) -> Result<Compression> 
     })
 }
 
-/// Indexed layers, by where they are and what they must be; a layer is indexed once per process.
-type Key = (PathBuf, String, Option<String>, Option<String>, Stamp);
+/// Indexed layers, by where they are, what they must be and whether that is checked; a layer is
+/// indexed once per process.
+type Key = (PathBuf, String, Option<String>, Option<String>, Stamp, bool);
 static INDEXED: Mutex<Option<HashMap<Key, Arc<TarLayer>>>> = Mutex::new(None);
 /// At most this many layers are kept (an explorer session opening image after image).
 const INDEXED_KEPT: usize = 512;
@@ -90,7 +91,12 @@ type Stamp = Option<(u64, u64, i64, i64)>;
 ///
 /// # Errors
 /// A layer is missing, damaged, or not what the records promise; the message names it.
-pub fn stack(name: &ArchiveName, blobs: &Blobs, image: Image) -> Result<(LayerStack, Vec<String>)> {
+pub fn stack(
+    name: &ArchiveName,
+    blobs: &Blobs,
+    image: Image,
+    check_digests: bool,
+) -> Result<(LayerStack, Vec<String>)> {
     use rayon::prelude::*;
     let diff_ids = &image.config.rootfs.diff_ids;
     if diff_ids.len() != image.layers.len() {
@@ -107,13 +113,20 @@ pub fn stack(name: &ArchiveName, blobs: &Blobs, image: Image) -> Result<(LayerSt
         .layers
         .par_iter()
         .zip(diff_ids.par_iter())
-        .map(|(blob, diff_id)| index(blobs, blob, diff_id))
+        .map(|(blob, diff_id)| index(blobs, blob, diff_id, check_digests))
         .collect();
     let labels = image.config.layer_labels();
     let created = image.config.layer_created();
     let chain = image.config.chain_ids();
     let mut layers = Vec::with_capacity(indexed.len());
     let mut notes = Vec::new();
+    if !check_digests {
+        notes.push(
+            "layer digests not checked (--no-verify): a damaged or altered layer blob is shown \
+             as it is, under the digests its records claim"
+                .to_string(),
+        );
+    }
     for (k, (tar, blob)) in indexed.into_iter().zip(&image.layers).enumerate() {
         let tar = tar?;
         let label = labels.get(k).cloned();
@@ -163,13 +176,19 @@ pub fn stack(name: &ArchiveName, blobs: &Blobs, image: Image) -> Result<(LayerSt
     Ok((stack, notes))
 }
 
-fn index(blobs: &Blobs, blob: &LayerBlob, diff_id: &str) -> Result<Arc<TarLayer>> {
+fn index(
+    blobs: &Blobs,
+    blob: &LayerBlob,
+    diff_id: &str,
+    check_digests: bool,
+) -> Result<Arc<TarLayer>> {
     let key: Key = (
         blobs.root().to_path_buf(),
         blob.member.clone(),
         blob.digest.clone(),
         Some(diff_id.to_string()),
         blobs.stamp(&blob.member),
+        check_digests,
     );
     if let Some(found) = INDEXED
         .lock()
@@ -185,7 +204,11 @@ fn index(blobs: &Blobs, blob: &LayerBlob, diff_id: &str) -> Result<Arc<TarLayer>
         digest: blob.digest.clone(),
         diff_id: (!blob.chunked).then(|| diff_id.to_string()),
     };
-    let tar = Arc::new(TarLayer::index(source, &shown, &expect)?);
+    let options = IndexOptions {
+        check_digests,
+        ..IndexOptions::default()
+    };
+    let tar = Arc::new(TarLayer::index_within(source, &shown, &expect, options)?);
     if let Ok(mut g) = INDEXED.lock() {
         let map = g.get_or_insert_with(HashMap::new);
         if map.len() >= INDEXED_KEPT {

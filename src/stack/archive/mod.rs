@@ -20,16 +20,25 @@ use crate::stack::LayerStack;
 /// tar holds that no engine would apply).
 ///
 /// `platform` is `--platform`; without it a multi-platform image opens as this machine's.
+/// `check_digests` false is `--no-verify`: the layer blobs are not hashed, and a note says so.
 #[must_use]
-pub fn resolve(spec: &[u8], platform: Option<&str>) -> Option<Result<(LayerStack, Vec<String>)>> {
+pub fn resolve(
+    spec: &[u8],
+    platform: Option<&str>,
+    check_digests: bool,
+) -> Option<Result<(LayerStack, Vec<String>)>> {
     let name = match parse(spec)? {
         Ok(name) => name,
         Err(e) => return Some(Err(e)),
     };
-    Some(open(&name, platform))
+    Some(open(&name, platform, check_digests))
 }
 
-fn open(name: &ArchiveName, platform: Option<&str>) -> Result<(LayerStack, Vec<String>)> {
+fn open(
+    name: &ArchiveName,
+    platform: Option<&str>,
+    check_digests: bool,
+) -> Result<(LayerStack, Vec<String>)> {
     let want = match platform {
         Some(p) => (Platform::parse(p)?, true),
         None => (Platform::host(), false),
@@ -52,5 +61,5 @@ fn open(name: &ArchiveName, platform: Option<&str>) -> Result<(LayerStack, Vec<S
         }
     };
     let (blobs, image) = found;
-    image::stack(name, &blobs, image)
+    image::stack(name, &blobs, image, check_digests)
 }
