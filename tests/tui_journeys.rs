@@ -1184,7 +1184,7 @@ fn an_oci_layout_opens_in_the_explorer() {
     ];
     let dir = common::oci::layout(&d.join("oci"), &tars, &[]);
     let name = format!("oci:{}", dir.display());
-    let (stack, notes) = layerscope::stack::archive::resolve(name.as_bytes(), None)
+    let (stack, notes) = layerscope::stack::archive::resolve(name.as_bytes(), None, true)
         .expect("an archive name")
         .expect("opens");
     assert!(notes.is_empty(), "{notes:?}");
