@@ -372,10 +372,10 @@ fn pax(rec: &[u8], over: &mut Entry, have: &mut Overrides) -> Result<(), String>
 /// Parses one header block.
 fn parse(b: &[u8; BLOCK]) -> Result<Entry, String> {
     let stored = number(&b[148..156]).ok_or("a header checksum that is not a number")?;
-    let mut unsigned: u64 = 0;
-    let mut signed: i64 = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let c = if (148..156).contains(&i) { b' ' } else { c };
+    // The sum with the checksum field counted as eight spaces, unsigned and (as some old tars
+    // wrote it) signed.
+    let (mut unsigned, mut signed) = (8 * u64::from(b' '), 8 * i64::from(b' '));
+    for &c in b[..148].iter().chain(&b[156..]) {
         unsigned += u64::from(c);
         signed += i64::from(c as i8);
     }
@@ -427,17 +427,16 @@ fn number(f: &[u8]) -> Option<u64> {
         }
         return Some(v);
     }
-    let digits: Vec<u8> = f
-        .iter()
-        .copied()
-        .skip_while(|&c| c == b' ')
-        .take_while(|&c| c != 0 && c != b' ')
-        .collect();
-    if digits.is_empty() {
-        return Some(0);
+    // Octal digits after leading spaces, up to a NUL or a space; none is zero.
+    let mut v: u64 = 0;
+    for &c in f.iter().skip_while(|&&c| c == b' ') {
+        match c {
+            0 | b' ' => break,
+            b'0'..=b'7' => v = v.checked_mul(8)?.checked_add(u64::from(c - b'0'))?,
+            _ => return None,
+        }
     }
-    let s = std::str::from_utf8(&digits).ok()?;
-    u64::from_str_radix(s, 8).ok()
+    Some(v)
 }
 
 /// One regular file of an outer tar.
