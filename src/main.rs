@@ -332,16 +332,26 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             json,
             stack,
         } => {
-            let (req, paths) = cli::split_positionals(&stack, &args);
+            let (mut req, paths) = cli::split_positionals(&stack, &args);
             stack_is_mount_point(&req, "diff", false)?;
             at_most(&paths, 0, "diff")?;
+            // With --against, --no-verify is for whichever of the two is an archive (refused,
+            // as alone, only when neither is).
+            let is_archive = |s: Option<&std::ffi::OsString>| {
+                use std::os::unix::ffi::OsStrExt;
+                s.is_some_and(|s| layerscope::stack::archive::parse(s.as_bytes()).is_some())
+            };
+            let other_is_archive = is_archive(against.as_ref());
+            if other_is_archive && !is_archive(req.stack.as_ref()) {
+                req.no_verify = false;
+            }
             let merger = cli::open(&req)?;
             match against {
                 Some(other) => {
                     let other_req = layerscope::stack::spec::StackRequest {
                         stack: Some(other),
                         roots: stack.roots.roots(),
-                        no_verify: stack.no_verify,
+                        no_verify: stack.no_verify && other_is_archive,
                         ..Default::default()
                     };
                     let old = cli::open(&other_req)?;

@@ -629,6 +629,19 @@ fn with_no_verify_an_altered_layer_is_shown_as_it_is_with_a_note() {
         "the records' diff ID, unchecked"
     );
 
+    // Against a stack that is not an archive, it is for the archive alone.
+    let (code, out, err) = ls_run(&[
+        "diff",
+        "--no-verify",
+        "--lowerdir",
+        files.to_str().unwrap(),
+        "--against",
+        &bad,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("total:"), "the diff is made: {out}");
+    assert!(err.contains("not checked (--no-verify)"), "{err}");
+
     // Only archives have digests to skip.
     let (code, _, err) = ls_run(&["ls", "--no-verify", "--lowerdir", files.to_str().unwrap()]);
     assert_eq!(code, 2);
